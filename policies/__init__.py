@@ -1,0 +1,1 @@
+"""Policies: pure decisions on what the right recovery of a file is."""

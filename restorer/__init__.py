@@ -1,0 +1,1 @@
+"""The restorer: a bot that re-uploads lost or corrupt files through the MediaWiki API."""
