@@ -34,6 +34,8 @@ PROFILES = {p.name: p for p in (
 
 @dataclass(frozen=True)
 class TestBed:
+    __test__ = False  # not a pytest test class
+
     dir: Path
     profile: str
     api_url: str

@@ -1,0 +1,119 @@
+"""OpenStack Swift access: the one place that speaks to Swift, and MediaWiki's storage layout in it.
+
+MediaWiki stores a file's current version at `a/ab/Name` (ab: the md5 of the name), old versions
+at `archive/a/ab/TIMESTAMP!Name`, and deleted versions content-addressed at `a/b/c/<sha1 base36>.ext`;
+the same relative paths are files under images/ on a filesystem-backed wiki. With SwiftFileBackend
+each zone is a container `<wikiId>-local-<zone>`, and big wikis shard it by the hash directories
+into `<container>.<ab>` (base 16) or, for the deleted zone, `<container>.<ab>` in base 36.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from swiftclient import client as swiftclient
+from swiftclient.exceptions import ClientException
+
+_BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+# FileBackendStore::getContainerShard: directories of 2+ chars may stand above the hash dirs.
+_SHARD_HEX = re.compile(r"^(?:[^/]{2,}/)*[0-9a-f]/([0-9a-f]{2})(?:/|$)")
+_SHARD_BASE36 = re.compile(r"^(?:[^/]{2,}/)*([0-9a-z])/([0-9a-z])(?:/|$)")
+
+
+def db_key(title: str) -> str:
+    """A file name as MediaWiki stores it: no namespace, underscores for spaces."""
+    name = title.split(":", 1)[1] if title.lower().startswith(("file:", "image:")) else title
+    return name.replace(" ", "_")
+
+
+def hash_dirs(name: str) -> str:
+    digest = hashlib.md5(db_key(name).encode()).hexdigest()
+    return f"{digest[0]}/{digest[:2]}/"
+
+
+def public_path(name: str) -> str:
+    return hash_dirs(name) + db_key(name)
+
+
+def archive_path(archive_name: str) -> str:
+    """`archive_name` is imageinfo's `archivename`: TIMESTAMP!Name."""
+    return "archive/" + hash_dirs(archive_name.split("!", 1)[1]) + archive_name
+
+
+def sha1_base36(sha1_hex: str) -> str:
+    number = int(sha1_hex, 16)
+    digits = ""
+    while number:
+        number, rest = divmod(number, 36)
+        digits = _BASE36[rest] + digits
+    return digits.rjust(31, "0")
+
+
+def deleted_path(sha1_hex: str, name: str) -> str:
+    """Deleted versions are stored once per content: the key is the sha1 in base 36."""
+    extension = name.rsplit(".", 1)[1].lower() if "." in name else ""
+    key = sha1_base36(sha1_hex) + (f".{extension}" if extension else "")
+    return f"{key[0]}/{key[1]}/{key[2]}/{key}"
+
+
+@dataclass(frozen=True)
+class MediaLayout:
+    """Where a wiki's zones live in Swift."""
+    wiki_id: str
+    sharded: bool
+
+    def container(self, zone: str, rel_path: str) -> str:
+        base = f"{self.wiki_id}-local-{zone}"
+        if not self.sharded:
+            return base
+        match = (_SHARD_BASE36 if zone == "deleted" else _SHARD_HEX).match(rel_path)
+        if not match:
+            raise ValueError(f"{rel_path!r} has no hash directories to shard on")
+        return f"{base}.{''.join(match.groups())}"
+
+    def locate(self, zone: str, rel_path: str) -> tuple[str, str]:
+        return self.container(zone, rel_path), rel_path
+
+
+class SwiftStore:
+    """A Swift account, through python-swiftclient. One per thread: connections are not shared."""
+
+    def __init__(self, auth_url: str, user: str, key: str, *, retries: int = 5,
+                 starting_backoff: float = 1, max_backoff: float = 16):
+        self._credentials = (auth_url, user, key)
+        self._options = dict(retries=retries, starting_backoff=starting_backoff, max_backoff=max_backoff)
+        self.connection = swiftclient.Connection(authurl=auth_url, user=user, key=key, **self._options)
+
+    def clone(self) -> SwiftStore:
+        return SwiftStore(*self._credentials, **self._options)
+
+    def head(self, container: str, name: str) -> dict[str, str] | None:
+        """The object's headers, or None when it does not exist."""
+        try:
+            return self.connection.head_object(container, name)
+        except ClientException as error:
+            if error.http_status == 404:
+                return None
+            raise
+
+    def stream(self, container: str, name: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        _headers, body = self.connection.get_object(container, name, resp_chunk_size=chunk_size)
+        yield from body
+
+    def put(self, container: str, name: str, data: BinaryIO | bytes, headers: dict[str, str] | None = None) -> None:
+        self.connection.put_object(container, name, data, headers=headers)
+
+    def delete(self, container: str, name: str) -> None:
+        self.connection.delete_object(container, name)
+
+    def names(self, container: str, prefix: str | None = None) -> Iterator[str]:
+        marker = ""
+        while True:
+            _headers, page = self.connection.get_container(container, marker=marker, prefix=prefix, limit=10000)
+            if not page:
+                return
+            yield from (entry["name"] for entry in page)
+            marker = page[-1]["name"]

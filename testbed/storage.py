@@ -1,0 +1,61 @@
+"""Reach behind a test bed's MediaWiki into its media storage, to break files the way outages do
+(an object lost, its bytes corrupted) and to look at what is really stored. Tests and the demo
+only: mediarescue itself never writes behind MediaWiki's back."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from collector.swift import MediaLayout, SwiftStore
+from testbed.bed import TestBed
+
+
+class BedStorage:
+    """Zones: "public" (current versions, and old ones under archive/) and "deleted"."""
+
+    def __init__(self, test_bed: TestBed):
+        self.bed = test_bed
+        if test_bed.swift_auth_url:
+            self.swift = SwiftStore(test_bed.swift_auth_url, test_bed.swift_user, test_bed.swift_key,
+                                    retries=1, starting_backoff=0.1)
+            self.layout = MediaLayout(test_bed.wiki_id, test_bed.sharded)
+
+    def _file(self, zone: str, rel_path: str) -> Path:
+        return self.bed.images_dir / ("deleted/" if zone == "deleted" else "") / rel_path
+
+    def where(self, zone: str, rel_path: str) -> str:
+        if self.bed.swift_auth_url:
+            return "swift:{}/{}".format(*self.layout.locate(zone, rel_path))
+        return str(self._file(zone, rel_path))
+
+    def sha1(self, zone: str, rel_path: str) -> str | None:
+        """The stored bytes' sha1 (hex), or None when nothing is stored there."""
+        digest = hashlib.sha1()
+        if self.bed.swift_auth_url:
+            container, name = self.layout.locate(zone, rel_path)
+            if self.swift.head(container, name) is None:
+                return None
+            for block in self.swift.stream(container, name):
+                digest.update(block)
+        else:
+            path = self._file(zone, rel_path)
+            if not path.is_file():
+                return None
+            digest.update(path.read_bytes())
+        return digest.hexdigest()
+
+    def lose(self, zone: str, rel_path: str) -> None:
+        if self.bed.swift_auth_url:
+            self.swift.delete(*self.layout.locate(zone, rel_path))
+        else:
+            self._file(zone, rel_path).unlink()
+
+    def corrupt(self, zone: str, rel_path: str, data: bytes = b"not the file you stored") -> None:
+        """Replace the stored bytes, keeping whatever metadata MediaWiki set on the object."""
+        if self.bed.swift_auth_url:
+            container, name = self.layout.locate(zone, rel_path)
+            headers = self.swift.head(container, name) or {}
+            meta = {k: v for k, v in headers.items() if k.startswith("x-object-meta-") or k == "content-type"}
+            self.swift.put(container, name, data, headers=meta)
+        else:
+            self._file(zone, rel_path).write_bytes(data)

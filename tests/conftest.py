@@ -1,0 +1,70 @@
+"""Fixtures that start the real test beds. Each runs for the whole session under .testbed/ (or
+$MEDIARESCUE_TESTBEDS); a bed left behind by a killed run is stopped before a new one starts."""
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from collector.mediawiki import MediaWiki
+from testbed import bed
+from testbed.storage import BedStorage
+
+BEDS = Path(os.environ.get("MEDIARESCUE_TESTBEDS", Path(__file__).resolve().parents[1] / ".testbed"))
+
+
+def _running_bed(name: str, profile: str) -> Iterator[bed.TestBed]:
+    BEDS.mkdir(exist_ok=True)
+    bed_dir = BEDS / name
+    if (bed_dir / bed.INFO).exists():
+        bed.stop(bed_dir)
+    test_bed = bed.start(bed_dir, profile)
+    try:
+        yield test_bed
+    finally:
+        bed.stop(bed_dir)
+
+
+@pytest.fixture(scope="session")
+def swift_bed() -> Iterator[bed.TestBed]:
+    yield from _running_bed("pytest-swift", "swift")
+
+
+@pytest.fixture(scope="session")
+def fs_bed() -> Iterator[bed.TestBed]:
+    yield from _running_bed("pytest-fs", "fs")
+
+
+@pytest.fixture(scope="session", params=["swift", "fs"])
+def any_bed(request: pytest.FixtureRequest) -> bed.TestBed:
+    """The same test on the Swift-backed and on the filesystem-backed wiki."""
+    return request.getfixturevalue(f"{request.param}_bed")
+
+
+def seeder_api(test_bed: bed.TestBed) -> MediaWiki:
+    api = MediaWiki(test_bed.api_url, contact="mediarescue tests")
+    api.login(test_bed.seed_user, test_bed.seed_password)
+    return api
+
+
+@pytest.fixture
+def api(any_bed: bed.TestBed) -> MediaWiki:
+    return seeder_api(any_bed)
+
+
+@pytest.fixture
+def storage(any_bed: bed.TestBed) -> BedStorage:
+    return BedStorage(any_bed)
+
+
+_names = itertools.count()
+
+
+@pytest.fixture
+def unique_name(request: pytest.FixtureRequest) -> str:
+    """A file name no other test uses, so tests stay independent on a shared wiki."""
+    words = request.node.name.split("[")[0].removeprefix("test_").replace("_", " ")
+    return f"{words.capitalize()} {next(_names)}"  # capitalized, as MediaWiki stores it

@@ -1,0 +1,120 @@
+"""The MediaWiki behaviours the restorer relies on, proven on the real wiki, Swift-backed and
+filesystem-backed. If a MediaWiki upgrade changes any of them, these fail first.
+See ../shared/notes/mediawiki-facts.md."""
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from collector.mediawiki import APIError, MediaWiki
+from collector.swift import archive_path, deleted_path, public_path
+from testbed.media import write_media
+from testbed.seed import SAME_TITLE_GAP
+from testbed.storage import BedStorage
+
+pytestmark = pytest.mark.integration
+
+
+def _make(tmp_path: Path, kind: str, variant: int) -> tuple[Path, str]:
+    path = tmp_path / f"{variant}.{kind}"
+    write_media(path, kind, variant, 20_000)
+    return path, hashlib.sha1(path.read_bytes()).hexdigest()
+
+
+def _versions(api: MediaWiki, title: str) -> list[dict]:
+    page = api.get(action="query", titles=title, prop="imageinfo", iilimit="max",
+                   iiprop="sha1|url|archivename|timestamp|size")["query"]["pages"][0]
+    return page.get("imageinfo", [])
+
+
+def _fetch_sha1(url: str) -> tuple[int, str]:
+    response = requests.get(url, timeout=30)
+    return response.status_code, hashlib.sha1(response.content).hexdigest()
+
+
+def test_lost_current_version_is_404_but_still_listed_and_identical_reupload_brings_it_back(
+        api: MediaWiki, storage: BedStorage, tmp_path: Path, unique_name: str) -> None:
+    path, sha1 = _make(tmp_path, "png", 1)
+    name = f"{unique_name}.png"
+    assert api.upload(path, name, text="pinned fact")["result"] == "Success"
+    [current] = _versions(api, f"File:{name}")
+    assert _fetch_sha1(current["url"]) == (200, sha1)
+
+    storage.lose("public", public_path(name))
+    assert storage.sha1("public", public_path(name)) is None
+    assert requests.get(current["url"], timeout=30).status_code == 404
+    assert [v["sha1"] for v in _versions(api, f"File:{name}")] == [sha1]  # the database still lists it
+
+    with pytest.raises(APIError) as refused:
+        api.upload(path, name, ignore_warnings=True)
+    assert refused.value.code == "fileexists-no-change"
+    # ...yet the bytes were published before the refusal: the object is back, whole.
+    assert storage.sha1("public", public_path(name)) == sha1
+    assert _fetch_sha1(current["url"]) == (200, sha1)
+    assert len(_versions(api, f"File:{name}")) == 1  # and no new version was recorded
+
+
+def test_filerevert_to_lost_old_version_fails_and_reuploading_its_bytes_makes_a_new_current_version(
+        api: MediaWiki, storage: BedStorage, tmp_path: Path, unique_name: str) -> None:
+    name = f"{unique_name}.jpg"
+    old_path, old_sha1 = _make(tmp_path, "jpg", 2)
+    new_path, new_sha1 = _make(tmp_path, "jpg", 3)
+    assert api.upload(old_path, name)["result"] == "Success"
+    time.sleep(SAME_TITLE_GAP)
+    assert api.upload(new_path, name, ignore_warnings=True)["result"] == "Success"
+    current, old = _versions(api, f"File:{name}")
+    assert (current["sha1"], old["sha1"]) == (new_sha1, old_sha1)
+    assert storage.sha1("public", archive_path(old["archivename"])) == old_sha1
+
+    storage.lose("public", archive_path(old["archivename"]))
+    assert requests.get(old["url"], timeout=30).status_code == 404
+    time.sleep(SAME_TITLE_GAP)
+    reply = api.post(action="filerevert", filename=name, archivename=old["archivename"], comment="pinned fact")
+    assert reply["filerevert"]["result"] == "Failure"
+    assert [e["code"] for e in reply["filerevert"]["errors"]] == ["backend-fail-notexists"]
+
+    warned = api.upload(old_path, name)
+    assert warned["result"] == "Warning"
+    assert "duplicateversions" in warned["warnings"]
+    time.sleep(SAME_TITLE_GAP)
+    assert api.upload(old_path, name, ignore_warnings=True)["result"] == "Success"
+    history = _versions(api, f"File:{name}")
+    assert [v["sha1"] for v in history] == [old_sha1, new_sha1, old_sha1]
+    assert _fetch_sha1(history[0]["url"]) == (200, old_sha1)
+    assert requests.get(old["url"], timeout=30).status_code == 404  # the lost history row stays lost
+
+
+def test_undelete_with_lost_deleted_bytes_succeeds_and_leaves_a_404(
+        api: MediaWiki, storage: BedStorage, tmp_path: Path, unique_name: str) -> None:
+    name = f"{unique_name}.gif"
+    path, sha1 = _make(tmp_path, "gif", 4)
+    assert api.upload(path, name)["result"] == "Success"
+    [current] = _versions(api, f"File:{name}")
+    time.sleep(SAME_TITLE_GAP)
+    api.post(action="delete", title=f"File:{name}", reason="pinned fact")
+    assert storage.sha1("deleted", deleted_path(sha1, name)) == sha1  # content-addressed deleted zone
+    assert storage.sha1("public", public_path(name)) is None
+
+    storage.lose("deleted", deleted_path(sha1, name))
+    time.sleep(SAME_TITLE_GAP)
+    reply = api.post(action="undelete", title=f"File:{name}", reason="pinned fact")
+    assert reply["undelete"]["fileversions"] == 0
+    assert [v["sha1"] for v in _versions(api, f"File:{name}")] == [sha1]
+    assert requests.get(current["url"], timeout=30).status_code == 404
+
+
+def test_corrupt_current_version_is_served_as_is(
+        api: MediaWiki, storage: BedStorage, tmp_path: Path, unique_name: str) -> None:
+    """MediaWiki never checks stored bytes against its sha1: only a reader who hashes sees it."""
+    name = f"{unique_name}.svg"
+    path, sha1 = _make(tmp_path, "svg", 5)
+    assert api.upload(path, name)["result"] == "Success"
+    [current] = _versions(api, f"File:{name}")
+    storage.corrupt("public", public_path(name))
+    status, served = _fetch_sha1(current["url"])
+    assert status == 200 and served != sha1
+    assert _versions(api, f"File:{name}")[0]["sha1"] == sha1
