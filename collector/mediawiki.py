@@ -31,6 +31,14 @@ class APIError(Exception):
         self.response = response or {}
 
 
+def canonical_title(text: str) -> str:
+    """`File:Name with spaces.png` from what a person types: prefix optional, underscores or spaces."""
+    name = " ".join(text.replace("_", " ").split())
+    if name.split(":", 1)[0].lower() in ("file", "image") and ":" in name:
+        name = name.split(":", 1)[1].strip()
+    return "File:" + name[:1].upper() + name[1:]
+
+
 def user_agent(contact: str) -> str:
     return f"mediarescue/{VERSION} ({contact}) python-requests/{requests.__version__}"
 
@@ -108,14 +116,36 @@ class MediaWiki:
 
     def query(self, **params: Any) -> Iterator[dict]:
         """Each batch's `query` part, following continuation to the end."""
-        params = {"action": "query", **params}
+        request = {"action": "query", **params}
         while True:
-            reply = self.get(**params)
+            reply = self.get(**request)
             if "query" in reply:
                 yield reply["query"]
             if "continue" not in reply:
                 return
-            params.update(reply["continue"])
+            request = {"action": "query", **params, **reply["continue"]}  # the original request + continue
+
+    def pages(self, **params: Any) -> Iterator[list[dict]]:
+        """The pages of each generator batch, whole: a page whose props (imageinfo, revisions...)
+        continue over several replies is merged until the API says the batch is complete."""
+        request = {"action": "query", **params}
+        pages: dict[Any, dict] = {}
+        while True:
+            reply = self.get(**request)
+            for page in reply.get("query", {}).get("pages", []):
+                merged = pages.setdefault(page.get("pageid", page["title"]), {})
+                for key, value in page.items():
+                    if isinstance(value, list) and isinstance(merged.get(key), list):
+                        merged[key].extend(value)
+                    else:
+                        merged[key] = value
+            if reply.get("batchcomplete") or "continue" not in reply:
+                if pages:
+                    yield list(pages.values())
+                pages = {}
+            if "continue" not in reply:
+                return
+            request = {"action": "query", **params, **reply["continue"]}
 
     def upload(self, path: Path, filename: str, *, comment: str = "", text: str | None = None,
                ignore_warnings: bool = False, chunk_size: int = CHUNK_SIZE) -> dict:

@@ -66,6 +66,25 @@ class TestBed:
         return values
 
 
+    def write_config(self, path: Path, catalog: Path, blobs: Path, swift: bool = True, name: str = "testbed",
+                     workers: int = 4) -> Path:
+        """A mediarescue config for this wiki, the secrets in files beside it (mode 0600). With
+        `swift`, the collector reads bytes straight from the test bed's Swift."""
+        secrets_dir = path.parent / f"{path.stem}-secrets"
+        secrets_dir.mkdir(parents=True, exist_ok=True)
+        _private_write(secrets_dir / "bot-password", self.bot_password)
+        text = (f'catalog = "{catalog}"\nblobs = "{blobs}"\ncontact = "mediarescue test bed"\n\n'
+                f'[wiki.{name}]\napi_url = "{self.api_url}"\nuser = "{self.bot_user}"\n'
+                f'password_file = "{secrets_dir / "bot-password"}"\nworkers = {workers}\n')
+        if swift and self.swift_auth_url:
+            _private_write(secrets_dir / "swift-key", self.swift_key)
+            text += (f'\n[wiki.{name}.swift]\nauth_url = "{self.swift_auth_url}"\nuser = "{self.swift_user}"\n'
+                     f'key_file = "{secrets_dir / "swift-key"}"\nwiki_id = "{self.wiki_id}"\n'
+                     f'sharded = {str(self.sharded).lower()}\n')
+        path.write_text(text)
+        return path
+
+
 def _private_write(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

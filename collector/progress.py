@@ -1,0 +1,69 @@
+"""How a run shows its progress: a rich display on a terminal (versions, bytes, rate, ETA, errors),
+plain log lines every few seconds when the output is not a terminal."""
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+
+from rich.console import Console
+from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn,
+                           TimeRemainingColumn, TransferSpeedColumn)
+
+from collector.backup import Progress
+
+
+@contextlib.contextmanager
+def reporter(console: Console, wiki: str, every: float = 5.0) -> Iterator[Progress]:
+    state = {"listed": 0, "listed_bytes": 0, "done": 0, "done_bytes": 0, "errors": 0}
+
+    def count(listed: int = 0, listed_bytes: int = 0, done: int = 0, done_bytes: int = 0) -> None:
+        state["listed"] += listed
+        state["listed_bytes"] += listed_bytes
+        state["done"] += done
+        state["done_bytes"] += done_bytes
+
+    if console.is_terminal:
+        columns = (TextColumn(f"[bold]{wiki}[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("versions"),
+                   DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[errors]}"))
+        with RichProgress(*columns, console=console, transient=False) as bar:
+            versions = bar.add_task("versions", total=0, errors="")
+            volume = bar.add_task("bytes", total=0, visible=False, errors="")
+
+            def listed(n: int, size: int) -> None:
+                count(listed=n, listed_bytes=size)
+                bar.update(versions, total=state["listed"])
+                bar.update(volume, total=state["listed_bytes"])
+
+            def stored(n: int, size: int) -> None:
+                count(done=n, done_bytes=size)
+                bar.update(versions, completed=state["done"])
+                bar.update(volume, completed=state["done_bytes"])
+
+            def failed(title: str, error: str) -> None:
+                state["errors"] += 1
+                bar.update(versions, errors=f"[red]{state['errors']} errors[/]")
+                bar.console.print(f"[red]error[/] {title}: {error}", highlight=False)
+
+            yield Progress(listed=listed, stored=stored, failed=failed)
+        return
+
+    began = last = time.monotonic()
+
+    def line(force: bool = False) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if force or now - last >= every:
+            last = now
+            rate = state["done_bytes"] / max(now - began, 1e-9) / 2**20
+            console.print(f"backup {wiki}: {state['done']}/{state['listed']} versions, "
+                          f"{state['done_bytes'] / 2**20:.1f}/{state['listed_bytes'] / 2**20:.1f} MiB, "
+                          f"{rate:.1f} MiB/s, {state['errors']} errors", highlight=False)
+
+    def failed(title: str, error: str) -> None:
+        state["errors"] += 1
+        console.print(f"error: {title}: {error}", highlight=False, markup=False)
+
+    yield Progress(listed=lambda n, size: (count(listed=n, listed_bytes=size), line()),
+                   stored=lambda n, size: (count(done=n, done_bytes=size), line()), failed=failed)
+    line(force=True)
