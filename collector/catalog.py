@@ -159,21 +159,23 @@ class Catalog:
     # --- versions ---
     def record_versions(self, run: int, versions: Iterable[dict[str, Any]]) -> list[Pending]:
         """Insert new versions and refresh the state of known ones, in one transaction; returns
-        those whose bytes are not stored yet."""
-        columns = ", ".join(VERSION_FIELDS)
-        marks = ", ".join("?" * (len(VERSION_FIELDS) + 2))
-        updated = ", ".join(f"{f} = excluded.{f}" for f in VERSION_FIELDS if f not in ("title_at_upload", "wiki"))
-        sql = (f"INSERT INTO versions ({columns}, first_run, last_run) VALUES ({marks}) "
-               f"ON CONFLICT (wiki, title, timestamp, sha1) DO UPDATE SET {updated}, last_run = excluded.last_run "
-               f"RETURNING backup_status, {', '.join(Pending.__dataclass_fields__)}")
+        those whose bytes are not stored yet. (UPDATE first: an upsert would use up an id.)"""
+        refreshed = [f for f in VERSION_FIELDS if f not in ("wiki", "title", "timestamp", "sha1", "title_at_upload")]
+        returning = f"RETURNING backup_status, {', '.join(Pending.__dataclass_fields__)}"
+        update = (f"UPDATE versions SET {', '.join(f'{f} = ?' for f in refreshed)}, last_run = ? "
+                  f"WHERE wiki = ? AND title = ? AND timestamp = ? AND sha1 = ? {returning}")
+        insert = (f"INSERT INTO versions ({', '.join(VERSION_FIELDS)}, first_run, last_run) "
+                  f"VALUES ({', '.join('?' * (len(VERSION_FIELDS) + 2))}) {returning}")
         pending, seen = [], 0
         with self.conn:
-            for version in versions:
-                backup_status, *fields = self.conn.execute(
-                    sql, (*(version.get(f) for f in VERSION_FIELDS), run, run)).fetchone()
+            for v in versions:
+                row = self.conn.execute(update, (*(v.get(f) for f in refreshed), run, v["wiki"], v["title"],
+                                                 v["timestamp"], v["sha1"])).fetchone()
+                if row is None:
+                    row = self.conn.execute(insert, (*(v.get(f) for f in VERSION_FIELDS), run, run)).fetchone()
                 seen += 1
-                if backup_status != "ok":
-                    pending.append(Pending(*fields))
+                if row[0] != "ok":
+                    pending.append(Pending(*row[1:]))
             self.count(run, versions_seen=seen)
         return pending
 

@@ -123,7 +123,9 @@ def _find(args: argparse.Namespace, config: configuration.Config, console: Conso
     elif rows:
         table = Table(*FIND_COLUMNS, "error")
         for row in rows:
-            table.add_row(*(str(row[c]) if row[c] is not None else "" for c in FIND_COLUMNS), row["error"] or "")
+            cells = {c: "" if row[c] is None else str(row[c]) for c in FIND_COLUMNS}
+            cells["sha1"], cells["sha256"] = cells["sha1"][:12], cells["sha256"][:12]  # --json has them whole
+            table.add_row(*cells.values(), row["error"] or "")
         console.print(table)
     else:
         console.print("no catalogued version matches")
@@ -132,12 +134,14 @@ def _find(args: argparse.Namespace, config: configuration.Config, console: Conso
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    console = Console(stderr=args.json, soft_wrap=True)  # log lines stay whole when not on a terminal
+    stream = sys.stderr if args.json else sys.stdout
+    # Not on a terminal: whole log lines, and tables as wide as a log viewer shows them.
+    console = Console(stderr=args.json, soft_wrap=True, width=None if stream.isatty() else 160)
     try:
         config = configuration.load(args.config)
         return {"backup": _backup, "find": _find}[args.verb](args, config, console)
     except configuration.ConfigError as error:
-        print(f"mediarescue: config error: {error}", file=sys.stderr)
+        print(f"mediarescue: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except (CatalogBusy, APIError, OSError, requests.RequestException) as error:
         print(f"mediarescue: error: {error}", file=sys.stderr)

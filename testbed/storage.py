@@ -44,6 +44,12 @@ class BedStorage:
             digest.update(path.read_bytes())
         return digest.hexdigest()
 
+    def read(self, zone: str, rel_path: str) -> bytes:
+        """The stored bytes (small test files only)."""
+        if self.bed.swift_auth_url:
+            return b"".join(self.swift.stream(*self.layout.locate(zone, rel_path)))
+        return self._file(zone, rel_path).read_bytes()
+
     def lose(self, zone: str, rel_path: str) -> None:
         if self.bed.swift_auth_url:
             self.swift.delete(*self.layout.locate(zone, rel_path))

@@ -11,6 +11,7 @@ import pytest
 
 from collector.mediawiki import MediaWiki
 from testbed import bed
+from testbed.seed import SeedResult, seed
 from testbed.storage import BedStorage
 
 BEDS = Path(os.environ.get("MEDIARESCUE_TESTBEDS", Path(__file__).resolve().parents[1] / ".testbed"))
@@ -36,6 +37,17 @@ def swift_bed() -> Iterator[bed.TestBed]:
 @pytest.fixture(scope="session")
 def fs_bed() -> Iterator[bed.TestBed]:
     yield from _running_bed("pytest-fs", "fs")
+
+
+@pytest.fixture(scope="session")
+def collector_bed() -> Iterator[bed.TestBed]:
+    """A production-shaped bed of its own for the collector: the pinned facts break files on theirs."""
+    yield from _running_bed("pytest-collector", "swift")
+
+
+@pytest.fixture(scope="session")
+def seeded(collector_bed: bed.TestBed) -> SeedResult:
+    return seed(seeder_api(collector_bed))
 
 
 @pytest.fixture(scope="session", params=["swift", "fs"])
