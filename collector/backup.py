@@ -211,7 +211,7 @@ def backup(wiki: WikiConfig, catalog: Catalog, blobs: BlobStore, contact: str, o
                 catalog.failed(job.id, status, str(error), run)
                 if status == "error":
                     progress.failed(job.title, str(error))
-                progress.stored(1, 0)
+                progress.stored(1, job.size)  # handled, if not stored: the bar must reach its end
                 continue
             catalog.stored(job.id, stored.sha256, stored.sha1, stored.size, stored.new, run)
             progress.stored(1, job.size)
@@ -221,7 +221,7 @@ def backup(wiki: WikiConfig, catalog: Catalog, blobs: BlobStore, contact: str, o
             if job.status == "deleted" and not job.source_container:
                 catalog.failed(job.id, "unreachable", "deleted versions are readable only from the wiki's Swift "
                                f"(no [wiki.{wiki.name}.swift] in the config)", run)
-                progress.stored(1, 0)
+                progress.stored(1, job.size)  # handled, if not stored: the bar must reach its end
                 continue
             in_flight[pool.submit(_fetch, sources, blobs, job, options)] = job
             while len(in_flight) >= options.workers * 4:

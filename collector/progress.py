@@ -7,8 +7,8 @@ import time
 from collections.abc import Iterator
 
 from rich.console import Console
-from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn,
-                           TimeRemainingColumn, TransferSpeedColumn)
+from rich.progress import BarColumn, DownloadColumn, Progress as RichProgress, TextColumn, TimeRemainingColumn, \
+    TransferSpeedColumn
 
 from collector.backup import Progress
 
@@ -24,28 +24,23 @@ def reporter(console: Console, wiki: str, every: float = 5.0) -> Iterator[Progre
         state["done_bytes"] += done_bytes
 
     if console.is_terminal:
-        columns = (TextColumn(f"[bold]{wiki}[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("versions"),
+        columns = (TextColumn(f"[bold]{wiki}[/]"), BarColumn(), TextColumn("{task.fields[versions]} versions"),
                    DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[errors]}"))
-        with RichProgress(*columns, console=console, transient=False) as bar:
-            versions = bar.add_task("versions", total=0, errors="")
-            volume = bar.add_task("bytes", total=0, visible=False, errors="")
+        with RichProgress(*columns, console=console) as bar:
+            task = bar.add_task("backup", total=0, versions="0/0", errors="")
 
-            def listed(n: int, size: int) -> None:
-                count(listed=n, listed_bytes=size)
-                bar.update(versions, total=state["listed"])
-                bar.update(volume, total=state["listed_bytes"])
-
-            def stored(n: int, size: int) -> None:
-                count(done=n, done_bytes=size)
-                bar.update(versions, completed=state["done"])
-                bar.update(volume, completed=state["done_bytes"])
+            def show() -> None:
+                bar.update(task, total=state["listed_bytes"], completed=state["done_bytes"],
+                           versions=f"{state['done']}/{state['listed']}",
+                           errors=f"[red]{state['errors']} errors[/]" if state["errors"] else "")
 
             def failed(title: str, error: str) -> None:
                 state["errors"] += 1
-                bar.update(versions, errors=f"[red]{state['errors']} errors[/]")
+                show()
                 bar.console.print(f"[red]error[/] {title}: {error}", highlight=False)
 
-            yield Progress(listed=listed, stored=stored, failed=failed)
+            yield Progress(listed=lambda n, size: (count(listed=n, listed_bytes=size), show()),
+                           stored=lambda n, size: (count(done=n, done_bytes=size), show()), failed=failed)
         return
 
     began = last = time.monotonic()
