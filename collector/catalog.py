@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import random
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -79,6 +80,22 @@ CREATE TABLE IF NOT EXISTS blobs (
     size INTEGER NOT NULL,
     stored TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS verifications (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    wiki TEXT NOT NULL,
+    finished TEXT NOT NULL,
+    checked_files INTEGER NOT NULL,
+    checked_versions INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS verify_findings (
+    verification INTEGER NOT NULL REFERENCES verifications(id),
+    title TEXT NOT NULL,
+    problem TEXT NOT NULL,       -- current-missing | current-corrupt | old-missing | ... | file-gone
+    timestamp TEXT,
+    sha1 TEXT,
+    archive_name TEXT
+);
+CREATE INDEX IF NOT EXISTS verify_findings_by_verification ON verify_findings (verification);
 CREATE VIEW IF NOT EXISTS sha1_collisions AS
     SELECT sha1, COUNT(DISTINCT sha256) AS contents, GROUP_CONCAT(DISTINCT id) AS version_ids
     FROM versions WHERE sha256 IS NOT NULL GROUP BY sha1 HAVING COUNT(DISTINCT sha256) > 1;
@@ -228,6 +245,47 @@ class Catalog:
         cursor = self.conn.execute(f"SELECT * FROM versions WHERE {where} ORDER BY timestamp DESC, id DESC", params)
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row)) for row in cursor]
+
+    def titles(self, wiki: str) -> list[str]:
+        """Every title the catalog holds a version of."""
+        return [t for (t,) in self.conn.execute("SELECT DISTINCT title FROM versions WHERE wiki = ? ORDER BY title",
+                                                (wiki,))]
+
+    def sample_healthy(self, wiki: str, count: int) -> list[dict[str, Any]]:
+        """A few current versions whose bytes were stored, from a random place in the catalog
+        (no full scan: this must stay instant on 100 million rows)."""
+        top = self.conn.execute("SELECT MAX(id) FROM versions").fetchone()[0] or 0
+        start = random.randint(0, top)
+        rows = []
+        for clause in ("id >= ?", "id < ?"):
+            cursor = self.conn.execute(
+                f"SELECT * FROM versions WHERE wiki = ? AND {clause} AND status = 'current' "
+                "AND backup_status = 'ok' LIMIT ?", (wiki, start, count - len(rows)))
+            names = [d[0] for d in cursor.description]
+            rows += [dict(zip(names, row)) for row in cursor]
+            if len(rows) >= count:
+                break
+        return rows
+
+    def record_verification(self, wiki: str, checked_files: int, checked_versions: int,
+                            findings: Iterable[dict[str, Any]]) -> int:
+        with self.conn:
+            verification = self.conn.execute(
+                "INSERT INTO verifications (wiki, finished, checked_files, checked_versions) VALUES (?, ?, ?, ?)",
+                (wiki, now(), checked_files, checked_versions)).lastrowid
+            self.conn.executemany(
+                "INSERT INTO verify_findings (verification, title, problem, timestamp, sha1, archive_name) "
+                "VALUES (?, ?, ?, ?, ?, ?)", [(verification, f["title"], f["problem"], f.get("timestamp"),
+                                               f.get("sha1"), f.get("archive_name")) for f in findings])
+        return verification
+
+    def last_verification_titles(self, wiki: str) -> list[str] | None:
+        """The broken titles the last verify of `wiki` found; None when it was never verified."""
+        row = self.conn.execute("SELECT MAX(id) FROM verifications WHERE wiki = ?", (wiki,)).fetchone()
+        if row[0] is None:
+            return None
+        return list(dict.fromkeys(t for (t,) in self.conn.execute(
+            "SELECT title FROM verify_findings WHERE verification = ? ORDER BY rowid", (row[0],))))
 
     def collisions(self) -> list[dict[str, Any]]:
         return [dict(row) for row in self.db.query("SELECT * FROM sha1_collisions")]

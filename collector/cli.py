@@ -27,6 +27,8 @@ from collector.blobstore import LocalBlobStore
 from collector.catalog import Catalog, CatalogBusy
 from collector.mediawiki import VERSION, APIError, canonical_title
 from collector.progress import reporter
+from restorer import cli as restorer_cli
+from restorer.inspect import Outage
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -57,6 +59,7 @@ def parser() -> argparse.ArgumentParser:
     find.add_argument("title", nargs="?", help="a file title, with or without File:")
     find.add_argument("--sha1", help="versions whose wiki-reported sha1 is this (hex)")
     find.add_argument("--sha256", help="versions whose stored bytes have this sha256")
+    restorer_cli.add_verbs(verbs, _common)
     return main
 
 
@@ -139,13 +142,17 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(stderr=args.json, soft_wrap=True, width=None if stream.isatty() else 160)
     try:
         config = configuration.load(args.config)
-        return {"backup": _backup, "find": _find}[args.verb](args, config, console)
+        handlers = {"backup": _backup, "find": _find, **restorer_cli.HANDLERS}
+        return handlers[args.verb](args, config, console)
     except configuration.ConfigError as error:
         print(f"mediarescue: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except (CatalogBusy, APIError, OSError, requests.RequestException) as error:
         print(f"mediarescue: error: {error}", file=sys.stderr)
         return EXIT_FAILED
+    except Outage as error:
+        print(f"mediarescue: storage outage: {error}; nothing was declared lost", file=sys.stderr)
+        return restorer_cli.EXIT_OUTAGE
     except KeyboardInterrupt:
         print("mediarescue: interrupted; run the same command again to resume", file=sys.stderr)
         return EXIT_INTERRUPTED

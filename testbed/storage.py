@@ -4,6 +4,7 @@ only: mediarescue itself never writes behind MediaWiki's back."""
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from pathlib import Path
 
 from collector.swift import MediaLayout, SwiftStore
@@ -49,6 +50,14 @@ class BedStorage:
         if self.bed.swift_auth_url:
             return b"".join(self.swift.stream(*self.layout.locate(zone, rel_path)))
         return self._file(zone, rel_path).read_bytes()
+
+    def lose_file_records(self, name: str) -> None:
+        """The database forgets the file (its image and oldimage rows): a full loss that no
+        deletion or move in the logs explains."""
+        key = name.replace(" ", "_")
+        with sqlite3.connect(self.bed.dir / "db" / "wiki.sqlite") as db:
+            db.execute("DELETE FROM image WHERE img_name = ?", (key,))
+            db.execute("DELETE FROM oldimage WHERE oi_name = ?", (key,))
 
     def lose(self, zone: str, rel_path: str) -> None:
         if self.bed.swift_auth_url:

@@ -1,0 +1,197 @@
+"""What the live wiki shows of a set of files, and what its storage answers for each version.
+
+The wiki's records come in batches (imageinfo for 50 titles a request, 500 with apihighlimits,
+redirects followed so a renamed file is found under its new title); each version's URL is then
+asked in parallel: HEAD and the size for a shallow look, GET and the sha1 for a deep one (or when
+the headers say too little). Deleted versions are looked at in the wiki's Swift, where configured.
+
+An outage is not a loss: storage that answers 5xx or not at all stops the inspection with an
+Outage, and before anything is called lost a few files the backup saw healthy are probed first (a
+Swift outage behind img_auth.php even looks like 404s).
+"""
+from __future__ import annotations
+
+import hashlib
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import requests
+from swiftclient.exceptions import ClientException
+
+from collector.config import WikiConfig
+from collector.mediawiki import MediaWiki, user_agent
+from collector.swift import MediaLayout, SwiftStore, deleted_path
+from policies.recovery import Live
+
+IIPROP = "timestamp|user|size|sha1|url|archivename"
+
+
+class Outage(Exception):
+    """The media storage is down or failing: nothing can be called lost now."""
+
+
+@dataclass
+class FileState:
+    title: str                               # as asked (canonical)
+    live_title: str | None = None            # where the wiki has it now; None when it has no such file
+    versions: list[Live] = field(default_factory=list)    # newest first
+    urls: list[str] = field(default_factory=list)         # one per version
+    deleted: list[Live] = field(default_factory=list)     # deleted versions (with Swift only)
+    deleted_on_wiki: bool = False            # the logs end with a deletion
+    page_exists: bool = False
+    invalid: str | None = None               # the wiki rejects the title
+
+
+class Inspector:
+    def __init__(self, api: MediaWiki, wiki: WikiConfig, contact: str, workers: int = 8, batch: int | None = None):
+        self.api, self.wiki, self.workers = api, wiki, workers
+        rights = set(api.get(action="query", meta="userinfo", uiprop="rights")["query"]["userinfo"]["rights"])
+        self.batch = batch or (500 if "apihighlimits" in rights else 50)
+        self.may_see_deleted = "deletedhistory" in rights
+        self._local = threading.local()
+        self._contact = contact
+        self.layout = MediaLayout(wiki.swift.wiki_id, wiki.swift.sharded) if wiki.swift else None
+
+    # --- the wiki's records ---
+    def records(self, titles: list[str]) -> dict[str, FileState]:
+        states = {title: FileState(title) for title in titles}
+        for start in range(0, len(titles), self.batch):
+            chunk = titles[start:start + self.batch]
+            reply_pages = []
+            renamed: dict[str, str] = {}
+            normalized: dict[str, str] = {}
+            for reply in self.api.query(titles="|".join(chunk), prop="imageinfo", iilimit="max", iiprop=IIPROP,
+                                        redirects=1):
+                reply_pages.extend(reply.get("pages", []))
+                normalized |= {n["to"]: n["from"] for n in reply.get("normalized", [])}
+                renamed |= {r["to"]: r["from"] for r in reply.get("redirects", [])}
+            merged: dict[str, dict] = {}
+            for page in reply_pages:
+                merged.setdefault(page["title"], {"imageinfo": []})
+                merged[page["title"]]["imageinfo"] += page.get("imageinfo", [])
+                merged[page["title"]] |= {k: v for k, v in page.items() if k != "imageinfo"}
+            for live_title, page in merged.items():
+                asked = renamed.get(live_title, live_title)
+                asked = normalized.get(asked, asked)
+                state = states.get(asked) or states.get(live_title)
+                if state is None:
+                    continue
+                if page.get("invalid"):
+                    state.invalid = page.get("invalidreason", "invalid title")
+                    continue
+                state.page_exists = not page.get("missing")
+                infos = [i for i in page["imageinfo"] if "sha1" in i]
+                if infos:
+                    state.live_title = live_title
+                    state.versions = [Live(i["timestamp"], i.get("user"), int(i["size"]), i["sha1"],
+                                           i.get("archivename")) for i in infos]
+                    state.urls = [i["url"] for i in infos]
+        return states
+
+    def explain_missing(self, states: dict[str, FileState]) -> None:
+        """For files the wiki does not show: did the logs delete or move them? (One request each:
+        such files are few, and a full loss is exactly what must not be mistaken for either.)"""
+        for state in states.values():
+            if state.live_title or state.invalid:
+                continue
+            events = next(self.api.query(list="logevents", letitle=state.title, lelimit=50), {}).get("logevents", [])
+            for event in events:  # newest first
+                if event.get("type") == "delete" and event.get("action") in ("delete", "restore"):
+                    state.deleted_on_wiki = event["action"] == "delete"
+                    break
+                if event.get("type") == "move":
+                    target = event.get("params", {}).get("target_title")
+                    moved = self.records([target]).get(target) if target else None
+                    if moved and moved.live_title:
+                        state.live_title, state.versions, state.urls = moved.live_title, moved.versions, moved.urls
+                    break
+
+    def deleted_versions(self, states: dict[str, FileState]) -> None:
+        """Deleted versions of each file, from the filearchive, to be looked up in the deleted zone:
+        one request per title for a few titles, one listing of the whole archive for many."""
+        if not (self.layout and self.may_see_deleted):
+            return
+        by_name = {(s.live_title or s.title).split(":", 1)[1].replace(" ", "_"): s for s in states.values()}
+        ranges = [{"fafrom": name, "fato": name} for name in by_name] if len(by_name) <= self.batch else [{}]
+        for bounds in ranges:
+            for reply in self.api.query(list="filearchive", falimit="max", faprop="sha1|timestamp|user|size",
+                                        **bounds):
+                for row in reply.get("filearchive", []):
+                    state = by_name.get(row["name"])
+                    if state is not None and "sha1" in row:
+                        state.deleted.append(Live(row["timestamp"], row.get("user"), int(row["size"]), row["sha1"],
+                                                  None, "unchecked"))
+
+    # --- what storage answers ---
+    def _session(self) -> requests.Session:
+        if not hasattr(self._local, "session"):
+            self._local.session = requests.Session()
+            self._local.session.headers["User-Agent"] = user_agent(self._contact)
+        return self._local.session
+
+    def health(self, url: str, size: int, sha1: str, deep: bool) -> str:
+        """ok | missing | corrupt; raises Outage when storage fails rather than answers."""
+        session = self._session()
+        try:
+            head = session.head(url, timeout=30, allow_redirects=True)
+            if head.status_code == 404:
+                return "missing"
+            if head.status_code >= 500 or head.status_code == 429:
+                raise Outage(f"storage answered HTTP {head.status_code} for {url}")
+            head.raise_for_status()
+            length = head.headers.get("Content-Length")
+            if length is not None and int(length) != size:
+                return "corrupt"
+            if not deep and length is not None:
+                return "ok"
+            digest = hashlib.sha1()
+            with session.get(url, stream=True, timeout=60) as response:
+                if response.status_code >= 500:
+                    raise Outage(f"storage answered HTTP {response.status_code} for {url}")
+                for chunk in response.iter_content(1 << 20):
+                    digest.update(chunk)
+            return "ok" if digest.hexdigest() == sha1 else "corrupt"
+        except requests.RequestException as error:
+            raise Outage(f"storage did not answer for {url}: {type(error).__name__}") from None
+
+    def _deleted_health(self, title: str, version: Live) -> Live:
+        if not hasattr(self._local, "swift"):
+            s = self.wiki.swift
+            self._local.swift = SwiftStore(s.auth_url, s.user, s.key, retries=1, starting_backoff=0.5)
+        container, obj = self.layout.locate("deleted", deleted_path(version.sha1, title.split(":", 1)[1]))
+        try:
+            found = self._local.swift.head(container, obj)
+        except (ClientException, requests.RequestException) as error:
+            raise Outage(f"Swift did not answer for {container}/{obj}: {error}") from None
+        return replace(version, health="ok" if found else "missing")
+
+    def check(self, states: dict[str, FileState], deep: bool = False) -> None:
+        """Fill in every version's health, in parallel."""
+        jobs: list[tuple[FileState, int]] = [(s, i) for s in states.values() for i in range(len(s.versions))]
+        with ThreadPoolExecutor(self.workers) as pool:
+            results = pool.map(lambda job: self.health(job[0].urls[job[1]], job[0].versions[job[1]].size,
+                                                       job[0].versions[job[1]].sha1, deep), jobs)
+            for (state, i), health in zip(jobs, results):
+                state.versions[i] = replace(state.versions[i], health=health)
+            deleted = [(s, i) for s in states.values() for i in range(len(s.deleted))]
+            checked = pool.map(lambda job: self._deleted_health(job[0].live_title or job[0].title,
+                                                                job[0].deleted[job[1]]), deleted)
+            for (state, i), version in zip(deleted, checked):
+                state.deleted[i] = version
+
+    def probe(self, known_good: list[dict[str, Any]], sample: int = 3) -> None:
+        """Before calling anything lost: do files the backup saw healthy, and that the wiki still
+        shows unchanged, answer? If none of a few does, the storage is down (or hidden behind a
+        failing img_auth.php), not empty."""
+        states = self.records([c["title"] for c in known_good])
+        picks = []
+        for candidate in known_good:
+            state = states.get(candidate["title"])
+            if state and state.versions and state.versions[0].sha1 == candidate["sha1"]:
+                picks.append((state.urls[0], state.versions[0]))
+        answers = [self.health(url, live.size, live.sha1, deep=False) for url, live in picks[:sample]]
+        if answers and all(a == "missing" for a in answers):
+            raise Outage(f"none of {len(answers)} files that were healthy at the last backup answers "
+                         "(all 404): this looks like a storage outage, not a loss")

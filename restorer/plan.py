@@ -1,0 +1,101 @@
+"""Detect and plan: `verify` finds what is broken on the live wiki; `plan` decides, per title, what a
+recovery would do and why. Neither writes anything to the wiki.
+
+Both read the wiki through an Inspector (restorer/inspect.py) and the catalog; the decisions come
+from the pure policies (policies/recovery.py). The plan is a list of Decisions in recovery order,
+which the restorer carries out exactly, and which renders as a dry-run report.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from collector.catalog import Catalog
+from policies.recovery import Backed, Decision, Situation, decide, order
+from restorer.inspect import FileState, Inspector
+from restorer.titles import Requested
+
+
+@dataclass(frozen=True)
+class Finding:
+    title: str            # as the wiki has it now (or as catalogued, when the file is gone)
+    problem: str          # current-missing | current-corrupt | old-missing | old-corrupt | deleted-missing | file-gone
+    timestamp: str | None = None
+    sha1: str | None = None
+    archive_name: str | None = None
+
+
+@dataclass
+class Verification:
+    checked_files: int = 0
+    checked_versions: int = 0
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def broken_titles(self) -> list[str]:
+        return list(dict.fromkeys(f.title for f in self.findings))
+
+
+def _backed(catalog: Catalog, wiki: str, *titles: str) -> tuple[Backed, ...]:
+    rows = [r for t in dict.fromkeys(titles) for r in catalog.find(title=t, wiki=wiki)]
+    return tuple(Backed(r["id"], r["title"], r["timestamp"], r["user"], r["size"], r["sha1"], r["sha256"],
+                        r["status"], r["archive_name"], r["backup_status"] == "ok") for r in rows)
+
+
+def inspect(inspector: Inspector, catalog: Catalog, wiki: str, titles: list[str], deep: bool) -> dict[str, FileState]:
+    """The live state of `titles`, every version's health checked; raises Outage."""
+    states = inspector.records(titles)
+    inspector.explain_missing(states)
+    inspector.deleted_versions(states)
+    inspector.probe(catalog.sample_healthy(wiki, 12))
+    inspector.check(states, deep)
+    return states
+
+
+def verify(inspector: Inspector, catalog: Catalog, wiki: str, titles: list[str], deep: bool = False) -> Verification:
+    states = inspect(inspector, catalog, wiki, titles, deep)
+    result = Verification(checked_files=len(states))
+    for state in states.values():
+        result.checked_versions += len(state.versions) + len(state.deleted)
+        if not state.live_title and not state.deleted_on_wiki and _backed(catalog, wiki, state.title):
+            result.findings.append(Finding(state.title, "file-gone"))
+        for i, version in enumerate(state.versions):
+            if version.health != "ok":
+                kind = "current" if i == 0 else "old"
+                result.findings.append(Finding(state.live_title, f"{kind}-{version.health}", version.timestamp,
+                                               version.sha1, version.archive_name))
+        for version in state.deleted:
+            if version.health != "ok":
+                result.findings.append(Finding(state.live_title or state.title, "deleted-missing", version.timestamp,
+                                               version.sha1))
+    return result
+
+
+def plan(inspector: Inspector, catalog: Catalog, wiki: str, requested: list[Requested], deep: bool = False,
+         include_old: bool = False, priority: str = "size") -> list[Decision]:
+    titles = [r.title for r in requested if r.title]
+    states = inspect(inspector, catalog, wiki, titles, deep)
+    decisions: list[Decision] = []
+    for r in requested:
+        if r.title is None:
+            decisions += decide(Situation(r.line, input_error=r.error))
+            continue
+        state = states[r.title]
+        situation = Situation(
+            r.title, backed=_backed(catalog, wiki, r.title, state.live_title or r.title),
+            live_title=state.live_title, live=tuple(state.versions), deleted_on_wiki=state.deleted_on_wiki,
+            deleted_live=tuple(state.deleted), include_old=include_old or r.archived_at is not None,
+            input_error=f"the wiki rejects this title: {state.invalid}" if state.invalid else None)
+        decisions += decide(situation)
+    usage = _usage(inspector, [d.title for d in decisions if d.restorable]) if priority == "usage" else None
+    return order(decisions, priority, usage)
+
+
+def _usage(inspector: Inspector, titles: list[str]) -> dict[str, int]:
+    """How many pages use each file: the most used are restored first."""
+    counts: dict[str, int] = {}
+    for start in range(0, len(titles), inspector.batch):
+        for batch in inspector.api.query(titles="|".join(titles[start:start + inspector.batch]), prop="fileusage",
+                                         fulimit="max", fuprop="pageid"):
+            for page in batch.get("pages", []):
+                counts[page["title"]] = counts.get(page["title"], 0) + len(page.get("fileusage", []))
+    return counts

@@ -1,0 +1,102 @@
+"""The dry-run report of a plan, and verify's findings, for people: a rich table with totals per
+decision, and the same as JSON, CSV and a wikitext table an operator can paste on a wiki page."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from policies.recovery import Decision
+from restorer.plan import Verification
+
+COLUMNS = ("title", "version", "decision", "reason", "size", "sha1")
+
+
+def decision_record(d: Decision) -> dict[str, Any]:
+    v = d.version
+    return {"asked": d.asked, "title": d.title, "decision": d.action.value, "reason": d.reason,
+            "restorable": d.restorable, "revert_to": d.revert_to,
+            "version": None if v is None else {"catalog_id": v.id, "timestamp": v.timestamp, "uploader": v.user,
+                                               "size": v.size, "sha1": v.sha1, "sha256": v.sha256,
+                                               "status_at_backup": v.status, "archive_name": v.archive_name}}
+
+
+def _row(d: Decision) -> tuple[str, ...]:
+    v = d.version
+    return (d.title, v.timestamp if v else "", d.action.value, d.reason, str(v.size) if v else "",
+            v.sha1 if v else "")
+
+
+def totals(decisions: list[Decision]) -> dict[str, int]:
+    return dict(Counter(d.action.value for d in decisions))
+
+
+def show(console: Console, decisions: list[Decision]) -> None:
+    table = Table(*COLUMNS, title=f"Recovery plan: {len(decisions)} decisions (dry run: nothing was written)")
+    for d in decisions:
+        style = "red" if not d.restorable else "green" if d.version and d.restorable else None
+        table.add_row(*_row(d)[:-1], (d.version.sha1[:12] if d.version else ""), style=style)
+    console.print(table)
+    console.print("totals: " + ", ".join(f"{action} {n}" for action, n in totals(decisions).items()), highlight=False)
+
+
+def as_json(decisions: list[Decision]) -> str:
+    return json.dumps({"decisions": [decision_record(d) for d in decisions], "totals": totals(decisions)},
+                      indent=1, ensure_ascii=False)
+
+
+def as_csv(decisions: list[Decision]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(COLUMNS + ("sha256", "asked"))
+    for d in decisions:
+        writer.writerow(_row(d) + (d.version.sha256 if d.version else "", d.asked))
+    return out.getvalue()
+
+
+def _wikitext_cell(text: str) -> str:
+    return text.replace("|", "&#124;").replace("\n", " ")
+
+
+def as_wikitext(decisions: list[Decision]) -> str:
+    lines = ['{| class="wikitable sortable"', "! " + " !! ".join(COLUMNS)]
+    for d in decisions:
+        title, *rest = _row(d)
+        lines += ["|-", f"| [[:{_wikitext_cell(title)}]] || " + " || ".join(_wikitext_cell(c) for c in rest)]
+    lines.append("|}")
+    lines.append("Totals: " + ", ".join(f"{action} {n}" for action, n in totals(decisions).items()))
+    return "\n".join(lines) + "\n"
+
+
+def render(decisions: list[Decision], fmt: str, console: Console) -> None:
+    if fmt == "table":
+        show(console, decisions)
+    else:
+        print({"json": as_json, "csv": as_csv, "wikitext": as_wikitext}[fmt](decisions), end="")
+
+
+def verification(result: Verification, fmt: str, console: Console) -> None:
+    records = [vars(f) for f in result.findings]
+    if fmt == "json":
+        print(json.dumps({"checked_files": result.checked_files, "checked_versions": result.checked_versions,
+                          "broken_titles": result.broken_titles, "findings": records}, indent=1, ensure_ascii=False))
+    elif fmt == "csv":
+        out = io.StringIO()
+        writer = csv.DictWriter(out, ("title", "problem", "timestamp", "sha1", "archive_name"))
+        writer.writeheader()
+        writer.writerows(records)
+        print(out.getvalue(), end="")
+    elif fmt == "titles":
+        print("".join(f"{title}\n" for title in result.broken_titles), end="")
+    else:
+        table = Table("title", "problem", "version", "sha1",
+                      title=f"{len(result.broken_titles)} broken of {result.checked_files} files "
+                            f"({result.checked_versions} versions checked)")
+        for f in result.findings:
+            table.add_row(f.title, f.problem, f.timestamp or "", (f.sha1 or "")[:12])
+        console.print(table)
