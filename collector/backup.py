@@ -1,18 +1,24 @@
-"""A full backup run: every file version the account may see, with its metadata, into the catalog,
-and its bytes, verified, into the blob store.
+"""A backup run: every file version the account may see (a full run) or those of the titles that
+changed since the last run (an incremental run, collector.incremental), with its metadata, into
+the catalog, and its bytes, verified, into the blob store.
 
-Metadata is listed in batches (generator=allimages with imageinfo and the description page text,
-then list=filearchive for deleted versions) and recorded batch by batch; each batch's versions
-that still need bytes go to a pool of download workers at once, so listing and downloading overlap.
-Only the main thread writes to the catalog. A killed run leaves committed rows and whole blobs
-only: the next run records the same versions again (no duplicates, same ids) and downloads only
-what is not stored yet.
+A full run lists metadata in batches (generator=allimages with imageinfo and the description page
+text, then list=filearchive for deleted versions) and records it batch by batch; each batch's
+versions that still need bytes go to a pool of download workers at once, so listing and
+downloading overlap. Only the main thread writes to the catalog. A killed run leaves committed rows
+and whole blobs only: the next run records the same versions again (no duplicates, same ids) and
+downloads only what is not stored yet.
+
+A full run first applies the log since the last run, as an incremental run does, so that moves
+and deletions are recorded as what they are; what it then does not see anywhere, and the log did
+not explain, is marked 'vanished' (never erased). Each run is a snapshot: the catalog keeps every
+state a version had before a run changed it (catalog.version_states).
 """
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,15 +26,16 @@ from typing import Any
 import requests
 import urllib3
 
+from collector import incremental, snapshots
 from collector.blobstore import BlobStore, ChecksumMismatch, Stored
 from collector.catalog import Catalog, Pending
 from collector.config import WikiConfig
+from collector.incremental import FAPROP, NoLogPosition
 from collector.mediawiki import MediaWiki, user_agent
 from collector.swift import MediaLayout, SwiftStore, archive_path, deleted_path, public_path
 from swiftclient.exceptions import ClientException
 
 IIPROP = "timestamp|user|comment|url|size|sha1|mime|mediatype|archivename"
-FAPROP = "sha1|timestamp|user|size|mime|mediatype|description|archivename"
 CHUNK = 1 << 20
 
 
@@ -64,6 +71,7 @@ class Summary:
     errors: list[dict[str, Any]]
     unreachable: int
     collisions: list[dict[str, Any]]
+    snapshot: dict[str, Any] = field(default_factory=dict)  # new and changed versions, log entries read
 
     @property
     def ok(self) -> bool:
@@ -141,7 +149,7 @@ class _Sources:
 def _fetch(sources: _Sources, blobs: BlobStore, job: Pending, options: Options) -> Stored:
     for attempt in range(options.retries + 1):
         try:
-            return blobs.put(sources.chunks(job), expect_sha1=job.sha1)
+            return blobs.put(sources.chunks(job), expect_sha1=job.sha1, private=job.status == "deleted")
         except _Transient:
             if attempt == options.retries:
                 raise
@@ -149,97 +157,168 @@ def _fetch(sources: _Sources, blobs: BlobStore, job: Pending, options: Options) 
     raise AssertionError("unreachable")
 
 
-def _file_versions(api: MediaWiki, wiki: WikiConfig, sources: _Sources, batch: int
-                   ) -> Iterator[tuple[list[dict], list[dict]]]:
-    """(versions, description pages) per batch of titles, from allimages."""
-    for pages in api.pages(generator="allimages", gailimit=batch, gaisort="name", prop="imageinfo|revisions",
-                           iilimit="max", iiprop=IIPROP, rvprop="ids|timestamp|content", rvslots="main"):
-        versions, texts = [], []
-        for page in pages:
-            for info in page.get("imageinfo", []):
-                if "sha1" not in info:
-                    continue  # a version hidden from this account
-                status = "old" if "archivename" in info else "current"
-                container, obj = sources.locate(page["title"], status, info["sha1"], info.get("archivename"))
-                versions.append({
-                    "wiki": wiki.name, "title": page["title"], "title_at_upload": page["title"],
-                    "timestamp": info["timestamp"], "user": info.get("user"), "comment": info.get("comment"),
-                    "size": int(info["size"]), "mime": info.get("mime"), "media_type": info.get("mediatype"),
-                    "sha1": info["sha1"], "status": status, "archive_name": info.get("archivename"),
-                    "private": 0, "source_url": info.get("url"), "source_container": container, "source_object": obj})
-            for revision in page.get("revisions", [])[:1]:
-                texts.append({"wiki": wiki.name, "title": page["title"], "page_id": page.get("pageid"),
-                              "rev_id": revision["revid"], "rev_timestamp": revision.get("timestamp"),
-                              "text": revision["slots"]["main"].get("content", "")})
-        yield versions, texts
+class _Recorder:
+    """One run's recording (incremental.Recorder): versions into the catalog batch by batch, and the
+    bytes they still lack to a pool of download workers, so that reading and downloading overlap.
+    Only the main thread writes to the catalog."""
 
+    def __init__(self, wiki: WikiConfig, catalog: Catalog, blobs: BlobStore, sources: _Sources, options: Options,
+                 run: int):
+        self.wiki, self.run = wiki.name, run
+        self.catalog, self.blobs, self.sources, self.options = catalog, blobs, sources, options
+        self.progress = options.progress
+        self.pool = ThreadPoolExecutor(options.workers, thread_name_prefix="download")
+        self.in_flight: dict[Future, Pending] = {}
+        self.failed: list[int] = []      # version ids whose bytes could not be stored
+        self.unreachable = 0
+        self.stored_sha1: set[str] = set()
 
-def _deleted_versions(api: MediaWiki, wiki: WikiConfig, sources: _Sources, batch: int) -> Iterator[list[dict]]:
-    for reply in api.query(list="filearchive", falimit=batch, faprop=FAPROP):
-        versions = []
-        for row in reply.get("filearchive", []):
-            if "sha1" not in row:
+    def live_versions(self, page: dict) -> tuple[list[dict], list[dict], list[tuple[str, str]]]:
+        versions, texts, hidden = [], [], []
+        for info in page.get("imageinfo", []):
+            if "sha1" not in info:  # a version hidden from this account (revision deletion)
+                if "timestamp" in info:
+                    hidden.append((page["title"], info["timestamp"]))
                 continue
-            container, obj = sources.locate(row["title"], "deleted", row["sha1"], None)
+            status = "old" if "archivename" in info else "current"
+            container, obj = self.sources.locate(page["title"], status, info["sha1"], info.get("archivename"))
             versions.append({
-                "wiki": wiki.name, "title": row["title"], "title_at_upload": row["title"],
-                "timestamp": row["timestamp"], "user": row.get("user"), "comment": row.get("description"),
-                "size": int(row["size"]), "mime": row.get("mime"), "media_type": row.get("mediatype"), "sha1": row["sha1"],
-                "status": "deleted", "archive_name": row.get("archivename"), "filearchive_id": row.get("id"),
-                "private": 1, "source_url": None, "source_container": container, "source_object": obj})
-        yield versions
+                "wiki": self.wiki, "title": page["title"], "title_at_upload": page["title"],
+                "timestamp": info["timestamp"], "user": info.get("user"), "comment": info.get("comment"),
+                "size": int(info["size"]), "mime": info.get("mime"), "media_type": info.get("mediatype"),
+                "sha1": info["sha1"], "status": status, "archive_name": info.get("archivename"),
+                "private": 0, "source_url": info.get("url"), "source_container": container, "source_object": obj})
+        for revision in page.get("revisions", [])[:1]:
+            texts.append({"wiki": self.wiki, "title": page["title"], "page_id": page.get("pageid"),
+                          "rev_id": revision["revid"], "rev_timestamp": revision.get("timestamp"),
+                          "text": revision["slots"]["main"].get("content", "")})
+        return versions, texts, hidden
 
+    def deleted_version(self, row: dict) -> dict | None:
+        if "sha1" not in row:
+            return None
+        container, obj = self.sources.locate(row["title"], "deleted", row["sha1"], None)
+        return {
+            "wiki": self.wiki, "title": row["title"], "title_at_upload": row["title"],
+            "timestamp": row["timestamp"], "user": row.get("user"), "comment": row.get("description"),
+            "size": int(row["size"]), "mime": row.get("mime"), "media_type": row.get("mediatype"), "sha1": row["sha1"],
+            "status": "deleted", "archive_name": row.get("archivename"), "filearchive_id": row.get("id"),
+            "private": 1, "source_url": None, "source_container": container, "source_object": obj}
 
-def backup(wiki: WikiConfig, catalog: Catalog, blobs: BlobStore, contact: str, options: Options = Options()
-           ) -> Summary:
-    api = MediaWiki(wiki.api_url, contact, maxlag=wiki.maxlag)
-    api.login(wiki.user, wiki.password)
-    rights = set(api.get(action="query", meta="userinfo", uiprop="rights")["query"]["userinfo"]["rights"])
-    batch = options.batch or (500 if "apihighlimits" in rights else 50)
-    sources = _Sources(wiki, contact, options)
-    progress = options.progress
-    run = catalog.start_run(wiki.name, "full")
-    in_flight: dict[Future, Pending] = {}
+    def record(self, versions: list[dict], texts: Sequence[dict] = (), hidden: Sequence[tuple[str, str]] = ()
+               ) -> None:
+        jobs = self.catalog.record_versions(self.run, versions)
+        self.catalog.record_pages(self.run, texts)
+        if hidden:
+            self.catalog.seen_hidden(self.run, self.wiki, hidden)
+        self.progress.listed(len(versions), sum(v["size"] for v in versions))
+        for job in jobs:
+            if job.status == "deleted" and not job.source_container:
+                self.catalog.failed(job.id, "unreachable", "deleted versions are readable only from the wiki's "
+                                    f"Swift (no [wiki.{self.wiki}.swift] in the config)", self.run)
+                self.unreachable += 1
+                self.progress.stored(1, job.size)  # handled, if not stored: the bar must reach its end
+                continue
+            self.in_flight[self.pool.submit(_fetch, self.sources, self.blobs, job, self.options)] = job
+            while len(self.in_flight) >= self.options.workers * 4:
+                self._settle(wait(self.in_flight, return_when=FIRST_COMPLETED).done)
 
-    def settle(futures: set[Future]) -> None:
+    def _settle(self, futures: set[Future]) -> None:
         for future in futures:
-            job = in_flight.pop(future)
+            job = self.in_flight.pop(future)
             try:
                 stored = future.result()
             except (Missing, _Transient, ChecksumMismatch, OSError) as error:
                 status = "unreachable" if job.status == "deleted" and not job.source_container else "error"
-                catalog.failed(job.id, status, str(error), run)
+                self.catalog.failed(job.id, status, str(error), self.run)
                 if status == "error":
-                    progress.failed(job.title, str(error))
-                progress.stored(1, job.size)  # handled, if not stored: the bar must reach its end
+                    self.failed.append(job.id)
+                    self.progress.failed(job.title, str(error))
+                else:
+                    self.unreachable += 1
+                self.progress.stored(1, job.size)  # handled, if not stored: the bar must reach its end
                 continue
-            catalog.stored(job.id, stored.sha256, stored.sha1, stored.size, stored.new, run)
-            progress.stored(1, job.size)
+            self.catalog.stored(job.id, stored.sha256, stored.sha1, stored.size, stored.new, self.run)
+            self.stored_sha1.add(job.sha1)
+            self.progress.stored(1, job.size)
 
-    def download(pool: ThreadPoolExecutor, jobs: list[Pending]) -> None:
-        for job in jobs:
-            if job.status == "deleted" and not job.source_container:
-                catalog.failed(job.id, "unreachable", "deleted versions are readable only from the wiki's Swift "
-                               f"(no [wiki.{wiki.name}.swift] in the config)", run)
-                progress.stored(1, job.size)  # handled, if not stored: the bar must reach its end
-                continue
-            in_flight[pool.submit(_fetch, sources, blobs, job, options)] = job
-            while len(in_flight) >= options.workers * 4:
-                settle(wait(in_flight, return_when=FIRST_COMPLETED).done)
+    def finish(self) -> None:
+        self._settle(set(self.in_flight))
 
+    def close(self, wait_for_downloads: bool) -> None:
+        self.pool.shutdown(wait=wait_for_downloads, cancel_futures=True)
+
+    def errors(self) -> list[dict[str, Any]]:
+        """The versions whose bytes failed in this run (by id: no scan of a catalog of millions)."""
+        rows = []
+        for start in range(0, len(self.failed), 500):
+            chunk = sorted(self.failed)[start:start + 500]
+            cursor = self.catalog.conn.execute(
+                f"SELECT id, title, status, sha1, error FROM versions WHERE id IN ({', '.join('?' * len(chunk))}) "
+                "AND backup_status = 'error' ORDER BY id", chunk)
+            rows += [dict(zip(("id", "title", "status", "sha1", "error"), row)) for row in cursor]
+        return rows
+
+
+def _listing(api: MediaWiki, recorder: _Recorder, batch: int, see_deleted: bool) -> None:
+    """A full run's listing: every file with all its versions, then the filearchive."""
+    for pages in api.pages(generator="allimages", gailimit=batch, gaisort="name", prop="imageinfo|revisions",
+                           iilimit="max", iiprop=IIPROP, rvprop="ids|timestamp|content", rvslots="main"):
+        versions, texts, hidden = [], [], []
+        for page in pages:
+            page_versions, page_texts, page_hidden = recorder.live_versions(page)
+            versions += page_versions
+            texts += page_texts
+            hidden += page_hidden
+        recorder.record(versions, texts, hidden)
+    if see_deleted:
+        for reply in api.query(list="filearchive", falimit=batch, faprop=FAPROP):
+            rows = reply.get("filearchive", [])
+            versions = [v for v in map(recorder.deleted_version, rows) if v]
+            recorder.record(versions, (), [(r["title"], r["timestamp"]) for r in rows if "sha1" not in r])
+
+
+def _mark_vanished(catalog: Catalog, run: int, wiki: str, see_deleted: bool) -> int:
+    """After a whole listing: what it did not see anywhere, and the log did not explain, is
+    marked 'vanished' (kept, with its bytes). Deleted versions only count as unseen when this
+    account may list them."""
+    statuses = ("current", "old", "deleted") if see_deleted else ("current", "old")
+    ids = [row[0] for row in catalog.conn.execute(
+        f"SELECT id FROM versions WHERE wiki = ? AND last_run < ? AND status IN ({', '.join('?' * len(statuses))})",
+        (wiki, run, *statuses))]
+    return catalog.change_versions(run, {version_id: {"status": "vanished"} for version_id in ids})
+
+
+def backup(wiki: WikiConfig, catalog: Catalog, blobs: BlobStore, contact: str, options: Options = Options(),
+           incremental_run: bool = False) -> Summary:
+    """A full run, or with `incremental_run` only what the log says changed since the last run
+    (NoLogPosition when no finished run of this wiki says where the log was read up to)."""
+    stored_position = snapshots.log_position(catalog, wiki.name)
+    if incremental_run and stored_position is None:
+        raise NoLogPosition(f"no finished backup of {wiki.name} says where its log was read up to: "
+                            "run a full backup first (mediarescue backup --full)")
+    position = incremental.LogPosition.from_json(stored_position) if stored_position else None
+    api = MediaWiki(wiki.api_url, contact, maxlag=wiki.maxlag)
+    api.login(wiki.user, wiki.password)
+    rights = set(api.get(action="query", meta="userinfo", uiprop="rights")["query"]["userinfo"]["rights"])
+    batch = options.batch or (500 if "apihighlimits" in rights else 50)
+    see_deleted = "deletedhistory" in rights
+    run = catalog.start_run(wiki.name, "incremental" if incremental_run else "full")
+    recorder = _Recorder(wiki, catalog, blobs, _Sources(wiki, contact, options), options, run)
+    changes = incremental.Changes()
     status = "interrupted"
-    pool = ThreadPoolExecutor(options.workers, thread_name_prefix="download")
     try:
-        listings: list[Iterator[tuple[list[dict], list[dict]]]] = [_file_versions(api, wiki, sources, batch)]
-        if "deletedhistory" in rights:
-            listings.append(((versions, []) for versions in _deleted_versions(api, wiki, sources, batch)))
-        for listing in listings:
-            for versions, texts in listing:
-                jobs = catalog.record_versions(run, versions)
-                catalog.record_pages(run, texts)
-                progress.listed(len(versions), sum(v["size"] for v in versions))
-                download(pool, jobs)
-        settle(set(in_flight))
+        if position is None:  # a first full run: it covers everything the log holds so far
+            new_position = incremental.head_position(api)
+        else:  # the log since the last run, so that a full run too records moves and deletions as such
+            changes, new_position = incremental.read_changes(api, position)
+            incremental.apply_changes(api, catalog, recorder, changes, batch, see_deleted, IIPROP)
+        if not incremental_run:
+            _listing(api, recorder, batch, see_deleted)
+        recorder.finish()
+        if not incremental_run:
+            _mark_vanished(catalog, run, wiki.name, see_deleted)
+        snapshots.save_log_position(catalog, run, new_position.to_json())
         status = "done"
     except KeyboardInterrupt:
         raise
@@ -247,9 +326,14 @@ def backup(wiki: WikiConfig, catalog: Catalog, blobs: BlobStore, contact: str, o
         status = "failed"
         raise
     finally:
-        pool.shutdown(wait=status == "done", cancel_futures=True)
+        recorder.close(wait_for_downloads=status == "done")
         record = catalog.finish_run(run, status)
-    unreachable = catalog.conn.execute("SELECT COUNT(*) FROM versions WHERE wiki = ? AND last_run = ? AND "
-                                       "backup_status = 'unreachable'", (wiki.name, run)).fetchone()[0]
-    return Summary(run=record, errors=catalog.errors(wiki.name, run), unreachable=unreachable,
-                   collisions=catalog.collisions())
+    # A full run reports every collision in the catalog; an incremental one those it may have made,
+    # since a scan of the whole catalog would cost more than the run itself.
+    collisions = snapshots.collisions_among(catalog, recorder.stored_sha1) if incremental_run \
+        else catalog.collisions()
+    detail = {**snapshots.snapshot(catalog, run), "log_entries": changes.entries,
+              "titles_read_again": len(changes.titles), "hidden_log_entries": changes.hidden_entries,
+              "requests": api.requests_sent}
+    return Summary(run=record, errors=recorder.errors(), unreachable=recorder.unreachable, collisions=collisions,
+                   snapshot=detail)

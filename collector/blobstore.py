@@ -1,21 +1,41 @@
 """Content-addressed blob stores: each distinct content stored once, under its sha256.
 
-A blob becomes visible only when complete and verified: bytes stream into a temporary file while
-sha1 and sha256 are computed in the same pass, the sha1 is checked against what the wiki says, and
-only then is the file renamed into place. A crash leaves at most a temporary file, never a blob
-that looks whole and is not. The local directory is the embedded default; a Swift container
-backend implements the same interface.
+A blob becomes visible only when complete and verified: bytes stream into a temporary spool file
+while sha1 and sha256 are computed in the same pass, the sha1 is checked against what the wiki says,
+and only then is the file renamed into place (or, in Swift, PUT under its final name with its md5 as
+ETag, so that Swift verifies it too). A crash leaves at most a temporary file, never a blob that
+looks whole and is not. The local directory is the embedded default; blobstore_swift.SwiftBlobStore
+implements the same interface on a Swift account; `open_store` picks one from the config.
+
+Private (deleted) content is sealed while it is spooled (collector.crypto), so its plaintext never
+touches a disk of ours, and stored as `<sha256>.enc` beside where `<sha256>` would be: the name says
+whether a blob is encrypted, so no plaintext can be mistaken for a sealed one. The rule is
+"once private, encrypted": putting private content that is stored in plaintext seals it and removes
+the plaintext; putting public content that is stored sealed keeps the sealed copy (reading it needs
+the key, which every mediarescue command has). Without a configured key private content is stored
+in plaintext, as before encryption existed, and `mediarescue check` counts such blobs.
 """
 from __future__ import annotations
 
 import hashlib
 import os
+import re
+import shutil
 import tempfile
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
+
+from collector.crypto import Sealer, unsealing_reader
+
+if TYPE_CHECKING:
+    from collector.config import Config
+
+ENCRYPTED_SUFFIX = ".enc"
+BLOB_NAME = re.compile(r"^[0-9a-f]{64}(\.enc)?$")
 
 
 class ChecksumMismatch(Exception):
@@ -27,72 +47,248 @@ class ChecksumMismatch(Exception):
         self.expected_sha1, self.sha1, self.sha256, self.size = expected_sha1, sha1, sha256, size
 
 
+class BlobMissing(FileNotFoundError):
+    """No blob of that sha256 in the store."""
+
+
 @dataclass(frozen=True)
 class Stored:
     sha256: str
     sha1: str
     size: int
     new: bool  # False when the content was already stored
+    encrypted: bool = False  # as the content is stored now (it may have been sealed by this put)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One stored blob as a listing shows it."""
+    sha256: str
+    encrypted: bool
+    size: int | None  # bytes as stored (sealed size when encrypted); None when the listing cannot tell
 
 
 class BlobStore(Protocol):
     def has(self, sha256: str) -> bool: ...
 
-    def put(self, chunks: Iterable[bytes], expect_sha1: str | None = None) -> Stored: ...
+    def put(self, chunks: Iterable[bytes], expect_sha1: str | None = None, private: bool = False) -> Stored: ...
 
     def open(self, sha256: str) -> BinaryIO: ...
 
+    def names(self, after: str = "") -> Iterator[Entry]: ...
 
-class LocalBlobStore:
-    """Blobs as files `ab/cd/<sha256>` under one directory; temporary files in `tmp/` beside them."""
+    def remove(self, sha256: str, encrypted: bool) -> None: ...
 
-    def __init__(self, root: Path | str):
+    def quarantine(self, sha256: str) -> None: ...
+
+
+def blob_name(sha256: str, encrypted: bool) -> str:
+    return sha256 + (ENCRYPTED_SUFFIX if encrypted else "")
+
+
+@dataclass
+class Spooled:
+    """A verified temporary copy of what is to be stored, and its hashes."""
+    path: str
+    sha1: str
+    sha256: str  # of the plaintext: the blob's address
+    size: int  # plaintext bytes
+    stored_size: int  # bytes in the spool file (sealed size when sealed)
+    segments: list[tuple[str, int]] = field(default_factory=list)  # (md5 hex, length) per segment of the file
+
+
+def spool(chunks: Iterable[bytes], directory: Path, *, sealer: Sealer | None = None, segment: int | None = None,
+          fsync: bool = False, expect_sha1: str | None = None) -> Spooled:
+    """Write `chunks` to a temporary file in `directory`, sealed if `sealer`, hashing everything in
+    one pass: sha1 and sha256 of the plaintext, and with `segment` the md5 of each `segment`-sized
+    piece of the file (what Swift checks as ETag). The file is removed if anything fails."""
+    sha1, sha256, size, stored = hashlib.sha1(), hashlib.sha256(), 0, 0
+    md5s: list[tuple[str, int]] = []
+    md5, md5_len = hashlib.md5(usedforsecurity=False), 0
+    fd, tmp_name = tempfile.mkstemp(dir=directory, prefix="incoming-")
+
+    def write(out: BinaryIO, data: bytes) -> None:
+        nonlocal stored, md5, md5_len
+        out.write(data)
+        stored += len(data)
+        if segment is None:
+            return
+        view = memoryview(data)
+        while view:
+            take = min(len(view), segment - md5_len)
+            md5.update(view[:take])
+            md5_len += take
+            view = view[take:]
+            if md5_len == segment:
+                md5s.append((md5.hexdigest(), md5_len))
+                md5, md5_len = hashlib.md5(usedforsecurity=False), 0
+
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for chunk in chunks:
+                sha1.update(chunk)
+                sha256.update(chunk)
+                size += len(chunk)
+                write(out, sealer.update(chunk) if sealer else chunk)
+            if sealer:
+                write(out, sealer.finish())
+            out.flush()
+            if fsync:
+                os.fsync(out.fileno())
+        if segment is not None and (md5_len or not md5s):
+            md5s.append((md5.hexdigest(), md5_len))
+        if expect_sha1 is not None and sha1.hexdigest() != expect_sha1:
+            raise ChecksumMismatch(expect_sha1, sha1.hexdigest(), sha256.hexdigest(), size)
+        return Spooled(tmp_name, sha1.hexdigest(), sha256.hexdigest(), size, stored, md5s)
+    except BaseException:
+        os.unlink(tmp_name)
+        raise
+
+
+def sweep(directory: Path, idle_seconds: float = 3600) -> None:
+    """Remove what killed writers left behind: a live writer touches its file all the time."""
+    cutoff = time.time() - idle_seconds
+    for leftover in directory.glob("incoming-*"):
+        try:
+            if leftover.stat().st_mtime < cutoff:
+                leftover.unlink()
+        except FileNotFoundError:
+            pass
+
+
+class SpoolingStore:
+    """What every store shares: spool, verify, then install under the final name; dedup and the
+    encryption rule. Subclasses say how a name is tested, installed, read and removed."""
+
+    tmp: Path
+    encryption_key: bytes | None
+    segment: int | None = None  # md5 per segment of this many bytes (Swift); None: no md5 needed
+    fsync: bool = False
+
+    def _exists(self, name: str) -> bool:
+        raise NotImplementedError
+
+    def _install(self, spooled: Spooled, name: str) -> None:
+        raise NotImplementedError
+
+    def _open_raw(self, name: str) -> BinaryIO:
+        """The stored bytes of `name`; BlobMissing when there is no such blob."""
+        raise NotImplementedError
+
+    def remove(self, sha256: str, encrypted: bool) -> None:
+        raise NotImplementedError
+
+    def has(self, sha256: str) -> bool:
+        return self._exists(blob_name(sha256, False)) or self._exists(blob_name(sha256, True))
+
+    def open(self, sha256: str) -> BinaryIO:
+        """The plaintext, streaming; KeyRequired/WrongKey (collector.crypto) for a sealed blob
+        without the right key, BlobMissing when the store has no such blob."""
+        try:
+            return self._open_raw(blob_name(sha256, False))
+        except BlobMissing:
+            pass
+        raw = self._open_raw(blob_name(sha256, True))
+        return unsealing_reader(raw, self.encryption_key, sha256)
+
+    def put(self, chunks: Iterable[bytes], expect_sha1: str | None = None, private: bool = False) -> Stored:
+        seal = private and self.encryption_key is not None
+        spooled = spool(chunks, self.tmp, sealer=Sealer(self.encryption_key) if seal else None, segment=self.segment,
+                        fsync=self.fsync, expect_sha1=expect_sha1)
+        try:
+            digest = spooled.sha256
+            plain, sealed = blob_name(digest, False), blob_name(digest, True)
+            if seal:
+                if self._exists(sealed):
+                    new = False
+                else:
+                    new = not self._exists(plain)
+                    self._install(spooled, sealed)
+                if not new and self._exists(plain):
+                    self.remove(digest, encrypted=False)  # private now: the plaintext copy goes
+                return Stored(digest, spooled.sha1, spooled.size, new=new, encrypted=True)
+            if self._exists(plain):
+                return Stored(digest, spooled.sha1, spooled.size, new=False)
+            if self._exists(sealed):
+                return Stored(digest, spooled.sha1, spooled.size, new=False, encrypted=True)
+            self._install(spooled, plain)
+            return Stored(digest, spooled.sha1, spooled.size, new=True)
+        finally:
+            if os.path.exists(spooled.path):
+                os.unlink(spooled.path)
+
+
+def _stamp() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+class LocalBlobStore(SpoolingStore):
+    """Blobs as files `ab/cd/<sha256>[.enc]` under one directory; temporary files in `tmp/` beside
+    them, blobs that failed `check` in `quarantine/`."""
+
+    fsync = True  # a blob renamed into place must survive a power cut as a whole
+
+    def __init__(self, root: Path | str, encryption_key: bytes | None = None):
         self.root = Path(root)
         self.tmp = self.root / "tmp"
         self.tmp.mkdir(parents=True, exist_ok=True)
-        self._sweep()
+        self.encryption_key = encryption_key
+        sweep(self.tmp)
 
-    def _sweep(self, idle_seconds: float = 3600) -> None:
-        """Remove what killed writers left behind: a live writer touches its file all the time."""
-        cutoff = time.time() - idle_seconds
-        for leftover in self.tmp.glob("incoming-*"):
-            try:
-                if leftover.stat().st_mtime < cutoff:
-                    leftover.unlink()
-            except FileNotFoundError:
-                pass
+    def path(self, sha256: str, encrypted: bool = False) -> Path:
+        return self.root / sha256[:2] / sha256[2:4] / blob_name(sha256, encrypted)
 
-    def path(self, sha256: str) -> Path:
-        return self.root / sha256[:2] / sha256[2:4] / sha256
+    def _exists(self, name: str) -> bool:
+        return self.path(name[:64], name.endswith(ENCRYPTED_SUFFIX)).is_file()
 
-    def has(self, sha256: str) -> bool:
-        return self.path(sha256).is_file()
+    def _install(self, spooled: Spooled, name: str) -> None:
+        final = self.path(name[:64], name.endswith(ENCRYPTED_SUFFIX))
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(spooled.path, final)
 
-    def open(self, sha256: str) -> BinaryIO:
-        return open(self.path(sha256), "rb")
-
-    def put(self, chunks: Iterable[bytes], expect_sha1: str | None = None) -> Stored:
-        sha1, sha256, size = hashlib.sha1(), hashlib.sha256(), 0
-        fd, tmp_name = tempfile.mkstemp(dir=self.tmp, prefix="incoming-")
+    def _open_raw(self, name: str) -> BinaryIO:
         try:
-            with os.fdopen(fd, "wb") as out:
-                for chunk in chunks:
-                    sha1.update(chunk)
-                    sha256.update(chunk)
-                    out.write(chunk)
-                    size += len(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            digest = sha256.hexdigest()
-            if expect_sha1 is not None and sha1.hexdigest() != expect_sha1:
-                raise ChecksumMismatch(expect_sha1, sha1.hexdigest(), digest, size)
-            final = self.path(digest)
-            if final.exists():
-                return Stored(digest, sha1.hexdigest(), size, new=False)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp_name, final)
-            tmp_name = None
-            return Stored(digest, sha1.hexdigest(), size, new=True)
-        finally:
-            if tmp_name is not None:
-                os.unlink(tmp_name)
+            return open(self.path(name[:64], name.endswith(ENCRYPTED_SUFFIX)), "rb")
+        except FileNotFoundError:
+            raise BlobMissing(f"no blob {name} in {self.root}") from None
+
+    def remove(self, sha256: str, encrypted: bool) -> None:
+        self.path(sha256, encrypted).unlink(missing_ok=True)
+
+    def quarantine(self, sha256: str) -> None:
+        """Move the blob aside (not delete it: a verdict of corruption is worth a second look)."""
+        (self.root / "quarantine").mkdir(exist_ok=True)
+        for encrypted in (False, True):
+            path = self.path(sha256, encrypted)
+            if path.exists():
+                shutil.move(path, self.root / "quarantine" / f"{path.name}.{_stamp()}")
+
+    def names(self, after: str = "") -> Iterator[Entry]:
+        """Every stored blob whose sha256 sorts after `after`, in sha256 order."""
+        def sorted_dirs(path: Path, floor: str) -> list[str]:
+            try:
+                return sorted(d for d in os.listdir(path) if re.fullmatch(r"[0-9a-f]{2}", d) and d >= floor)
+            except FileNotFoundError:
+                return []
+
+        for top in sorted_dirs(self.root, after[:2]):
+            for sub in sorted_dirs(self.root / top, after[2:4] if top == after[:2] else ""):
+                folder = self.root / top / sub
+                for name in sorted(os.listdir(folder)):
+                    if BLOB_NAME.match(name) and name[:64] > after:
+                        try:
+                            size = (folder / name).stat().st_size
+                        except FileNotFoundError:
+                            continue  # removed while listed
+                        yield Entry(name[:64], name.endswith(ENCRYPTED_SUFFIX), size)
+
+
+def open_store(config: Config) -> BlobStore:
+    """The blob store the config names: `[blobs_swift]` when present, else the `blobs` directory."""
+    if config.blobs_swift is not None:
+        from collector.blobstore_swift import SwiftBlobStore  # swiftclient only when it is used
+
+        s = config.blobs_swift
+        return SwiftBlobStore(s.auth_url, s.user, s.key, s.container_prefix, encryption_key=config.encryption_key,
+                              segment_size=s.segment_size, spool=s.spool)
+    return LocalBlobStore(config.blobs, encryption_key=config.encryption_key)

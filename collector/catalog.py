@@ -9,9 +9,11 @@ actually stored is, and two versions with one sha1 but two sha256 are a collisio
 from __future__ import annotations
 
 import fcntl
+import heapq
 import os
 import random
-from collections.abc import Iterable
+import sqlite3
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -45,7 +47,7 @@ CREATE TABLE IF NOT EXISTS versions (
     media_type TEXT,
     sha1 TEXT NOT NULL,                 -- hex, as the wiki reports it
     sha256 TEXT,                        -- of the stored bytes; NULL until backed up
-    status TEXT NOT NULL,               -- current | old | deleted
+    status TEXT NOT NULL,               -- current | old | deleted | vanished (gone, unexplained; kept)
     archive_name TEXT,                  -- old versions: TIMESTAMP!Name
     filearchive_id INTEGER,             -- deleted versions: the wiki's fa_id
     private INTEGER NOT NULL DEFAULT 0, -- deleted content: never shown or re-uploaded publicly
@@ -54,7 +56,7 @@ CREATE TABLE IF NOT EXISTS versions (
     source_object TEXT,
     first_run INTEGER NOT NULL REFERENCES runs(id),
     last_run INTEGER NOT NULL REFERENCES runs(id),
-    backup_status TEXT NOT NULL DEFAULT 'pending',  -- pending | ok | error | unreachable
+    backup_status TEXT NOT NULL DEFAULT 'pending',  -- pending | ok | error | unreachable | pruned
     error TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS versions_identity ON versions (wiki, title, timestamp, sha1);
@@ -78,7 +80,16 @@ CREATE TABLE IF NOT EXISTS blobs (
     sha256 TEXT PRIMARY KEY,
     sha1 TEXT NOT NULL,                 -- computed from the bytes
     size INTEGER NOT NULL,
-    stored TEXT NOT NULL
+    stored TEXT NOT NULL,
+    encrypted INTEGER NOT NULL DEFAULT 0  -- sealed at rest (private content; collector.crypto)
+);
+CREATE TABLE IF NOT EXISTS checks (     -- where `mediarescue check` stands, so a cut-short check resumes
+    mode TEXT PRIMARY KEY,              -- exists | read-data
+    position TEXT,                      -- the last sha256 checked by the pass under way; NULL: none
+    pass_started TEXT,
+    checked INTEGER NOT NULL DEFAULT 0, -- blobs checked by the pass under way
+    updated TEXT,
+    last_complete TEXT                  -- when a pass last reached the end
 );
 CREATE TABLE IF NOT EXISTS verifications (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -96,6 +107,51 @@ CREATE TABLE IF NOT EXISTS verify_findings (
     archive_name TEXT
 );
 CREATE INDEX IF NOT EXISTS verify_findings_by_verification ON verify_findings (verification);
+CREATE TABLE IF NOT EXISTS restore_runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    wiki TEXT NOT NULL,
+    started TEXT NOT NULL,
+    ended TEXT,
+    status TEXT NOT NULL,        -- running | done | failed | interrupted
+    reason TEXT,                 -- the operator's, e.g. an incident ticket
+    report_page TEXT
+);
+CREATE TABLE IF NOT EXISTS restore_journal (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    wiki TEXT NOT NULL,
+    title TEXT NOT NULL,
+    action TEXT NOT NULL,        -- repair-current | reupload-file | restore-old-version
+    version_id INTEGER NOT NULL REFERENCES versions(id),
+    sha1 TEXT NOT NULL,
+    step TEXT NOT NULL,          -- started | uploaded | reverted | verified | failed
+    run INTEGER NOT NULL REFERENCES restore_runs(id),  -- the run that last worked on it
+    started TEXT NOT NULL,       -- before anything was written: what the wiki shows after is ours
+    updated TEXT NOT NULL,
+    upload_timestamp TEXT,       -- the version our upload made
+    revert_to TEXT,              -- old-version restores: the version to make current again, as planned first
+    detail TEXT
+);
+CREATE INDEX IF NOT EXISTS restore_journal_by_version ON restore_journal (wiki, version_id);
+-- Every run is a snapshot: what it saw, kept immutable. This is what a snapshot needs beyond `runs`.
+CREATE TABLE IF NOT EXISTS snapshots (
+    run INTEGER PRIMARY KEY REFERENCES runs(id),
+    new_versions INTEGER NOT NULL DEFAULT 0,      -- versions this run saw first
+    changed_versions INTEGER NOT NULL DEFAULT 0,  -- known versions whose title, status or archive name it changed
+    log_position TEXT,  -- JSON: how far the wiki's log was applied, set once the run is done (collector.incremental)
+    forgotten TEXT      -- when `forget` dropped this snapshot's detail: its point in time is no longer answered
+);
+-- The states versions had before a run changed them: the row (v, R) is the state v had up to run R,
+-- so the state of v as of run N is the first row with until_run > N, else v's row in `versions`.
+-- Only a change makes a row: the millions of versions that never change cost nothing here.
+CREATE TABLE IF NOT EXISTS version_states (
+    version_id INTEGER NOT NULL REFERENCES versions(id),
+    until_run INTEGER NOT NULL REFERENCES runs(id),
+    title TEXT NOT NULL,
+    status TEXT NOT NULL,
+    archive_name TEXT,
+    PRIMARY KEY (version_id, until_run)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS version_states_title ON version_states (title);
 CREATE VIEW IF NOT EXISTS sha1_collisions AS
     SELECT sha1, COUNT(DISTINCT sha256) AS contents, GROUP_CONCAT(DISTINCT id) AS version_ids
     FROM versions WHERE sha256 IS NOT NULL GROUP BY sha1 HAVING COUNT(DISTINCT sha256) > 1;
@@ -103,6 +159,7 @@ CREATE VIEW IF NOT EXISTS sha1_collisions AS
 VERSION_FIELDS = ("wiki", "title", "title_at_upload", "timestamp", "user", "comment", "size", "mime", "media_type",
                   "sha1", "status", "archive_name", "filearchive_id", "private", "source_url", "source_container",
                   "source_object")
+_REFRESHED = tuple(f for f in VERSION_FIELDS if f not in ("wiki", "title", "timestamp", "sha1", "title_at_upload"))
 
 
 class CatalogBusy(Exception):
@@ -138,7 +195,22 @@ class Catalog:
         self.db.execute("PRAGMA foreign_keys = ON")
         self.db.conn.executescript(SCHEMA)
         self.conn = self.db.conn
+        self._add_missing_columns()
         self._lock_file = None
+
+    # Columns added to tables after catalogs already existed: (table, column, declaration).
+    ADDED_COLUMNS = (("blobs", "encrypted", "INTEGER NOT NULL DEFAULT 0"),)
+
+    def _add_missing_columns(self) -> None:
+        """Bring an older catalog's tables up to SCHEMA (CREATE TABLE IF NOT EXISTS leaves them)."""
+        for table, column, declaration in self.ADDED_COLUMNS:
+            if column not in {row[1] for row in self.conn.execute(f"PRAGMA table_info({table})")}:
+                try:
+                    with self.conn:
+                        self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+                except sqlite3.OperationalError as error:
+                    if "duplicate column" not in str(error):  # another process migrated it just now
+                        raise
 
     def close(self) -> None:
         self.conn.close()
@@ -158,8 +230,10 @@ class Catalog:
         with self.conn:
             # Runs left 'running' by a killed process are over: the lock proves none is alive.
             self.conn.execute("UPDATE runs SET status = 'interrupted' WHERE wiki = ? AND status = 'running'", (wiki,))
-            return self.conn.execute("INSERT INTO runs (wiki, kind, started, status) VALUES (?, ?, ?, 'running')",
-                                     (wiki, kind, now())).lastrowid
+            run = self.conn.execute("INSERT INTO runs (wiki, kind, started, status) VALUES (?, ?, ?, 'running')",
+                                    (wiki, kind, now())).lastrowid
+            self.conn.execute("INSERT INTO snapshots (run) VALUES (?)", (run,))
+            return run
 
     def finish_run(self, run: int, status: str) -> dict[str, Any]:
         with self.conn:
@@ -176,31 +250,120 @@ class Catalog:
     # --- versions ---
     def record_versions(self, run: int, versions: Iterable[dict[str, Any]]) -> list[Pending]:
         """Insert new versions and refresh the state of known ones, in one transaction; returns
-        those whose bytes are not stored yet. (UPDATE first: an upsert would use up an id.)"""
-        refreshed = [f for f in VERSION_FIELDS if f not in ("wiki", "title", "timestamp", "sha1", "title_at_upload")]
-        returning = f"RETURNING backup_status, {', '.join(Pending.__dataclass_fields__)}"
-        update = (f"UPDATE versions SET {', '.join(f'{f} = ?' for f in refreshed)}, last_run = ? "
-                  f"WHERE wiki = ? AND title = ? AND timestamp = ? AND sha1 = ? {returning}")
-        insert = (f"INSERT INTO versions ({', '.join(VERSION_FIELDS)}, first_run, last_run) "
-                  f"VALUES ({', '.join('?' * (len(VERSION_FIELDS) + 2))}) {returning}")
-        pending, seen = [], 0
+        those whose bytes are not stored yet, in the order given. A known version whose status or
+        archive name changes leaves its earlier state in `version_states`.
+
+        Set-based, for speed: one indexed probe finds which versions are known, then new ones go in
+        with one executemany and known ones are refreshed by id. (No upsert: INSERT ... ON CONFLICT
+        uses up an AUTOINCREMENT id per re-seen version.)"""
+        batch = {(v["wiki"], v["title"], v["timestamp"], v["sha1"]): v for v in versions}  # a repeat: the last wins
         with self.conn:
-            for v in versions:
-                row = self.conn.execute(update, (*(v.get(f) for f in refreshed), run, v["wiki"], v["title"],
-                                                 v["timestamp"], v["sha1"])).fetchone()
-                if row is None:
-                    row = self.conn.execute(insert, (*(v.get(f) for f in VERSION_FIELDS), run, run)).fetchone()
-                seen += 1
-                if row[0] != "ok":
-                    pending.append(Pending(*row[1:]))
-            self.count(run, versions_seen=seen)
+            known = self._known_versions(list(batch))
+            fresh = [v for key, v in batch.items() if key not in known]
+            ids = self._insert_versions(run, fresh)
+            changed = [(k[0], run, k[1], k[2], k[3]) for key, v in batch.items() if (k := known.get(key))
+                       and k[4] < run and (k[2], k[3]) != (v["status"], v.get("archive_name"))]
+            # rowcount: a version already changed earlier in this run keeps its first, pre-run state
+            changes = self.conn.executemany("INSERT OR IGNORE INTO version_states (version_id, until_run, title, "
+                                            "status, archive_name) VALUES (?, ?, ?, ?, ?)", changed).rowcount
+            self.conn.executemany(
+                f"UPDATE versions SET {', '.join(f'{f} = ?' for f in _REFRESHED)}, last_run = ? WHERE id = ?",
+                [(*map(v.get, _REFRESHED), run, known[key][0]) for key, v in batch.items() if key in known])
+            self.count(run, versions_seen=len(batch))
+            self._count_snapshot(run, new_versions=len(fresh), changed_versions=max(changes, 0))
+        pending, fields = [], tuple(Pending.__dataclass_fields__)[1:]  # Pending's fields after id are version fields
+        for key, v in batch.items():
+            if key in known:
+                version_id, needs_bytes = known[key][0], known[key][5] != "ok"
+            else:
+                version_id, needs_bytes = ids[key], True
+            if needs_bytes:
+                pending.append(Pending(version_id, *map(v.get, fields)))
         return pending
 
-    def stored(self, version_id: int, sha256: str, sha1: str, size: int, new_blob: bool, run: int) -> None:
+    def _known_versions(self, keys: list[tuple]) -> dict[tuple, tuple]:
+        """identity -> (id, title, status, archive_name, first_run, backup_status) of those catalogued."""
+        known: dict[tuple, tuple] = {}
+        for start in range(0, len(keys), 2000):  # 4 variables a key, well under SQLite's limit
+            chunk = keys[start:start + 2000]
+            # CROSS JOIN keeps SQLite from scanning versions: it probes the identity index per key.
+            rows = self.conn.execute(
+                f"SELECT v.wiki, v.title, v.timestamp, v.sha1, v.id, v.title, v.status, v.archive_name, v.first_run, "
+                f"v.backup_status FROM (VALUES {', '.join(['(?, ?, ?, ?)'] * len(chunk))}) AS i CROSS JOIN versions "
+                "AS v ON v.wiki = i.column1 AND v.title = i.column2 AND v.timestamp = i.column3 AND v.sha1 = i.column4",
+                [part for key in chunk for part in key])
+            known.update((row[:4], row[4:]) for row in rows)
+        return known
+
+    def _insert_versions(self, run: int, fresh: list[dict[str, Any]]) -> dict[tuple, int]:
+        """Insert versions not catalogued yet; identity -> the id each was given."""
+        if not fresh:
+            return {}
+        last = self.conn.execute("SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'versions'), 0), "
+                                 "COALESCE((SELECT MAX(id) FROM versions), 0))").fetchone()[0]
+        self.conn.executemany(f"INSERT INTO versions ({', '.join(VERSION_FIELDS)}, first_run, last_run) "
+                              f"VALUES ({', '.join('?' * (len(VERSION_FIELDS) + 2))})",
+                              [(*map(v.get, VERSION_FIELDS), run, run) for v in fresh])
+        keys = [(v["wiki"], v["title"], v["timestamp"], v["sha1"]) for v in fresh]
+        # AUTOINCREMENT under the write lock hands out consecutive ids in insertion order; checked, not assumed.
+        ids = dict(zip(keys, range(last + 1, last + 1 + len(fresh))))
+        if self.conn.execute("SELECT MAX(id) FROM versions").fetchone()[0] != last + len(fresh):
+            ids = {key: row[0] for key, row in self._known_versions(keys).items()}
+        return ids
+
+    def _count_snapshot(self, run: int, **increments: int) -> None:
+        sets = ", ".join(f"{name} = {name} + ?" for name in increments)
+        self.conn.execute(f"UPDATE snapshots SET {sets} WHERE run = ?", (*increments.values(), run))
+
+    def change_versions(self, run: int, changes: dict[int, dict[str, Any]]) -> int:
+        """Set the title, status, archive name or private flag of known versions (by id), each
+        keeping the state it had before this run in `version_states`; returns how many changed.
+        For what `record_versions` cannot say: a move (the title is part of the identity), a
+        version the wiki no longer shows."""
+        count = 0
         with self.conn:
+            for version_id, new in changes.items():
+                title, status, archive_name, private, first_run = self.conn.execute(
+                    "SELECT title, status, archive_name, private, first_run FROM versions WHERE id = ?",
+                    (version_id,)).fetchone()
+                before = {"title": title, "status": status, "archive_name": archive_name, "private": private}
+                fields = {f: value for f, value in new.items() if value != before[f]}
+                if not fields:
+                    continue
+                if first_run < run:
+                    count += self.conn.execute("INSERT OR IGNORE INTO version_states (version_id, until_run, title, "
+                                               "status, archive_name) VALUES (?, ?, ?, ?, ?)",
+                                               (version_id, run, title, status, archive_name)).rowcount
+                self.conn.execute(f"UPDATE versions SET {', '.join(f'{f} = ?' for f in fields)} WHERE id = ?",
+                                  (*fields.values(), version_id))
+            self._count_snapshot(run, changed_versions=count)
+        return count
+
+    def seen_hidden(self, run: int, wiki: str, versions: Iterable[tuple[str, str]]) -> None:
+        """Versions (title, upload timestamp) the wiki lists but hides from this account (revision
+        deletion): seen, so not vanished, though their state cannot be read."""
+        with self.conn:
+            self.conn.executemany("UPDATE versions SET last_run = ? WHERE wiki = ? AND title = ? AND timestamp = ?",
+                                  [(run, wiki, title, timestamp) for title, timestamp in versions])
+
+    # Whether the blob store in use seals private content (it has a key). Set by whoever opens both,
+    # so that `stored` records blobs.encrypted when its caller does not pass it.
+    encrypting = False
+
+    def stored(self, version_id: int, sha256: str, sha1: str, size: int, new_blob: bool, run: int,
+               encrypted: bool | None = None) -> None:
+        """`encrypted`: how the blob is stored now (blobstore.Stored.encrypted); when None, private
+        versions' blobs count as sealed if `encrypting`. Once sealed, a blob stays sealed."""
+        with self.conn:
+            if encrypted is None:
+                encrypted = self.encrypting and bool(self.conn.execute(
+                    "SELECT private FROM versions WHERE id = ?", (version_id,)).fetchone()[0])
+            # Known blobs too: the store may hold content an earlier, killed run stored.
+            self.conn.execute("INSERT OR IGNORE INTO blobs (sha256, sha1, size, stored, encrypted) "
+                              "VALUES (?, ?, ?, ?, ?)", (sha256, sha1, size, now(), int(encrypted)))
+            if encrypted:
+                self.conn.execute("UPDATE blobs SET encrypted = 1 WHERE sha256 = ? AND encrypted = 0", (sha256,))
             if new_blob:
-                self.conn.execute("INSERT OR IGNORE INTO blobs (sha256, sha1, size, stored) VALUES (?, ?, ?, ?)",
-                                  (sha256, sha1, size, now()))
                 self.count(run, new_blobs=1, bytes=size)
             self.conn.execute("UPDATE versions SET sha256 = ?, backup_status = 'ok', error = NULL WHERE id = ?",
                               (sha256, version_id))
@@ -251,6 +414,10 @@ class Catalog:
         return [t for (t,) in self.conn.execute("SELECT DISTINCT title FROM versions WHERE wiki = ? ORDER BY title",
                                                 (wiki,))]
 
+    def titles_with_deleted(self, wiki: str) -> set[str]:
+        return {t for (t,) in self.conn.execute(
+            "SELECT DISTINCT title FROM versions WHERE wiki = ? AND status = 'deleted'", (wiki,))}
+
     def sample_healthy(self, wiki: str, count: int) -> list[dict[str, Any]]:
         """A few current versions whose bytes were stored, from a random place in the catalog
         (no full scan: this must stay instant on 100 million rows)."""
@@ -294,6 +461,88 @@ class Catalog:
         return list(self.db.query(
             "SELECT id, title, status, sha1, error FROM versions WHERE wiki = ? AND last_run = ? "
             "AND backup_status = 'error' ORDER BY id", [wiki, run]))
+
+    # --- check (collector.checker) ---
+    def catalogued_blobs(self, after: str = "", page: int = 1000) -> Iterator[CataloguedBlob]:
+        """Every content the catalog says is stored (the blobs table, and versions backed up 'ok'),
+        once each, in sha256 order after `after`. Keyset pages on the two sha256 indexes, merged
+        here: a UNION ... ORDER BY would sort the whole rest of 100 million rows for every page."""
+        def blob_rows() -> Iterator[tuple]:
+            last = after
+            while rows := self.conn.execute("SELECT sha256, sha1, size, encrypted FROM blobs WHERE sha256 > ? "
+                                            "ORDER BY sha256 LIMIT ?", (last, page)).fetchall():
+                yield from rows
+                last = rows[-1][0]
+
+        def version_rows() -> Iterator[tuple]:
+            last = (after, 2 ** 63 - 1)  # past every version of `after` itself
+            while rows := self.conn.execute(
+                    "SELECT sha256, sha1, size, private, id FROM versions WHERE (sha256, id) > (?, ?) "
+                    "AND backup_status = 'ok' ORDER BY sha256, id LIMIT ?", (*last, page)).fetchall():
+                yield from rows
+                last = rows[-1][0], rows[-1][4]
+
+        current: CataloguedBlob | None = None
+        merged = heapq.merge(((s, h, z, e, None) for s, h, z, e in blob_rows()),
+                             ((s, h, z, None, p) for s, h, z, p, _id in version_rows()), key=lambda row: row[0])
+        for sha256, sha1, size, encrypted, private in merged:
+            if current is None or current.sha256 != sha256:
+                if current is not None:
+                    yield current
+                current = CataloguedBlob(sha256, sha1, size, False, False)
+            if encrypted is not None:
+                current.encrypted = bool(encrypted)
+            if private:
+                current.private = True
+        if current is not None:
+            yield current
+
+    def blob_versions(self, sha256: str) -> list[dict[str, Any]]:
+        return list(self.db.query("SELECT id, wiki, title, status, private, backup_status FROM versions "
+                                  "WHERE sha256 = ? ORDER BY id", [sha256]))
+
+    def blob_lost(self, sha256: str, why: str) -> list[dict[str, Any]]:
+        """The blob is missing or corrupt: its versions become 'pending' again, so the next backup
+        run fetches their bytes anew. Returns every version that references it."""
+        with self.conn:
+            self.conn.execute("UPDATE versions SET backup_status = 'pending', error = ? "
+                              "WHERE sha256 = ? AND backup_status = 'ok'", (why, sha256))
+        return self.blob_versions(sha256)
+
+    def blob_encrypted(self, sha256: str, encrypted: bool) -> None:
+        """Record what the store shows: it is the truth about how a blob is kept."""
+        with self.conn:
+            self.conn.execute("UPDATE blobs SET encrypted = ? WHERE sha256 = ? AND encrypted != ?",
+                              (int(encrypted), sha256, int(encrypted)))
+
+    def check_state(self, mode: str) -> dict[str, Any]:
+        cursor = self.conn.execute("SELECT * FROM checks WHERE mode = ?", (mode,))
+        row = cursor.fetchone()
+        if row is None:
+            return {"mode": mode, "position": None, "pass_started": None, "checked": 0, "updated": None,
+                    "last_complete": None}
+        return dict(zip([d[0] for d in cursor.description], row))
+
+    def check_progress(self, mode: str, position: str | None, checked: int, complete: bool = False) -> None:
+        """Where the pass under way stands (position: the last sha256 checked); `complete` ends it."""
+        with self.conn:
+            self.conn.execute(
+                "INSERT INTO checks (mode, position, pass_started, checked, updated) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (mode) DO UPDATE SET position = excluded.position, checked = excluded.checked, "
+                "updated = excluded.updated, pass_started = COALESCE(checks.pass_started, excluded.pass_started)",
+                (mode, position, now(), checked, now()))
+            if complete:
+                self.conn.execute("UPDATE checks SET position = NULL, pass_started = NULL, checked = 0, "
+                                  "last_complete = ? WHERE mode = ?", (now(), mode))
+
+
+@dataclass
+class CataloguedBlob:
+    sha256: str
+    sha1: str
+    size: int
+    encrypted: bool  # as the catalog records it
+    private: bool  # some version with these bytes is private
 
 
 def open_catalog(path: Path | str) -> Catalog:

@@ -1,11 +1,16 @@
 """The `mediarescue` command: a thin shell over the library. Each verb loads the config, opens the
 catalog, calls one function and maps errors to a one-line message.
 
-    mediarescue [--config FILE] backup [--wiki NAME] [--workers N] [--json]
-    mediarescue [--config FILE] find [TITLE] [--sha1 X | --sha256 X] [--wiki NAME] [--json]
+    mediarescue [--config FILE] backup [--full | --incremental] [--wiki NAME] [--workers N] [--json]
+    mediarescue [--config FILE] find [TITLE] [--sha1 X | --sha256 X] [--as-of DATE|RUN] [--wiki NAME] [--json]
+    mediarescue [--config FILE] snapshots [--all] [--wiki NAME] [--json]
+    mediarescue [--config FILE] forget --keep-daily N ... [--prune] [--dry-run | --yes] [--wiki NAME] [--json]
+    mediarescue [--config FILE] check [--read-data] [--max-duration SECONDS] [--json]
+    mediarescue keygen FILE
 
-Exit codes: 0 done; 1 done, but something failed (a version not backed up, nothing found);
-2 bad usage or configuration; 130 interrupted.
+Exit codes: 0 done; 1 done, but something failed (a version not backed up, nothing found, a blob
+missing or corrupt); 2 bad usage or configuration (a missing or wrong encryption key too); 130
+interrupted.
 """
 from __future__ import annotations
 
@@ -19,11 +24,16 @@ from typing import Any
 
 import requests
 from rich.console import Console
+from swiftclient.exceptions import ClientException
 from rich.table import Table
 
 from collector import config as configuration
+from collector import retention, snapshots
 from collector.backup import Options, Summary, backup
-from collector.blobstore import LocalBlobStore
+from collector.incremental import NoLogPosition
+from collector.blobstore import open_store
+from collector.checker import CheckBusy, CheckResult, check
+from collector.crypto import KeyRequired, WrongKey, generate_key
 from collector.catalog import Catalog, CatalogBusy
 from collector.mediawiki import VERSION, APIError, canonical_title
 from collector.progress import reporter
@@ -55,10 +65,40 @@ def parser() -> argparse.ArgumentParser:
     verbs = main.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser, required=True)
     run = verbs.add_parser("backup", parents=[_common()], help="back up every file version of a wiki")
     run.add_argument("--workers", type=int, help="parallel downloads (default: the config's, or 4)")
+    mode = run.add_mutually_exclusive_group()
+    mode.add_argument("--full", dest="incremental", action="store_false", default=False,
+                      help="list every file (the default); also marks what the wiki no longer shows as vanished")
+    mode.add_argument("--incremental", dest="incremental", action="store_true",
+                      help="only what the wiki's log says changed since the last run")
     find = verbs.add_parser("find", parents=[_common()], help="every catalogued version of a file")
     find.add_argument("title", nargs="?", help="a file title, with or without File:")
     find.add_argument("--sha1", help="versions whose wiki-reported sha1 is this (hex)")
     find.add_argument("--sha256", help="versions whose stored bytes have this sha256")
+    find.add_argument("--as-of", metavar="DATE|RUN",
+                      help="as the catalog saw it at a run (its id) or a date (2026-01-31: the end of that day, UTC)")
+    listing = verbs.add_parser("snapshots", parents=[_common()], help="every backup run, with what it saw and changed")
+    listing.add_argument("--all", action="store_true", help="forgotten snapshots too")
+    forget = verbs.add_parser("forget", parents=[_common()],
+                              help="drop the detail of snapshots outside a retention policy (a dry run unless --yes)")
+    for rule in retention.RULES:
+        forget.add_argument(f"--keep-{rule}", type=int, default=0, metavar="N",
+                            help=f"keep the newest snapshot of each of the N newest {rule} buckets"
+                            if rule != "last" else "keep the N newest snapshots")
+    forget.add_argument("--prune", action="store_true",
+                        help="also delete the blobs no kept snapshot and no current version needs")
+    doing = forget.add_mutually_exclusive_group()
+    doing.add_argument("--dry-run", dest="yes", action="store_false", default=False,
+                       help="show what would be forgotten and freed (the default)")
+    doing.add_argument("--yes", dest="yes", action="store_true", help="forget (and prune) for real")
+    verify_store = verbs.add_parser("check", help="prove that every catalogued blob is in the blob store")
+    verify_store.add_argument("--read-data", action="store_true",
+                              help="also read every blob back (decrypted if sealed) and re-hash it")
+    verify_store.add_argument("--max-duration", type=float, metavar="SECONDS",
+                              help="stop after this long; the next check resumes where this one stopped")
+    verify_store.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    keygen = verbs.add_parser("keygen", help="write a new key for encrypting private content (mode 0600)")
+    keygen.add_argument("file", type=Path, help="where to write it; an existing file is never overwritten")
+    keygen.set_defaults(json=False)
     restorer_cli.add_verbs(verbs, _common)
     return main
 
@@ -72,19 +112,23 @@ def _backup(args: argparse.Namespace, config: configuration.Config, console: Con
     if args.workers is not None and not 1 <= args.workers <= 64:
         raise configuration.ConfigError(f"--workers must be between 1 and 64, not {args.workers}")
     catalog = Catalog(config.catalog)
+    catalog.encrypting = config.encryption_key is not None
+    if wiki.swift and config.encryption_key is None:  # deleted versions are read from Swift only
+        console.print("warning: no encryption_key_file: deleted versions are stored unencrypted", style="yellow")
     try:
         catalog.lock()
         rewrite = os.environ.get("MEDIARESCUE_URL_REWRITE")  # for benchmarks through a latency proxy
         began = time.monotonic()
         with reporter(console, wiki.name) as progress:
-            summary = backup(wiki, catalog, LocalBlobStore(config.blobs), config.contact,
+            summary = backup(wiki, catalog, open_store(config), config.contact,
                              Options(workers=args.workers or wiki.workers, progress=progress,
-                                     url_rewrite=tuple(rewrite.split("=", 1)) if rewrite else None))
+                                     url_rewrite=tuple(rewrite.split("=", 1)) if rewrite else None),
+                             incremental_run=args.incremental)
     finally:
         catalog.close()
     if args.json:
         _print_json({"run": summary.run, "errors": summary.errors, "unreachable": summary.unreachable,
-                     "collisions": summary.collisions})
+                     "collisions": summary.collisions, "snapshot": summary.snapshot})
     else:
         _print_summary(console, summary, time.monotonic() - began)
     return EXIT_OK if summary.ok else EXIT_FAILED
@@ -95,6 +139,11 @@ def _print_summary(console: Console, summary: Summary, seconds: float) -> None:
     console.print(f"run {run['id']} ({run['kind']}, {run['wiki']}) {run['status']} in {seconds:.1f} s: "
                   f"{run['versions_seen']} versions seen, {run['new_blobs']} new blobs "
                   f"({run['bytes'] / 2**20:.1f} MiB), {run['errors']} errors", highlight=False)
+    if summary.snapshot:
+        s = summary.snapshot
+        console.print(f"snapshot {run['id']}: {s.get('new_versions', 0)} new versions, {s.get('changed_versions', 0)} "
+                      f"changed; {s['log_entries']} log entries read, {s['titles_read_again']} titles read again, "
+                      f"{s['requests']} API requests", highlight=False)
     if summary.unreachable:
         console.print(f"{summary.unreachable} deleted versions not backed up: readable only from the wiki's Swift")
     for error in summary.errors:
@@ -112,10 +161,17 @@ def _find(args: argparse.Namespace, config: configuration.Config, console: Conso
     if sum(x is not None for x in (args.title, args.sha1, args.sha256)) != 1:
         raise configuration.ConfigError("find takes one of TITLE, --sha1 or --sha256")
     catalog = Catalog(config.catalog)
+    query = dict(title=canonical_title(args.title) if args.title else None, sha1=args.sha1 and args.sha1.lower(),
+                 sha256=args.sha256 and args.sha256.lower(), wiki=args.wiki)
     try:
-        rows = catalog.find(title=canonical_title(args.title) if args.title else None,
-                            sha1=args.sha1 and args.sha1.lower(), sha256=args.sha256 and args.sha256.lower(),
-                            wiki=args.wiki)
+        if args.as_of is None:
+            rows = catalog.find(**query)
+        else:
+            try:
+                as_of = snapshots.parse_as_of(args.as_of)
+            except snapshots.SnapshotError as error:
+                raise configuration.ConfigError(str(error)) from None
+            rows = snapshots.find_as_of(catalog, as_of, **query)
     finally:
         catalog.close()
     for row in rows:
@@ -131,8 +187,113 @@ def _find(args: argparse.Namespace, config: configuration.Config, console: Conso
             table.add_row(*cells.values(), row["error"] or "")
         console.print(table)
     else:
-        console.print("no catalogued version matches")
+        console.print("no catalogued version matches" + (f" as of {args.as_of}" if args.as_of else ""))
     return EXIT_OK if rows else EXIT_FAILED
+
+
+SNAPSHOT_COLUMNS = ("run", "wiki", "kind", "started", "status", "versions_seen", "new_versions", "changed_versions",
+                    "new_blobs", "errors")
+
+
+def _snapshots(args: argparse.Namespace, config: configuration.Config, console: Console) -> int:
+    catalog = Catalog(config.catalog)
+    try:
+        rows = snapshots.list_snapshots(catalog, args.wiki, include_forgotten=args.all)
+    finally:
+        catalog.close()
+    if args.json:
+        _print_json(rows)
+        return EXIT_OK
+    table = Table(*SNAPSHOT_COLUMNS, "MiB", *(["forgotten"] if args.all else []))
+    for row in rows:
+        table.add_row(*("" if row[c] is None else str(row[c]) for c in SNAPSHOT_COLUMNS),
+                      f"{row['bytes'] / 2**20:.1f}", *([row["forgotten"] or ""] if args.all else []))
+    console.print(table if rows else "no snapshots")
+    return EXIT_OK
+
+
+def _forget(args: argparse.Namespace, config: configuration.Config, console: Console) -> int:
+    policy = retention.Policy(**{rule: getattr(args, f"keep_{rule}") for rule in retention.RULES})
+    if any(n < 0 for n in vars(policy).values()):
+        raise configuration.ConfigError("--keep-* take a count of 0 or more")
+    if policy.empty():
+        raise configuration.ConfigError("forget needs a policy that keeps something: --keep-last, --keep-hourly, "
+                                        "--keep-daily, --keep-weekly, --keep-monthly or --keep-yearly of 1 or more")
+    catalog = Catalog(config.catalog)
+    try:
+        catalog.lock()  # no backup may write while snapshots are forgotten
+        plan = retention.plan_forget(catalog, policy, wiki=args.wiki, prune=args.prune)
+        done = retention.execute(catalog, open_store(config) if plan.blobs else None, plan) if args.yes else None
+    finally:
+        catalog.close()
+    if args.json:
+        _print_json({**plan.as_json(), "dry_run": not args.yes, "done": done})
+        return EXIT_OK
+    for kept in plan.keep:
+        console.print(f"keep   run {kept['run']} ({kept['wiki']}, {kept['kind']}, {kept['started']}): "
+                      f"{', '.join(kept['reasons'])}", highlight=False)
+    for removed in plan.remove:
+        console.print(f"forget run {removed['run']} ({removed['wiki']}, {removed['kind']}, {removed['started']}, "
+                      f"{removed['status']}): {', '.join(removed['reasons'])}", highlight=False)
+    verb = "forgot" if args.yes else "would forget"
+    freed = (f"; {'deleted' if args.yes else 'would delete'} {len(plan.blobs)} blobs, "
+             f"{'freeing' if args.yes else 'which would free'} {plan.bytes / 2**20:.1f} MiB" if args.prune
+             else "; no blobs deleted without --prune")
+    console.print(f"{verb} {len(plan.remove)} snapshots and {len(plan.state_rows)} earlier version states{freed}"
+                  + ("" if args.yes else " (a dry run: run again with --yes to do it)"), highlight=False)
+    return EXIT_OK
+
+
+def _check(args: argparse.Namespace, config: configuration.Config, console: Console) -> int:
+    if args.max_duration is not None and args.max_duration < 0:
+        raise configuration.ConfigError(f"--max-duration must not be negative, not {args.max_duration}")
+    catalog = Catalog(config.catalog)
+    try:
+        result = check(catalog, open_store(config), read_data=args.read_data, max_duration=args.max_duration,
+                       can_seal=config.encryption_key is not None)
+    except (KeyRequired, WrongKey) as error:  # a key problem is a configuration problem, not corruption
+        raise configuration.ConfigError(f"{error}; the check stopped before judging it") from None
+    finally:
+        catalog.close()
+    if args.json:
+        _print_json(result.as_json())
+    else:
+        _print_check(console, result)
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def _print_check(console: Console, result: CheckResult) -> None:
+    where = "pass complete" if result.complete else f"stopped after {result.position[:12]}, the next check resumes there"
+    console.print(f"check{' --read-data' if result.read_data else ''}: {result.checked} blobs checked "
+                  f"({result.pass_checked} in this pass, {result.bytes_read / 2**20:.1f} MiB read) in "
+                  f"{result.seconds:.1f} s; {len(result.of('missing'))} missing, {len(result.of('corrupt'))} "
+                  f"corrupt, {len(result.of('error'))} errors; {where}", highlight=False)
+    for problem in result.problems:
+        versions = "; ".join(f"{v['title']} ({v['status']} version {v['id']}, {v['wiki']})" for v in problem.versions)
+        console.print(f"{problem.problem}: {problem.sha256}: {problem.detail} — {versions or 'no version'}",
+                      highlight=False, markup=False)
+    for count, what in ((result.sealed, "private blobs found unencrypted were sealed"),
+                        (result.plaintext_removed, "plaintext copies beside sealed ones were removed"),
+                        (result.orphans, "blobs in the store are not in this catalog")):
+        if count:
+            console.print(f"{count} {what}", highlight=False)
+    for hint in result.hints():
+        console.print(f"hint: {hint}", highlight=False, markup=False)
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    """A new 256-bit key in a new file only readable by its owner: a key that is overwritten takes
+    every blob sealed under it along, so an existing file is refused."""
+    try:
+        fd = os.open(args.file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        print(f"mediarescue: error: {args.file} exists: a key is never overwritten", file=sys.stderr)
+        return EXIT_USAGE
+    with os.fdopen(fd, "w") as out:
+        out.write(generate_key() + "\n")
+    print(f"wrote a new key to {args.file}; keep a copy apart from the backups: "
+          "without it the encrypted blobs cannot be read")
+    return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -141,13 +302,19 @@ def main(argv: list[str] | None = None) -> int:
     # Not on a terminal: whole log lines, and tables as wide as a log viewer shows them.
     console = Console(stderr=args.json, soft_wrap=True, width=None if stream.isatty() else 160)
     try:
+        if args.verb == "keygen":  # needs no config: it makes what the config will name
+            return _keygen(args)
         config = configuration.load(args.config)
-        handlers = {"backup": _backup, "find": _find, **restorer_cli.HANDLERS}
+        handlers = {"backup": _backup, "find": _find, "check": _check, "snapshots": _snapshots, "forget": _forget,
+                    **restorer_cli.HANDLERS}
         return handlers[args.verb](args, config, console)
-    except configuration.ConfigError as error:
+    except (configuration.ConfigError, NoLogPosition) as error:
         print(f"mediarescue: error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    except (CatalogBusy, APIError, OSError, requests.RequestException) as error:
+    except snapshots.SnapshotError as error:  # no such point in time: nothing found
+        print(f"mediarescue: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except (CatalogBusy, CheckBusy, APIError, OSError, requests.RequestException, ClientException) as error:
         print(f"mediarescue: error: {error}", file=sys.stderr)
         return EXIT_FAILED
     except Outage as error:

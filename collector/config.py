@@ -1,8 +1,18 @@
 """One TOML config file, read once into a frozen object that is passed around explicitly.
 
     catalog = "catalog.db"          # relative paths are relative to the config file
-    blobs = "blobs"
+    blobs = "blobs"                 # a local blob directory, or a [blobs_swift] table instead
     contact = "ops@example.org"     # goes into the User-Agent, as Wikimedia's policy asks
+    encryption_key_file = "/etc/mediarescue/blob-key"   # optional (or encryption_key_env): seals
+                                    # deleted content at rest; make one with `mediarescue keygen FILE`
+
+    [blobs_swift]                   # optional: blobs in a Swift account instead of `blobs`
+    auth_url = "https://swift.example/auth/v1.0"
+    user = "mediarescue:backup"
+    key_file = "/etc/mediarescue/blobs-swift-key"        # or key_env = "VAR"
+    container_prefix = "mediarescue-blobs"               # containers <prefix>-00 ... <prefix>-ff
+    segment_size = 1073741824       # larger blobs are uploaded as static large objects
+    spool = "/var/tmp/mediarescue"  # local temporary files (up to a whole blob each); default: $TMPDIR
 
     [wiki.commons]
     api_url = "https://commons.wikimedia.org/w/api.php"
@@ -18,7 +28,8 @@
     sharded = true
 
 Secrets never live in the file itself: they come from a file or an environment variable, and the
-variables MEDIARESCUE_<WIKI>_PASSWORD and MEDIARESCUE_<WIKI>_SWIFT_KEY override both.
+variables MEDIARESCUE_<WIKI>_PASSWORD and MEDIARESCUE_<WIKI>_SWIFT_KEY override both (and
+MEDIARESCUE_BLOBS_SWIFT_KEY, MEDIARESCUE_ENCRYPTION_KEY for the blob store's).
 """
 from __future__ import annotations
 
@@ -44,6 +55,17 @@ class SwiftSource:
 
 
 @dataclass(frozen=True)
+class SwiftBlobs:
+    """The blob store in a Swift account (collector.blobstore_swift)."""
+    auth_url: str
+    user: str
+    key: str = field(repr=False)
+    container_prefix: str = "mediarescue-blobs"
+    segment_size: int = 1 << 30
+    spool: Path | None = None
+
+
+@dataclass(frozen=True)
 class WikiConfig:
     name: str
     api_url: str
@@ -58,9 +80,11 @@ class WikiConfig:
 class Config:
     path: Path
     catalog: Path
-    blobs: Path
+    blobs: Path | None  # None when the blobs are in Swift (`blobs_swift`)
     contact: str
     wikis: dict[str, WikiConfig]
+    blobs_swift: SwiftBlobs | None = None
+    encryption_key: bytes | None = field(default=None, repr=False)  # 32 bytes; None: private content unsealed
 
     def wiki(self, name: str | None) -> WikiConfig:
         if name is None:
@@ -141,5 +165,41 @@ def load(path: Path | str) -> Config:
         return base / _get(data, key, "", str)
 
     wikis = _get(data, "wiki", "", dict, {})
-    return Config(path=path, catalog=local_path("catalog"), blobs=local_path("blobs"),
-                  contact=_get(data, "contact", "", str), wikis={n: _wiki(n, t, base) for n, t in wikis.items()})
+    blobs_swift = _blobs_swift(data["blobs_swift"], base) if "blobs_swift" in data else None
+    if blobs_swift and "blobs" in data:
+        raise ConfigError("blobs and [blobs_swift] both name a blob store: keep one")
+    return Config(path=path, catalog=local_path("catalog"), blobs=None if blobs_swift else local_path("blobs"),
+                  contact=_get(data, "contact", "", str), wikis={n: _wiki(n, t, base) for n, t in wikis.items()},
+                  blobs_swift=blobs_swift, encryption_key=_encryption_key(data, base))
+
+
+def _blobs_swift(table: Any, base: Path) -> SwiftBlobs:
+    where = "blobs_swift."
+    if not isinstance(table, dict):
+        raise ConfigError("blobs_swift must be a table")
+    prefix = _get(table, "container_prefix", where, str, "mediarescue-blobs")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,200}", prefix):
+        raise ConfigError(f"{where}container_prefix must be letters, digits, '-', '_' or '.', not {prefix!r}")
+    segment = _get(table, "segment_size", where, int, 1 << 30)
+    if not 1 << 20 <= segment <= 5 << 30:  # Swift refuses objects over 5 GiB
+        raise ConfigError(f"{where}segment_size must be between 1 MiB and 5 GiB, not {segment}")
+    spool = _get(table, "spool", where, str, None)
+    return SwiftBlobs(auth_url=_get(table, "auth_url", where, str), user=_get(table, "user", where, str),
+                      key=_secret(table, where, "key", "MEDIARESCUE_BLOBS_SWIFT_KEY", base), container_prefix=prefix,
+                      segment_size=segment, spool=base / spool if spool else None)
+
+
+def _encryption_key(data: dict, base: Path) -> bytes | None:
+    """The master key that seals private content, or None when none is configured."""
+    from collector.crypto import parse_key  # the cryptography package only where keys are read
+
+    if not any(k in data for k in ("encryption_key_file", "encryption_key_env")) \
+            and not os.environ.get("MEDIARESCUE_ENCRYPTION_KEY"):
+        return None
+    text = _secret(data, "", "encryption_key", "MEDIARESCUE_ENCRYPTION_KEY", base)
+    try:
+        return parse_key(text)
+    except ValueError as error:
+        name = ("$MEDIARESCUE_ENCRYPTION_KEY" if os.environ.get("MEDIARESCUE_ENCRYPTION_KEY")
+                else "encryption_key_env" if "encryption_key_env" in data else "encryption_key_file")
+        raise ConfigError(f"{name} {error}; make a key with `mediarescue keygen FILE`") from None

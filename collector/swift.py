@@ -9,6 +9,7 @@ into `<container>.<ab>` (base 16) or, for the deleted zone, `<container>.<ab>` i
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -50,6 +51,11 @@ def sha1_base36(sha1_hex: str) -> str:
         number, rest = divmod(number, 36)
         digits = _BASE36[rest] + digits
     return digits.rjust(31, "0")
+
+
+def sha1_from_base36(sha1_base36: str) -> str:
+    """The inverse of sha1_base36: log entries (img_sha1) carry base 36, the API's lists hex."""
+    return format(int(sha1_base36, 36), "040x")
 
 
 def deleted_path(sha1_hex: str, name: str) -> str:
@@ -108,6 +114,76 @@ class SwiftStore:
 
     def delete(self, container: str, name: str) -> None:
         self.connection.delete_object(container, name)
+
+    # --- writing whole, verified objects (the Swift blob store) ---
+    def get(self, container: str, name: str, chunk_size: int = 1 << 20) -> tuple[dict[str, str], Iterator[bytes]]:
+        """The headers and a closable body iterator; ClientException(http_status=404) when missing."""
+        return self.connection.get_object(container, name, resp_chunk_size=chunk_size)
+
+    def upload(self, container: str, name: str, data: BinaryIO, size: int, md5: str,
+               headers: dict[str, str] | None = None) -> None:
+        """PUT `size` bytes of `data` from its current position with their md5 as ETag: Swift stores
+        the object only when the bytes it received hash to it (422 otherwise), and a PUT cut short
+        leaves no object at all. The container is created on first use."""
+        start = data.tell()
+        for attempt in (1, 2):
+            try:
+                self.connection.put_object(container, name, data, content_length=size, etag=md5,
+                                           chunk_size=1 << 20, headers=headers)
+                return
+            except ClientException as error:
+                if error.http_status != 404 or attempt == 2:
+                    raise
+                self.connection.put_container(container)
+                data.seek(start)
+
+    def put_manifest(self, container: str, name: str, segments: list[dict[str, object]],
+                     headers: dict[str, str] | None = None) -> None:
+        """A static large object: Swift checks each segment's etag and size before the manifest
+        appears, and checks them again on every read."""
+        try:
+            self.connection.put_object(container, name, json.dumps(segments), headers=headers,
+                                       query_string="multipart-manifest=put")
+        except ClientException as error:
+            if error.http_status != 404:
+                raise
+            self.connection.put_container(container)
+            self.connection.put_object(container, name, json.dumps(segments), headers=headers,
+                                       query_string="multipart-manifest=put")
+
+    def manifest(self, container: str, name: str) -> list[dict[str, object]]:
+        """A static large object's segment list, as `put_manifest` takes it."""
+        _headers, body = self.connection.get_object(container, name, query_string="multipart-manifest=get")
+        return [{"path": f"/{s['name'].lstrip('/')}", "etag": s["hash"], "size_bytes": s["bytes"]}
+                for s in json.loads(body)]
+
+    def delete_large(self, container: str, name: str) -> None:
+        """A static large object with its segments (a plain DELETE would leave the segments)."""
+        self.connection.delete_object(container, name, query_string="multipart-manifest=delete")
+
+    def copy(self, container: str, name: str, to_container: str, to_name: str) -> None:
+        try:
+            self.connection.copy_object(container, name, destination=f"/{to_container}/{to_name}")
+        except ClientException as error:
+            if error.http_status != 404 or self.head(container, name) is None:
+                raise
+            self.connection.put_container(to_container)
+            self.connection.copy_object(container, name, destination=f"/{to_container}/{to_name}")
+
+    def entries(self, container: str, marker: str = "", prefix: str | None = None) -> Iterator[dict[str, object]]:
+        """The listing of a container (name, bytes, hash, slo_etag...), paged; none if it does not exist."""
+        while True:
+            try:
+                _headers, page = self.connection.get_container(container, marker=marker, prefix=prefix,
+                                                               limit=10000)
+            except ClientException as error:
+                if error.http_status == 404:
+                    return
+                raise
+            if not page:
+                return
+            yield from page
+            marker = page[-1]["name"]
 
     def names(self, container: str, prefix: str | None = None) -> Iterator[str]:
         marker = ""

@@ -85,7 +85,11 @@ class Decision:
 
 
 def _match(live: Live, backed: tuple[Backed, ...]) -> Backed | None:
-    return next((b for b in backed if b.sha1 == live.sha1 and b.timestamp == live.timestamp), None)
+    """The backed-up version of these bytes: the very version (sha1 and upload time) if held, else
+    any held with the same sha1 (a revert or re-upload of the same bytes: the wiki records only
+    the sha1, so these are the bytes it expects)."""
+    exact = next((b for b in backed if b.sha1 == live.sha1 and b.timestamp == live.timestamp), None)
+    return exact or next((b for b in backed if b.sha1 == live.sha1), None)
 
 
 def _by(user: str | None, timestamp: str) -> str:
@@ -123,7 +127,9 @@ def decide(s: Situation) -> list[Decision]:
 
     decisions = []
     current = s.live[0]
-    newer = [v for v in s.live if not any(b.timestamp == v.timestamp and b.sha1 == v.sha1 for b in s.backed)
+    # New content since the backup: bytes the catalog has never seen (a revert or a restore re-uses
+    # known bytes under a new upload time, which is no new content).
+    newer = [v for v in s.live if not any(b.sha1 == v.sha1 for b in s.backed)
              and v.timestamp > max((b.timestamp for b in s.backed), default="")]
     for version in s.live:
         if version.health == "ok":
@@ -144,9 +150,7 @@ def decide(s: Situation) -> list[Decision]:
         if backup is None:
             held = _match(version, s.backed)
             why = ("the backup of these bytes failed" if held else
-                   "the catalog holds no version with this sha1 and upload time" if not any(
-                       b.sha1 == version.sha1 for b in s.backed) else
-                   "the backed-up bytes have another upload time: the wiki's record and the backup disagree")
+                   "the catalog holds no version with this sha1: the wiki's record and the backup disagree")
             decisions.append(Decision(title, Action.CANNOT, f"the {kind} is {version.health}; {why}{moved}",
                                       asked=asked))
             continue

@@ -3,14 +3,18 @@
     mediarescue verify [TITLES_FILE|-] [--all] [--deep] [--json | --csv | --titles]
     mediarescue plan [TITLES_FILE|-] [--title T]... [--sha1 X] [--sha256 X] [--from-verify]
                      [--include-old] [--priority size|mediatype|usage] [--deep] [--json | --csv | --wikitext]
+    mediarescue restore (the same input) [--yes] [--reason TEXT] [--report-page PAGE] [--json]
 
 verify exits 0 when nothing is broken, 1 when something is; plan exits 0 when every title has a
 decision it can carry out (or needs none), 1 when any cannot be restored or is not a title;
-both exit 2 on bad usage and 3 when the media storage is down (nothing is called lost then).
+restore without --yes is plan; with --yes it exits 0 when everything planned was done and
+verified, 1 when anything failed, could not be verified or cannot be restored. All exit 2 on bad
+usage and 3 when the media storage is down (nothing is called lost then).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Callable
@@ -20,12 +24,15 @@ from rich.console import Console
 from collector.catalog import Catalog
 from collector.config import Config, ConfigError
 from collector.mediawiki import MediaWiki
+from policies.recovery import Decision
 from restorer import report
 from restorer.inspect import Inspector
 from restorer.plan import plan, verify
 from restorer.titles import Requested, parse, parse_line
 
 EXIT_OUTAGE = 3
+_NO_PROBE = ("do not first check that files the backup saw healthy still answer: only when the storage is known "
+             "to be up and nearly every file really is lost")
 
 
 def add_verbs(verbs: argparse._SubParsersAction, common: Callable[[], argparse.ArgumentParser]) -> None:
@@ -36,20 +43,36 @@ def add_verbs(verbs: argparse._SubParsersAction, common: Callable[[], argparse.A
     check.add_argument("--csv", action="store_true", help="the findings as CSV")
     check.add_argument("--titles", action="store_true", help="only the broken titles, one a line, for `plan`")
     check.add_argument("--workers", type=int, default=8, help="parallel requests to the media storage")
+    check.add_argument("--no-outage-probe", action="store_true", help=_NO_PROBE)
     dry = verbs.add_parser("plan", parents=[common()], help="what a recovery would do, and why (a dry run)")
-    dry.add_argument("titles_file", nargs="?", help="titles or file URLs, one a line ('-': standard input)")
-    dry.add_argument("--title", action="append", default=[], help="a title (repeatable)")
-    dry.add_argument("--sha1", help="the catalogued files with versions of this sha1")
-    dry.add_argument("--sha256", help="the catalogued files with versions of this sha256")
-    dry.add_argument("--from-verify", action="store_true", help="the broken titles of the last verify")
-    dry.add_argument("--include-old", action="store_true",
-                     help="restore lost old versions even where a newer version was uploaded since the backup")
-    dry.add_argument("--priority", choices=("size", "mediatype", "usage"), default="size",
-                     help="order within current and old versions (default: size, small first)")
-    dry.add_argument("--deep", action="store_true", help="read every version's bytes and check its sha1")
+    _add_input(dry)
     dry.add_argument("--csv", action="store_true", help="the plan as CSV")
     dry.add_argument("--wikitext", action="store_true", help="the plan as a wikitext table")
-    dry.add_argument("--workers", type=int, default=8, help="parallel requests to the media storage")
+    bot = verbs.add_parser("restore", parents=[common()],
+                           help="carry out the plan as the bot (without --yes: the dry run, i.e. the plan)")
+    _add_input(bot)
+    bot.add_argument("--yes", action="store_true", help="really write to the wiki")
+    bot.add_argument("--reason", help="why, for every edit summary and the report (e.g. an incident ticket)")
+    bot.add_argument("--report-page", metavar="PAGE", help="also publish the run's report as this wiki page")
+    bot.add_argument("--bot-workers", type=int, default=1,
+                     help="restores side by side, one title each (default 1; agree on more with the wiki's operators)")
+    bot.add_argument("--report-dir", type=Path, help="where the local report goes (default: reports/ beside "
+                                                     "the catalog)")
+
+
+def _add_input(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("titles_file", nargs="?", help="titles or file URLs, one a line ('-': standard input)")
+    parser.add_argument("--title", action="append", default=[], help="a title (repeatable)")
+    parser.add_argument("--sha1", help="the catalogued files with versions of this sha1")
+    parser.add_argument("--sha256", help="the catalogued files with versions of this sha256")
+    parser.add_argument("--from-verify", action="store_true", help="the broken titles of the last verify")
+    parser.add_argument("--include-old", action="store_true",
+                        help="restore lost old versions even where a newer version was uploaded since the backup")
+    parser.add_argument("--priority", choices=("size", "mediatype", "usage"), default="size",
+                        help="order within current and old versions (default: size, small first)")
+    parser.add_argument("--deep", action="store_true", help="read every version's bytes and check its sha1")
+    parser.add_argument("--workers", type=int, default=8, help="parallel requests to the media storage")
+    parser.add_argument("--no-outage-probe", action="store_true", help=_NO_PROBE)
 
 
 def _read_lines(name: str | None) -> list[str]:
@@ -96,7 +119,7 @@ def run_verify(args: argparse.Namespace, config: Config, console: Console) -> in
             titles = list(dict.fromkeys([*names, *catalog.titles(wiki)]))
         else:
             titles = [r.title for r in requested if r.title]
-        result = verify(inspector, catalog, wiki, titles, deep=args.deep)
+        result = verify(inspector, catalog, wiki, titles, deep=args.deep, probe=not args.no_outage_probe)
         catalog.record_verification(wiki, result.checked_files, result.checked_versions,
                                     [vars(f) for f in result.findings])
     finally:
@@ -105,34 +128,64 @@ def run_verify(args: argparse.Namespace, config: Config, console: Console) -> in
     return 1 if result.findings or bad else 0
 
 
+def _decisions(args: argparse.Namespace, config: Config, catalog: Catalog) -> list[Decision]:
+    wiki_name = config.wiki(args.wiki).name
+    lines = _read_lines(args.titles_file) + args.title
+    for digest, column in ((args.sha1, "sha1"), (args.sha256, "sha256")):
+        if digest:
+            rows = catalog.find(wiki=wiki_name, **{column: digest.lower()})
+            if not rows:
+                raise ConfigError(f"no catalogued version has {column} {digest}")
+            lines += [r["title"] for r in rows]
+    if args.from_verify:
+        found = catalog.last_verification_titles(wiki_name)
+        if found is None:
+            raise ConfigError(f"{wiki_name} was never verified: run `mediarescue verify` first")
+        lines += found
+    if not lines:
+        raise ConfigError(f"{args.verb} needs titles: a TITLES_FILE ('-' for standard input), --title, --sha1, "
+                          "--sha256 or --from-verify")
+    requested: list[Requested] = parse(lines)
+    inspector, wiki = _inspector(config, args)
+    return plan(inspector, catalog, wiki, requested, deep=args.deep, include_old=args.include_old,
+                priority=args.priority, probe=not args.no_outage_probe)
+
+
 def run_plan(args: argparse.Namespace, config: Config, console: Console) -> int:
-    fmt = _fmt(args, "csv", "wikitext")
+    fmt = _fmt(args, "csv", "wikitext") if args.verb == "plan" else _fmt(args)
     catalog = Catalog(config.catalog)
     try:
-        wiki_name = config.wiki(args.wiki).name
-        lines = _read_lines(args.titles_file) + args.title
-        for digest, column in ((args.sha1, "sha1"), (args.sha256, "sha256")):
-            if digest:
-                rows = catalog.find(wiki=wiki_name, **{column: digest.lower()})
-                if not rows:
-                    raise ConfigError(f"no catalogued version has {column} {digest}")
-                lines += [r["title"] for r in rows]
-        if args.from_verify:
-            found = catalog.last_verification_titles(wiki_name)
-            if found is None:
-                raise ConfigError(f"{wiki_name} was never verified: run `mediarescue verify` first")
-            lines += found
-        if not lines:
-            raise ConfigError("plan needs titles: a TITLES_FILE ('-' for standard input), --title, --sha1, "
-                              "--sha256 or --from-verify")
-        requested: list[Requested] = parse(lines)
-        inspector, wiki = _inspector(config, args)
-        decisions = plan(inspector, catalog, wiki, requested, deep=args.deep, include_old=args.include_old,
-                         priority=args.priority)
+        decisions = _decisions(args, config, catalog)
     finally:
         catalog.close()
     report.render(decisions, fmt, console)
+    if args.verb == "restore" and fmt == "table":
+        console.print("dry run: nothing was written. Add --yes to carry out this plan as the bot.")
     return 0 if all(d.restorable for d in decisions) else 1
 
 
-HANDLERS = {"verify": run_verify, "plan": run_plan}
+def run_restore(args: argparse.Namespace, config: Config, console: Console) -> int:
+    if not args.yes:
+        return run_plan(args, config, console)
+    if not 1 <= args.bot_workers <= 16:
+        raise ConfigError(f"--bot-workers must be between 1 and 16, not {args.bot_workers}")
+    from restorer.restore import run  # imports pywikibot: only when the bot is really needed
+
+    catalog = Catalog(config.catalog)
+    try:
+        catalog.lock()
+        decisions = _decisions(args, config, catalog)
+        summary, paths = run(config, config.wiki(args.wiki), catalog, decisions, reason=args.reason,
+                             report_page=args.report_page, report_dir=args.report_dir, console=console,
+                             workers=args.bot_workers)
+    finally:
+        catalog.close()
+    if args.json:
+        print(json.dumps(summary, indent=1, ensure_ascii=False))
+    else:
+        console.print(report.restore_text(summary), highlight=False, markup=False)
+        console.print("report: " + "  ".join(str(p) for p in paths), highlight=False)
+    return 0 if summary["ok"] else 1
+
+
+HANDLERS = {"verify": run_verify, "plan": run_plan, "restore": run_restore}

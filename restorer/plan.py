@@ -7,11 +7,12 @@ which the restorer carries out exactly, and which renders as a dry-run report.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from collector.catalog import Catalog
-from policies.recovery import Backed, Decision, Situation, decide, order
+from policies.recovery import Action, Backed, Decision, Situation, decide, order
 from restorer.inspect import FileState, Inspector
+from restorer.journal import Journal
 from restorer.titles import Requested
 
 
@@ -41,18 +42,28 @@ def _backed(catalog: Catalog, wiki: str, *titles: str) -> tuple[Backed, ...]:
                         r["status"], r["archive_name"], r["backup_status"] == "ok") for r in rows)
 
 
-def inspect(inspector: Inspector, catalog: Catalog, wiki: str, titles: list[str], deep: bool) -> dict[str, FileState]:
-    """The live state of `titles`, every version's health checked; raises Outage."""
+def inspect(inspector: Inspector, catalog: Catalog, wiki: str, titles: list[str], deep: bool,
+            probe: bool = True) -> dict[str, FileState]:
+    """The live state of `titles`, every version's health checked; raises Outage.
+
+    Deleted versions are looked up only where the catalog holds some (or across the whole archive
+    when there are many titles): a deleted version never backed up cannot be restored anyway.
+    The outage probe uses files outside `titles`: those are the suspects, not the witnesses."""
     states = inspector.records(titles)
     inspector.explain_missing(states)
-    inspector.deleted_versions(states)
-    inspector.probe(catalog.sample_healthy(wiki, 12))
+    with_deleted = catalog.titles_with_deleted(wiki)
+    inspector.deleted_versions({t: s for t, s in states.items()
+                                if len(states) > inspector.batch or t in with_deleted or s.live_title in with_deleted})
+    if probe:
+        asked = set(titles)
+        inspector.probe([r for r in catalog.sample_healthy(wiki, 12 + len(asked)) if r["title"] not in asked][:12])
     inspector.check(states, deep)
     return states
 
 
-def verify(inspector: Inspector, catalog: Catalog, wiki: str, titles: list[str], deep: bool = False) -> Verification:
-    states = inspect(inspector, catalog, wiki, titles, deep)
+def verify(inspector: Inspector, catalog: Catalog, wiki: str, titles: list[str], deep: bool = False,
+           probe: bool = True) -> Verification:
+    states = inspect(inspector, catalog, wiki, titles, deep, probe)
     result = Verification(checked_files=len(states))
     for state in states.values():
         result.checked_versions += len(state.versions) + len(state.deleted)
@@ -71,9 +82,9 @@ def verify(inspector: Inspector, catalog: Catalog, wiki: str, titles: list[str],
 
 
 def plan(inspector: Inspector, catalog: Catalog, wiki: str, requested: list[Requested], deep: bool = False,
-         include_old: bool = False, priority: str = "size") -> list[Decision]:
+         include_old: bool = False, priority: str = "size", probe: bool = True) -> list[Decision]:
     titles = [r.title for r in requested if r.title]
-    states = inspect(inspector, catalog, wiki, titles, deep)
+    states = inspect(inspector, catalog, wiki, titles, deep, probe)
     decisions: list[Decision] = []
     for r in requested:
         if r.title is None:
@@ -86,8 +97,35 @@ def plan(inspector: Inspector, catalog: Catalog, wiki: str, requested: list[Requ
             deleted_live=tuple(state.deleted), include_old=include_old or r.archived_at is not None,
             input_error=f"the wiki rejects this title: {state.invalid}" if state.invalid else None)
         decisions += decide(situation)
+    journal = Journal(catalog, wiki)
+    decisions = [_settled(catalog, journal, wiki, d) for d in decisions]
+    journal.close()
     usage = _usage(inspector, [d.title for d in decisions if d.restorable]) if priority == "usage" else None
     return order(decisions, priority, usage)
+
+
+def _settled(catalog: Catalog, journal: Journal, wiki: str, d: Decision) -> Decision:
+    """A lost old version stays lost in the wiki's history even once its bytes are back as a new
+    version, and a re-uploaded file looks like a newer upload: the journal knows both are done."""
+    pending = journal.unfinished(d.title) if d.action in (Action.NOTHING, Action.SKIP) else None
+    if pending:  # the wiki may already show our write: the restorer finds it, finishes and verifies it
+        version = next((b for b in _backed(catalog, wiki, d.asked, d.title) if b.id == pending["version_id"]), None)
+        if version:
+            return replace(d, action=Action(pending["action"]), version=version, revert_to=pending["revert_to"],
+                           reason=f"resuming the {pending['action']} that run {pending['run']} left at "
+                                  f"'{pending['step']}'")
+    if d.action == Action.RESTORE_OLD and d.version:
+        done = journal.verified(d.version.id, Action.RESTORE_OLD.value)
+        if done:
+            return replace(d, action=Action.NOTHING, reason=f"already restored by mediarescue run {done['run']}: its "
+                           f"bytes are the version uploaded {done['upload_timestamp']} (the lost history row stays)")
+    if d.action == Action.SKIP:
+        for version in _backed(catalog, wiki, d.asked, d.title):
+            done = journal.verified(version.id, Action.REUPLOAD_FILE.value)
+            if done:
+                return replace(d, action=Action.NOTHING, reason=f"already re-uploaded by mediarescue run "
+                               f"{done['run']} as the version of {done['upload_timestamp']}")
+    return d
 
 
 def _usage(inspector: Inspector, titles: list[str]) -> dict[str, int]:

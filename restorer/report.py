@@ -6,13 +6,16 @@ import csv
 import io
 import json
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
 from policies.recovery import Decision
 from restorer.plan import Verification
+
+if TYPE_CHECKING:
+    from restorer.restore import Outcome, RestoreResult
 
 COLUMNS = ("title", "version", "decision", "reason", "size", "sha1")
 
@@ -100,3 +103,43 @@ def verification(result: Verification, fmt: str, console: Console) -> None:
         for f in result.findings:
             table.add_row(f.title, f.problem, f.timestamp or "", (f.sha1 or "")[:12])
         console.print(table)
+
+
+def outcome_record(o: Outcome) -> dict[str, Any]:
+    return {**decision_record(o.decision), "result": o.result, "detail": o.detail,
+            "upload_timestamp": o.upload_timestamp, "journal_id": o.journal_id}
+
+
+def restore_report(result: RestoreResult, wiki: str, reason: str | None) -> dict[str, Any]:
+    return {"run": result.run, "wiki": wiki, "reason": reason, "ok": result.ok,
+            "totals": dict(Counter(f"{o.decision.action.value}: {o.result}" for o in result.outcomes)),
+            "outcomes": [outcome_record(o) for o in result.outcomes]}
+
+
+def restore_text(report: dict[str, Any]) -> str:
+    lines = [f"mediarescue restore run {report['run']} on {report['wiki']}"
+             + (f" ({report['reason']})" if report["reason"] else ""), ""]
+    for o in report["outcomes"]:
+        v = o["version"]
+        version = f" version {v['timestamp']} by {v['uploader']}, sha1 {v['sha1']}" if v else ""
+        lines.append(f"{o['result']:>16}  {o['decision']:<20} {o['title']}{version}")
+        lines.append(f"{'':>16}  {o['detail'] or o['reason']}")
+    lines += ["", "totals: " + ", ".join(f"{k} {n}" for k, n in report["totals"].items())]
+    return "\n".join(lines) + "\n"
+
+
+def restore_wikitext(report: dict[str, Any]) -> str:
+    """The run's report as a wiki page: MediaWiki logs nothing for a repaired current version, so
+    this page is the community's record of it."""
+    lines = [f"== mediarescue restore run {report['run']} ==",
+             f"Reason: {_wikitext_cell(report['reason'] or '(none given)')}. Every restored version was read "
+             "back from its URL and its sha1 checked; only a match counts as restored.", "",
+             '{| class="wikitable sortable"', "! file !! action !! result !! version !! sha1 !! details"]
+    for o in report["outcomes"]:
+        v = o["version"]
+        asked = f" (asked as [[:{_wikitext_cell(o['asked'])}]])" if o["asked"] != o["title"] else ""
+        lines += ["|-", f"| [[:{_wikitext_cell(o['title'])}]]{asked} || {o['decision']} || {o['result']} || "
+                        f"{(v['timestamp'] + ' by ' + str(v['uploader'])) if v else ''} || "
+                        f"{v['sha1'] if v else ''} || {_wikitext_cell(o['detail'] or o['reason'])}"]
+    lines += ["|}", "", "Totals: " + ", ".join(f"{k} {n}" for k, n in report["totals"].items())]
+    return "\n".join(lines) + "\n"

@@ -67,7 +67,7 @@ log_udp_host = 127.0.0.1
 log_udp_port = 9
 
 [pipeline:main]
-pipeline = catch_errors healthcheck proxy-logging cache mediaurls tempauth proxy-logging proxy-server
+pipeline = catch_errors healthcheck proxy-logging cache mediaurls tempauth copy slo dlo proxy-logging proxy-server
 
 [app:proxy-server]
 use = egg:swift#proxy
@@ -96,6 +96,15 @@ use = egg:swift#catch_errors
 
 [filter:healthcheck]
 use = egg:swift#healthcheck
+
+[filter:copy]
+use = egg:swift#copy
+
+[filter:slo]
+use = egg:swift#slo
+
+[filter:dlo]
+use = egg:swift#dlo
 
 [filter:proxy-logging]
 use = egg:swift#proxy_logging

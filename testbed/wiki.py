@@ -85,7 +85,7 @@ def install(bed_dir: Path, port: int) -> tuple[Path, Account, Account]:
     for own in ("images", "cache"):
         (root / own).mkdir()
     (bed_dir / "db").mkdir()
-    admin_password = secrets.token_urlsafe(12)
+    admin_password = secrets.token_hex(12)
     _php(root, "maintenance/install.php", "--dbtype=sqlite", f"--dbpath={bed_dir / 'db'}", "--dbname=wiki",
          f"--server=http://127.0.0.1:{port}", "--scriptpath=", f"--confpath={root}",
          f"--pass={admin_password}", "--lang=en", "mediarescue test wiki", "Admin")
@@ -93,7 +93,8 @@ def install(bed_dir: Path, port: int) -> tuple[Path, Account, Account]:
 
 
 def _account(root: Path, user: str, app: str, group: str) -> Account:
-    _php(root, "maintenance/createAndPromote.php", group, user, secrets.token_urlsafe(16))
+    # Hex: a password starting with "-" would be read as an option by the maintenance script.
+    _php(root, "maintenance/createAndPromote.php", group, user, secrets.token_hex(12))
     password = secrets.token_hex(16)  # MediaWiki takes bot passwords of exactly 32 characters
     _php(root, "maintenance/createBotPassword.php", f"--appid={app}", f"--grants={BOT_GRANTS}", user, password)
     return Account(f"{user}@{app}", password)

@@ -46,6 +46,12 @@ def collector_bed() -> Iterator[bed.TestBed]:
 
 
 @pytest.fixture(scope="session")
+def incremental_bed() -> Iterator[bed.TestBed]:
+    """A bed of its own for incremental runs, snapshots and retention: their tests change the wiki."""
+    yield from _running_bed("pytest-incremental", "swift")
+
+
+@pytest.fixture(scope="session")
 def seeded(collector_bed: bed.TestBed) -> SeedResult:
     return seed(seeder_api(collector_bed))
 

@@ -143,8 +143,11 @@ def test_backup_killed_mid_run_resumes_to_the_same_catalog(collector_bed: TestBe
     catalog_path = tmp_path / "killed" / "catalog.db"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if catalog_path.exists() and len([r for r in _rows(catalog_path) if r[-1] == "ok"]) >= 3:
-            break
+        try:
+            if catalog_path.exists() and len([r for r in _rows(catalog_path) if r[-1] == "ok"]) >= 3:
+                break
+        except sqlite3.OperationalError:
+            pass  # the file is there, its schema not yet
         time.sleep(0.02)
     running.send_signal(signal.SIGKILL)
     running.wait()

@@ -1,14 +1,11 @@
-"""The catalog, the blob store and the config on real SQLite files and real directories."""
+"""The catalog and the config on real SQLite files and real directories."""
 from __future__ import annotations
 
-import hashlib
-import os
 from pathlib import Path
 
 import pytest
 
 from collector import config as configuration
-from collector.blobstore import ChecksumMismatch, LocalBlobStore
 from collector.catalog import Catalog, CatalogBusy
 from collector.mediawiki import canonical_title
 
@@ -61,38 +58,7 @@ def test_a_second_writer_is_refused(tmp_path: Path) -> None:
     Catalog(tmp_path / "c.db").lock()  # free again once the holder is done
 
 
-def test_blobs_are_stored_once_and_only_when_whole_and_verified(tmp_path: Path) -> None:
-    store = LocalBlobStore(tmp_path / "blobs")
-    data = [b"hello ", b"world"]
-    sha1 = hashlib.sha1(b"hello world").hexdigest()
-    stored = store.put(iter(data), expect_sha1=sha1)
-    assert stored.new and stored.size == 11 and stored.sha256 == hashlib.sha256(b"hello world").hexdigest()
-    assert store.open(stored.sha256).read() == b"hello world"
-    assert not store.put(iter(data), expect_sha1=sha1).new  # the same content again: stored once
-
-    with pytest.raises(ChecksumMismatch) as mismatch:
-        store.put(iter([b"tampered"]), expect_sha1=sha1)
-    assert mismatch.value.expected_sha1 == sha1 and mismatch.value.sha1 == hashlib.sha1(b"tampered").hexdigest()
-    assert not store.has(mismatch.value.sha256)
-
-    def broken_stream():
-        yield b"half a file"
-        raise ConnectionError("the server went away")
-
-    with pytest.raises(ConnectionError):
-        store.put(broken_stream())
-    assert not store.has(hashlib.sha256(b"half a file").hexdigest())
-    assert list(store.tmp.iterdir()) == []  # no half blob, no leftover
-
-
-def test_leftovers_of_a_killed_writer_are_swept_when_idle(tmp_path: Path) -> None:
-    store = LocalBlobStore(tmp_path / "blobs")
-    stale, fresh = store.tmp / "incoming-stale", store.tmp / "incoming-fresh"
-    stale.write_bytes(b"x")
-    fresh.write_bytes(b"y")
-    os.utime(stale, (0, 0))
-    LocalBlobStore(tmp_path / "blobs")
-    assert not stale.exists() and fresh.exists()
+# The blob store's own tests, run on the local directory and on Swift alike: tests/test_blobstore.py.
 
 
 def _config(tmp_path: Path, text: str) -> Path:

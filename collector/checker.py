@@ -1,0 +1,261 @@
+"""`mediarescue check`: proof that the blob store holds every content the catalog says it does.
+
+Every content the catalog records as stored (the blobs table, and the sha256 of every version
+backed up 'ok') is looked for in the store, in sha256 order, merged against the store's own sorted
+listing: on Swift one listing pass (~30,000 names/s) is far cheaper than a HEAD per blob (~300/s).
+Swift updates listings asynchronously, so a name the listing lacks is confirmed with a HEAD before
+it is called missing. A plaintext blob whose stored size differs from the catalog's is corrupt
+without reading it. With `read_data` every blob is read back, decrypted when sealed (the AEAD tags
+catch any change), and re-hashed to its sha256.
+
+A check stopped by `max_duration`, Ctrl-C or kill -9 resumes where it stopped: the last sha256
+checked is saved in the catalog (`checks`, one row per mode) every second and at the end; a pass
+that reaches the end starts the next check from the beginning. Every run checks at least one blob,
+so a tiny `max_duration` still makes progress.
+
+What check repairs, chosen so that the next `mediarescue backup` makes the store whole again and a
+check can never lose anything:
+- a missing or corrupt blob: each version backed up with it goes back to backup_status 'pending'
+  (error: why), so the next full backup fetches its bytes from the wiki again, if the wiki has them;
+- a corrupt blob is first moved to quarantine, never deleted (the store's dedup would otherwise keep
+  the bad copy forever);
+- private content stored in plaintext (backed up before a key was configured) is sealed in place
+  when a key is configured, and counted otherwise; a plaintext copy beside a sealed one (a seal that
+  was cut short) is removed.
+Transient failures (Swift 5xx, dropped connections) are listed as errors and never repaired: they
+are no evidence of loss. A missing or wrong key stops the check (KeyRequired, WrongKey) before it
+judges any sealed blob: a wrong key must not look like a store full of corrupt blobs.
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+import urllib3
+from swiftclient.exceptions import ClientException
+
+from collector.blobstore import BlobMissing, BlobStore, ChecksumMismatch, Entry
+from collector.catalog import Catalog, CataloguedBlob
+from collector.crypto import CHUNK, HEADER_SIZE, TAG, CorruptBlob
+
+
+class CheckBusy(Exception):
+    """Another check is running on this catalog."""
+
+
+# Failures of a read that say nothing about the blob itself.
+TRANSIENT = (OSError, ClientException, urllib3.exceptions.HTTPError, requests.RequestException)
+
+
+@dataclass
+class Problem:
+    sha256: str
+    problem: str  # missing | corrupt | error
+    detail: str
+    versions: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class CheckResult:
+    read_data: bool
+    resumed_from: str | None  # the sha256 this run started after; None: from the beginning
+    position: str | None  # the next run resumes after this sha256; None: the pass is complete
+    checked: int = 0  # blobs checked by this run
+    pass_checked: int = 0  # blobs checked by the pass so far, this run included
+    bytes_read: int = 0
+    seconds: float = 0.0
+    problems: list[Problem] = field(default_factory=list)
+    sealed: int = 0  # private blobs found in plaintext and sealed in place
+    unsealed_private: int = 0  # private blobs in plaintext, no key configured to seal them
+    plaintext_removed: int = 0  # plaintext copies found beside a sealed copy, removed
+    orphans: int = 0  # blobs in the store this catalog does not reference (seen by this run)
+
+    @property
+    def complete(self) -> bool:
+        return self.position is None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def of(self, kind: str) -> list[Problem]:
+        return [p for p in self.problems if p.problem == kind]
+
+    def hints(self) -> list[str]:
+        hints = []
+        lost = [p for p in self.problems if p.problem in ("missing", "corrupt")]
+        if lost:
+            wikis = sorted({v["wiki"] for p in lost for v in p.versions})
+            pending = sum(v["backup_status"] == "pending" for p in lost for v in p.versions)
+            runs = " and ".join(f"`mediarescue backup --wiki {w}`" for w in wikis) or "`mediarescue backup`"
+            hints.append(f"{pending} versions referencing missing or corrupt blobs are marked pending: run {runs} "
+                         "to fetch their bytes from the wiki again, then `mediarescue check` to confirm")
+        if self.of("corrupt"):
+            hints.append("corrupt blobs were moved to the store's quarantine, not deleted: remove them once "
+                         "looked at")
+        if self.of("error"):
+            hints.append("errors are failures to read (Swift down, a dropped connection), not evidence of loss: "
+                         "run `mediarescue check` again once the store answers")
+        if self.unsealed_private:
+            hints.append(f"{self.unsealed_private} blobs of private (deleted) versions are stored unencrypted: set "
+                         "encryption_key_file (make a key with `mediarescue keygen FILE`) and run `mediarescue "
+                         "check`, which seals them in place")
+        if not self.complete:
+            hints.append(f"the pass stopped after {self.position}: run `mediarescue check"
+                         f"{' --read-data' if self.read_data else ''}` again to continue it")
+        return hints
+
+    def as_json(self) -> dict[str, Any]:
+        return {"read_data": self.read_data, "complete": self.complete, "resumed_from": self.resumed_from,
+                "position": self.position, "checked": self.checked, "pass_checked": self.pass_checked,
+                "bytes_read": self.bytes_read, "seconds": round(self.seconds, 3),
+                **{kind: [p.__dict__ for p in self.of(kind.rstrip("s"))] for kind in ("missing", "corrupt", "errors")},
+                "sealed": self.sealed, "unsealed_private": self.unsealed_private,
+                "plaintext_removed": self.plaintext_removed, "orphans": self.orphans,
+                "ok": self.ok, "hints": self.hints()}
+
+
+class _Listing:
+    """The store's sorted listing, consumed in step with the catalog's sorted sha256s."""
+
+    def __init__(self, entries: Iterator[Entry]):
+        self._entries, self._head, self.orphans = entries, None, 0
+        self._last_orphan: str | None = None
+        self._advance()
+
+    def _advance(self) -> None:
+        self._head = next(self._entries, None)
+
+    def take(self, sha256: str) -> list[Entry]:
+        found = []
+        while self._head is not None and self._head.sha256 <= sha256:
+            if self._head.sha256 == sha256:
+                found.append(self._head)
+            elif self._head.sha256 != self._last_orphan:
+                self.orphans += 1
+                self._last_orphan = self._head.sha256
+            self._advance()
+        return found
+
+
+def _read_hash(store: BlobStore, sha256: str) -> tuple[str, int]:
+    digest, size = hashlib.sha256(), 0
+    with store.open(sha256) as stream:
+        while block := stream.read(CHUNK):
+            digest.update(block)
+            size += len(block)
+    return digest.hexdigest(), size
+
+
+class _Checker:
+    def __init__(self, catalog: Catalog, store: BlobStore, read_data: bool, result: CheckResult,
+                 can_seal: bool):
+        self.catalog, self.store, self.read_data, self.result, self.can_seal = \
+            catalog, store, read_data, result, can_seal
+
+    def lost(self, blob: CataloguedBlob, problem: str, detail: str) -> None:
+        if problem == "corrupt":
+            self.store.quarantine(blob.sha256)
+        versions = self.catalog.blob_lost(blob.sha256, f"check: blob {problem}: {detail}")
+        self.result.problems.append(Problem(blob.sha256, problem, detail, versions))
+
+    def one(self, blob: CataloguedBlob, entries: list[Entry]) -> None:
+        if not entries and not self.store.has(blob.sha256):
+            return self.lost(blob, "missing", "not in the store")
+        sealed = [e for e in entries if e.encrypted]
+        if sealed and len(sealed) < len(entries):
+            self.store.remove(blob.sha256, encrypted=False)  # an interrupted seal: the content is private
+            self.result.plaintext_removed += 1
+            entries = sealed
+        if entries:  # else only a HEAD saw it: how it is stored is unknown here
+            if bool(sealed) != blob.encrypted:
+                self.catalog.blob_encrypted(blob.sha256, bool(sealed))
+                blob.encrypted = bool(sealed)
+            size = entries[0].size
+            if size is not None and (size < blob.size + HEADER_SIZE + TAG if sealed else size != blob.size):
+                return self.lost(blob, "corrupt", f"{size} bytes stored for a {blob.size}-byte content")
+        if self.read_data:
+            try:
+                digest, size = _read_hash(self.store, blob.sha256)
+            except BlobMissing:
+                return self.lost(blob, "missing", "not in the store")
+            except CorruptBlob as error:
+                return self.lost(blob, "corrupt", str(error))
+            except TRANSIENT as error:
+                self.result.problems.append(Problem(blob.sha256, "error", f"{type(error).__name__}: {error}",
+                                                    self.catalog.blob_versions(blob.sha256)))
+                return None
+            self.result.bytes_read += size
+            if digest != blob.sha256:
+                return self.lost(blob, "corrupt", f"the bytes hash to {digest} ({size} bytes)")
+        if blob.private and not blob.encrypted and entries:
+            if self.can_seal:
+                self.seal(blob)
+            else:
+                self.result.unsealed_private += 1
+        return None
+
+    def seal(self, blob: CataloguedBlob) -> None:
+        """Private content kept in plaintext: store it sealed, verified by its sha1, then the
+        plaintext goes (the store's put does both, as for any private content)."""
+        try:
+            with self.store.open(blob.sha256) as stream:
+                stored = self.store.put(iter(lambda: stream.read(CHUNK), b""), expect_sha1=blob.sha1, private=True)
+        except ChecksumMismatch as error:
+            return self.lost(blob, "corrupt", str(error))
+        except TRANSIENT as error:
+            self.result.problems.append(Problem(blob.sha256, "error", f"sealing failed: {error}",
+                                                self.catalog.blob_versions(blob.sha256)))
+            return None
+        self.catalog.blob_encrypted(blob.sha256, stored.encrypted)
+        self.result.sealed += 1
+        return None
+
+
+def check(catalog: Catalog, store: BlobStore, *, read_data: bool = False, max_duration: float | None = None,
+          can_seal: bool = False, save_every: float = 1.0, clock: Callable[[], float] = time.monotonic
+          ) -> CheckResult:
+    """One check run: from where the last one stopped to the end of the pass, or until
+    `max_duration` seconds have passed (at least one blob is checked). `can_seal`: the store has a
+    key, so private plaintext blobs are sealed in place."""
+    lock = open(f"{catalog.path}.check.lock", "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise CheckBusy(f"another check is running on {catalog.path}") from None
+    mode = "read-data" if read_data else "exists"
+    state = catalog.check_state(mode)
+    after = state["position"] or ""
+    result = CheckResult(read_data=read_data, resumed_from=state["position"], position=state["position"])
+    checker = _Checker(catalog, store, read_data, result, can_seal)
+    began = saved = clock()
+    complete = False
+    try:
+        listing = _Listing(store.names(after))
+        for blob in catalog.catalogued_blobs(after):
+            if result.checked and max_duration is not None and clock() - began >= max_duration:
+                break
+            checker.one(blob, listing.take(blob.sha256))
+            result.checked += 1
+            result.position = blob.sha256
+            if clock() - saved >= save_every:
+                catalog.check_progress(mode, result.position, state["checked"] + result.checked)
+                saved = clock()
+        else:
+            complete = True
+        result.orphans = listing.orphans
+    finally:
+        result.pass_checked = state["checked"] + result.checked
+        if complete:
+            result.position = None
+        if complete or result.checked:
+            catalog.check_progress(mode, result.position, result.pass_checked, complete=complete)
+        result.seconds = clock() - began
+        lock.close()
+    return result

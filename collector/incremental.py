@@ -1,0 +1,232 @@
+"""Incremental runs: what changed since the last run, from the wiki's log, applied to the catalog.
+
+`list=logevents` is the change feed (no 90-day limit, unlike recentchanges). One query without
+`letype` but with `lenamespace=6` returns uploads (upload, overwrite, revert), deletions (delete,
+restore, revision) and moves of files in one stream, in order; the few other kinds (page creation,
+protection...) are dropped here. One query per type would cost three requests where one does.
+
+The log is used only to learn WHICH titles changed. Those titles' whole state is then read again
+(imageinfo with every version, and the filearchive of titles with a deletion-type event) and
+reconciled with the catalog the way a full run does. Replaying each entry instead would need the
+log to be complete and exactly ordered, and it is neither: entries can be hidden (revision
+deletion, suppression), a title can change several times between two runs, and an entry does not
+say which version a deletion or an undeletion touched. Reading the state as it is now makes a run
+idempotent: re-applying a change that was already applied changes nothing.
+
+Where the log was read up to is kept with each finished run (`snapshots.log_position`). Entries
+are committed with ids and timestamps taken before the commit, so an entry can appear late with
+a time just before the newest one seen: each run reads again from OVERLAP seconds before the
+newest entry and skips the entries it already applied, which are remembered for that window.
+"""
+from __future__ import annotations
+
+import json
+from urllib.parse import quote
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Protocol
+
+from collector.catalog import Catalog
+from collector.mediawiki import MediaWiki
+from collector.swift import sha1_from_base36
+
+OVERLAP = timedelta(minutes=5)
+MAX_TITLES_LENGTH = 7000  # of `titles=` in a GET, URL-encoded: front ends refuse URLs much over 8 KB
+LEPROP = "ids|title|type|timestamp|details"
+FAPROP = "sha1|timestamp|user|size|mime|mediatype|description|archivename"
+_ISO = "%Y-%m-%dT%H:%M:%SZ"
+EMPTY_LOG = "1970-01-01T00:00:00Z"  # the position of a wiki whose log had no file entry yet
+_DELETIONS = {"delete", "delete_redir"}          # delete/...: the file's versions went to the filearchive
+_ARCHIVE_ACTIONS = _DELETIONS | {"restore", "revision"}  # ... or came back, or were hidden: read it again
+
+
+class NoLogPosition(Exception):
+    """No finished run of this wiki says where its log was read up to."""
+
+
+@dataclass(frozen=True)
+class LogPosition:
+    """The newest log entry applied, and the ids of those applied within OVERLAP before it."""
+    timestamp: str
+    recent: dict[int, str] = field(default_factory=dict)  # log id -> its timestamp
+
+    def to_json(self) -> str:
+        return json.dumps({"timestamp": self.timestamp, "recent": {str(k): v for k, v in self.recent.items()}})
+
+    @classmethod
+    def from_json(cls, text: str) -> LogPosition:
+        data = json.loads(text)
+        return cls(data["timestamp"], {int(k): v for k, v in data.get("recent", {}).items()})
+
+    def after(self, entries: Iterable[tuple[int, str]]) -> LogPosition:
+        """This position moved past `entries` (id, timestamp)."""
+        recent = {**self.recent, **dict(entries)}
+        newest = max([self.timestamp, *recent.values()])
+        cutoff = _shift(newest, -OVERLAP)
+        return LogPosition(newest, {i: t for i, t in recent.items() if t >= cutoff})
+
+
+def _shift(timestamp: str, delta: timedelta) -> str:
+    moment = datetime.strptime(timestamp, _ISO).replace(tzinfo=timezone.utc) + delta
+    return moment.strftime(_ISO)
+
+
+@dataclass
+class Changes:
+    """What the log says changed: which titles to read again, and what it knows about them."""
+    titles: set[str] = field(default_factory=set)
+    archive_titles: set[str] = field(default_factory=set)   # whose filearchive to read again
+    deleted_titles: set[str] = field(default_factory=set)   # with a deletion among their entries
+    move_sources: set[str] = field(default_factory=set)     # titles a file was moved away from
+    uploaded_as: dict[tuple[str, str], str] = field(default_factory=dict)  # (timestamp, sha1 hex) -> title
+    entries: int = 0
+    hidden_entries: int = 0  # entries whose title is hidden from this account: the next full run covers them
+
+    def add(self, entry: dict[str, Any]) -> None:
+        self.entries += 1
+        kind, action, title = entry.get("type"), entry.get("action"), entry.get("title")
+        if entry.get("actionhidden") or title is None:
+            self.hidden_entries += 1
+            return
+        params = entry.get("params") or {}
+        if kind in ("upload", "import"):
+            self.titles.add(title)
+            if params.get("img_sha1") and params.get("img_timestamp"):
+                self.uploaded_as[(params["img_timestamp"], sha1_from_base36(params["img_sha1"]))] = title
+        elif kind == "delete" and action in _ARCHIVE_ACTIONS:
+            self.titles.add(title)
+            self.archive_titles.add(title)
+            if action in _DELETIONS:
+                self.deleted_titles.add(title)
+        elif kind == "move" and params.get("target_title"):
+            self.titles.update((title, params["target_title"]))
+            self.move_sources.add(title)
+
+
+def head_position(api: MediaWiki) -> LogPosition:
+    """Where the log stands now: what a full run starting now has covered (one request)."""
+    # the first batch only: entries further back than OVERLAP need not be remembered
+    entries = next(api.query(list="logevents", lenamespace=6, ledir="older", lelimit=500, leprop="ids|timestamp"),
+                   {}).get("logevents", [])
+    if not entries:
+        return LogPosition(EMPTY_LOG)
+    return LogPosition(entries[0]["timestamp"]).after((e["logid"], e["timestamp"]) for e in entries)
+
+
+def read_changes(api: MediaWiki, position: LogPosition) -> tuple[Changes, LogPosition]:
+    """Every file log entry after `position`, and the position after them."""
+    changes, applied = Changes(), []
+    # a wiki whose log was empty: from its beginning (no lestart), not from before 1970
+    start = _shift(position.timestamp, -OVERLAP) if position.timestamp > EMPTY_LOG else None
+    for reply in api.query(list="logevents", lenamespace=6, ledir="newer", lestart=start, lelimit="max",
+                           leprop=LEPROP):
+        for entry in reply.get("logevents", []):
+            if entry["logid"] in position.recent:
+                continue  # applied by an earlier run
+            changes.add(entry)
+            applied.append((entry["logid"], entry["timestamp"]))
+    return changes, position.after(applied)
+
+
+class Recorder(Protocol):
+    """What a run offers the reconciliation (collector.backup implements it)."""
+    wiki: str
+    run: int
+
+    def live_versions(self, page: dict) -> tuple[list[dict], list[dict], list[tuple[str, str]]]:
+        """A page's versions, its description text, and (title, timestamp) of versions hidden from us."""
+
+    def deleted_version(self, row: dict) -> dict | None:
+        """A filearchive row as a version; None when its content is hidden from us."""
+
+    def record(self, versions: list[dict], texts: Sequence[dict] = (), hidden: Sequence[tuple[str, str]] = ()
+               ) -> None:
+        """Into the catalog, and the bytes still missing to the downloads."""
+
+
+def _chunks(items: list[str], size: int, max_length: int | None = None) -> Iterator[list[str]]:
+    """`size` items at most, and with max_length, no more than that many URL-encoded characters."""
+    chunk: list[str] = []
+    length = 0
+    for item in items:
+        item_length = len(quote(item)) + 3 if max_length else 0  # "|" encodes as %7C
+        if chunk and (len(chunk) == size or (max_length and length + item_length > max_length)):
+            yield chunk
+            chunk, length = [], 0
+        chunk.append(item)
+        length += item_length
+    if chunk:
+        yield chunk
+
+
+def apply_changes(api: MediaWiki, catalog: Catalog, recorder: Recorder, changes: Changes, batch: int,
+                  see_deleted: bool, iiprop: str) -> None:
+    """Read the changed titles again and reconcile the catalog with what the wiki shows now."""
+    titles = sorted(changes.titles)
+    for chunk in _chunks(titles, batch, MAX_TITLES_LENGTH):
+        versions, texts, hidden = [], [], []
+        for pages in api.pages(titles="|".join(chunk), prop="imageinfo|revisions|info", iilimit="max", iiprop=iiprop,
+                               rvprop="ids|timestamp|content", rvslots="main"):
+            for page in pages:
+                if page.get("redirect"):
+                    continue  # a moved file's old title shows the new title's file: that is read under its own
+                page_versions, page_texts, page_hidden = recorder.live_versions(page)
+                versions += page_versions
+                texts += page_texts
+                hidden += page_hidden
+        for version in versions:  # a version first seen here may have been uploaded under another title
+            version["title_at_upload"] = changes.uploaded_as.get((version["timestamp"], version["sha1"]),
+                                                                 version["title"])
+        if see_deleted:
+            for title in chunk:
+                if title in changes.archive_titles:
+                    for reply in api.query(list="filearchive", fafrom=title.split(":", 1)[1],
+                                           fato=title.split(":", 1)[1], falimit=batch, faprop=FAPROP):
+                        for row in reply.get("filearchive", []):
+                            version = recorder.deleted_version(row)
+                            if version:
+                                versions.append(version)
+                            else:
+                                hidden.append((row["title"], row["timestamp"]))
+        if changes.move_sources:  # deleted versions too: a file may have been moved, then deleted
+            _follow_moves(catalog, recorder, versions, changes.move_sources)
+        recorder.record(versions, texts, hidden)
+    _judge_unseen(catalog, recorder, titles, changes, see_deleted)
+
+
+def _follow_moves(catalog: Catalog, recorder: Recorder, versions: list[dict], sources: set[str]) -> None:
+    """The catalog knows a moved file's versions under their old title; the identity includes the
+    title, so without this they would be recorded again as new versions. A version is the same one
+    when it has the same upload time and sha1 and its title is one a file was moved away from."""
+    moved: dict[int, dict[str, Any]] = {}
+    for v in versions:
+        same = catalog.conn.execute("SELECT id, title, status FROM versions WHERE sha1 = ? AND wiki = ? AND "
+                                    "timestamp = ? ORDER BY id", (v["sha1"], recorder.wiki, v["timestamp"])).fetchall()
+        if any(title == v["title"] for _, title, _ in same):
+            continue  # known under this title
+        # 'vanished' too: an earlier run may have judged the old title before the move was logged
+        found = [i for i, title, status in same if title in sources and status != "deleted" and i not in moved]
+        if found:
+            moved[found[0]] = {"title": v["title"]}
+    catalog.change_versions(recorder.run, moved)
+
+
+def _judge_unseen(catalog: Catalog, recorder: Recorder, titles: list[str], changes: Changes,
+                  see_deleted: bool) -> None:
+    """Catalogued versions of the changed titles that the wiki no longer shows where they were."""
+    for chunk in _chunks(titles, 500):
+        rows = catalog.conn.execute(
+            f"SELECT id, title, status FROM versions WHERE wiki = ? AND title IN ({', '.join('?' * len(chunk))}) "
+            "AND last_run < ? AND status IN ('current', 'old', 'deleted')", (recorder.wiki, *chunk, recorder.run))
+        verdicts: dict[int, dict[str, Any]] = {}
+        for version_id, title, status in rows:
+            if status == "deleted":
+                if see_deleted and title in changes.archive_titles:
+                    verdicts[version_id] = {"status": "vanished"}  # gone from the filearchive too (purged)
+            elif title in changes.deleted_titles and not see_deleted:
+                # the log explains it, though this account cannot list deleted versions
+                verdicts[version_id] = {"status": "deleted", "private": 1}
+            else:
+                verdicts[version_id] = {"status": "vanished"}
+        catalog.change_versions(recorder.run, verdicts)

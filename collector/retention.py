@@ -1,0 +1,215 @@
+"""Retention, restic-style: which snapshots a policy keeps (`apply_policy`, a pure function), and
+`forget`: drop the detail of the others and, with prune, the blobs nothing kept still needs.
+
+Planning and doing are separate: `plan_forget` only reads the catalog and says what would go and
+what it would free; `execute` does exactly that plan. The command line shows the plan and carries
+it out only when told to (`--yes`): forgetting cannot be undone.
+
+What forgetting a snapshot drops is the state history only it needed: a row of `version_states`
+holds a version's state over an interval of runs, and goes when no kept run lies in it. Kept runs
+answer as before. Runs themselves stay (ids, times, counts), marked forgotten. A blob is pruned
+when every version with its content is 'vanished' now and was vanished, or not seen yet, as of
+every kept snapshot: current, old and deleted versions always keep theirs.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from collector.blobstore import BlobStore
+from collector.catalog import Catalog, now
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How many of the newest buckets to keep a snapshot of, per kind of bucket (0: none)."""
+    last: int = 0
+    hourly: int = 0
+    daily: int = 0
+    weekly: int = 0
+    monthly: int = 0
+    yearly: int = 0
+
+    def empty(self) -> bool:
+        return not any(asdict(self).values())
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    id: int
+    time: datetime  # when the run started, as restic dates a snapshot
+    group: str      # the wiki: a policy keeps snapshots of each wiki apart
+
+
+def _bucket(rule: str, snapshot: Snapshot) -> object:
+    t = snapshot.time
+    if rule == "last":
+        return snapshot.id
+    if rule == "weekly":
+        return t.isocalendar()[:2]  # ISO year and week: a week that spans new year is one week
+    return {"hourly": (t.year, t.month, t.day, t.hour), "daily": (t.year, t.month, t.day),
+            "monthly": (t.year, t.month), "yearly": t.year}[rule]
+
+
+RULES = ("last", "hourly", "daily", "weekly", "monthly", "yearly")
+
+
+def apply_policy(snapshots: Sequence[Snapshot], policy: Policy
+                 ) -> tuple[list[Snapshot], list[Snapshot], dict[int, list[str]]]:
+    """(kept, removed, reasons each kept one is kept for), newest first, as restic decides: going
+    from the newest snapshot back, each rule keeps the newest snapshot of each of its N newest
+    buckets (days, weeks...). A snapshot is kept when any rule keeps it."""
+    keep: list[Snapshot] = []
+    remove: list[Snapshot] = []
+    reasons: dict[int, list[str]] = {}
+    for group in sorted({s.group for s in snapshots}):
+        left = {rule: getattr(policy, rule) for rule in RULES}
+        last_bucket: dict[str, object] = {}
+        for snapshot in sorted((s for s in snapshots if s.group == group), key=lambda s: (s.time, s.id), reverse=True):
+            why = []
+            for rule in RULES:
+                bucket = _bucket(rule, snapshot)
+                if left[rule] > 0 and last_bucket.get(rule) != bucket:
+                    last_bucket[rule] = bucket
+                    left[rule] -= 1
+                    why.append(f"{rule} snapshot")
+            if why:
+                keep.append(snapshot)
+                reasons[snapshot.id] = why
+            else:
+                remove.append(snapshot)
+    return keep, remove, reasons
+
+
+@dataclass
+class ForgetPlan:
+    policy: Policy
+    prune: bool
+    keep: list[dict[str, Any]] = field(default_factory=list)     # runs, each with its reasons
+    remove: list[dict[str, Any]] = field(default_factory=list)   # runs, each with why it goes
+    state_rows: list[tuple[int, int]] = field(default_factory=list)  # (version_id, until_run) to drop
+    blobs: list[dict[str, Any]] = field(default_factory=list)    # sha256, size, encrypted, versions
+    bytes: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {"policy": asdict(self.policy), "prune": self.prune, "keep": self.keep, "remove": self.remove,
+                "state_rows": len(self.state_rows), "blobs": self.blobs, "bytes": self.bytes}
+
+
+def _time(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+
+
+def plan_forget(catalog: Catalog, policy: Policy, wiki: str | None = None, prune: bool = False) -> ForgetPlan:
+    """What `execute` would do; reads only. Finished runs that did not complete are always
+    forgotten: the next kept snapshot holds every change they saw."""
+    if policy.empty():
+        raise ValueError("a policy keeps nothing: give at least one --keep-* of 1 or more")
+    runs = catalog.conn.execute(
+        "SELECT r.id, r.wiki, r.kind, r.started, r.status FROM runs AS r LEFT JOIN snapshots AS s ON s.run = r.id "
+        "WHERE s.forgotten IS NULL" + (" AND r.wiki = ?" if wiki else "") + " ORDER BY r.id",
+        [wiki] if wiki else []).fetchall()
+    done = [Snapshot(run_id, _time(started), run_wiki) for run_id, run_wiki, _, started, status in runs
+            if status == "done"]
+    kept, removed, reasons = apply_policy(done, policy)
+    plan = ForgetPlan(policy, prune)
+    describe = {run_id: {"run": run_id, "wiki": w, "kind": kind, "started": started, "status": status}
+                for run_id, w, kind, started, status in runs}
+    plan.keep = [{**describe[s.id], "reasons": reasons[s.id]} for s in kept]
+    plan.remove = [{**describe[s.id], "reasons": ["outside the policy"]} for s in removed]
+    plan.remove += [{**describe[r[0]], "reasons": ["incomplete run"]} for r in runs if r[4] not in ("done", "running")]
+    plan.remove.sort(key=lambda r: r["run"], reverse=True)
+    retained: dict[str, list[int]] = {}
+    for run_id, run_wiki, _, _, status in runs:
+        if status == "running" or run_id in reasons:
+            retained.setdefault(run_wiki, []).append(run_id)
+    for each_wiki in sorted({r[1] for r in runs}):
+        plan.state_rows += _unneeded_states(catalog, each_wiki, retained.get(each_wiki, []))
+    if prune:
+        _plan_prune(catalog, plan, retained, wiki)
+    return plan
+
+
+def _unneeded_states(catalog: Catalog, wiki: str, retained: list[int]) -> list[tuple[int, int]]:
+    """State rows no retained run of `wiki` falls in: the row (v, R) held from the run of v's
+    previous change (or its first run) until R."""
+    catalog.conn.execute("CREATE TEMP TABLE IF NOT EXISTS retained_runs (run INTEGER PRIMARY KEY)")
+    with catalog.conn:
+        catalog.conn.execute("DELETE FROM temp.retained_runs")
+        catalog.conn.executemany("INSERT OR IGNORE INTO temp.retained_runs VALUES (?)", [(r,) for r in retained])
+    return catalog.conn.execute(
+        "WITH states AS (SELECT s.version_id, s.until_run, COALESCE(LAG(s.until_run) OVER "
+        "(PARTITION BY s.version_id ORDER BY s.until_run), v.first_run) AS from_run FROM version_states AS s "
+        "JOIN versions AS v ON v.id = s.version_id WHERE v.wiki = ?) "
+        "SELECT version_id, until_run FROM states WHERE NOT EXISTS (SELECT 1 FROM temp.retained_runs AS k "
+        "WHERE k.run >= states.from_run AND k.run < states.until_run) ORDER BY version_id, until_run",
+        (wiki,)).fetchall()
+
+
+def _needed(first_run: int, states: list[tuple[int, str]], retained: list[int]) -> bool:
+    """Whether a version now vanished was there, in some state, as of a retained run.
+    `states`: (until_run, status) of its earlier states, in order."""
+    start = first_run
+    for until_run, status in states:
+        if status != "vanished" and any(start <= run < until_run for run in retained):
+            return True
+        start = until_run
+    return False
+
+
+def _plan_prune(catalog: Catalog, plan: ForgetPlan, retained: dict[str, list[int]], wiki: str | None) -> None:
+    """Blobs whose every version is unneeded by kept snapshots and by the current state."""
+    unneeded: dict[str, list[int]] = {}
+    vanished = catalog.conn.execute(
+        "SELECT id, wiki, first_run, sha256 FROM versions WHERE status = 'vanished' AND sha256 IS NOT NULL "
+        "AND backup_status = 'ok'" + (" AND wiki = ?" if wiki else ""), [wiki] if wiki else []).fetchall()
+    for version_id, version_wiki, first_run, sha256 in vanished:
+        states = catalog.conn.execute("SELECT until_run, status FROM version_states WHERE version_id = ? "
+                                      "ORDER BY until_run", (version_id,)).fetchall()
+        if not _needed(first_run, states, retained.get(version_wiki, [])):
+            unneeded.setdefault(sha256, []).append(version_id)
+    for sha256, ids in sorted(unneeded.items()):
+        others = catalog.conn.execute(
+            f"SELECT 1 FROM versions WHERE sha256 = ? AND id NOT IN ({', '.join('?' * len(ids))}) LIMIT 1",
+            (sha256, *ids)).fetchone()
+        if others:
+            continue  # the same content is still needed by another version
+        plan.blobs.append({"sha256": sha256, "versions": ids, **_blob(catalog, sha256)})
+    if wiki is None:  # blobs no version refers to at all (they belong to no wiki in particular)
+        for sha256, size, encrypted in catalog.conn.execute(
+                "SELECT sha256, size, encrypted FROM blobs WHERE NOT EXISTS "
+                "(SELECT 1 FROM versions AS v WHERE v.sha256 = blobs.sha256)"):
+            plan.blobs.append({"sha256": sha256, "versions": [], "size": size, "encrypted": bool(encrypted)})
+    plan.bytes = sum(b["size"] for b in plan.blobs)
+
+
+def _blob(catalog: Catalog, sha256: str) -> dict[str, Any]:
+    row = catalog.conn.execute("SELECT size, encrypted FROM blobs WHERE sha256 = ?", (sha256,)).fetchone()
+    if row:
+        return {"size": row[0], "encrypted": bool(row[1])}
+    size = catalog.conn.execute("SELECT size FROM versions WHERE sha256 = ? LIMIT 1", (sha256,)).fetchone()[0]
+    return {"size": size, "encrypted": False}
+
+
+def execute(catalog: Catalog, store: BlobStore | None, plan: ForgetPlan) -> dict[str, int]:
+    """Carry out `plan`. The catalog forgets first, in one transaction; blobs are deleted after it
+    commits, so a crash in between leaves a blob no version refers to (found by `check`), never a
+    version whose blob is gone while the catalog says it is stored."""
+    forgotten = now()
+    with catalog.conn:
+        catalog.conn.executemany("DELETE FROM version_states WHERE version_id = ? AND until_run = ?", plan.state_rows)
+        catalog.conn.executemany("INSERT OR IGNORE INTO snapshots (run) VALUES (?)", [(r["run"],) for r in plan.remove])
+        catalog.conn.executemany("UPDATE snapshots SET forgotten = ? WHERE run = ?",
+                                 [(forgotten, r["run"]) for r in plan.remove])
+        for blob in plan.blobs:
+            catalog.conn.execute("UPDATE versions SET backup_status = 'pruned', error = NULL WHERE sha256 = ?",
+                                 (blob["sha256"],))
+            catalog.conn.execute("DELETE FROM blobs WHERE sha256 = ?", (blob["sha256"],))
+    if store is not None:
+        for blob in plan.blobs:
+            for encrypted in (False, True):  # a plaintext copy may lie beside a sealed one
+                store.remove(blob["sha256"], encrypted)
+    return {"forgotten": len(plan.remove), "state_rows": len(plan.state_rows), "blobs": len(plan.blobs),
+            "bytes": plan.bytes}

@@ -1,0 +1,153 @@
+"""Snapshots and point in time: every run is a snapshot of what it saw, and the catalog answers
+what a title, a sha1 or a wiki's media looked like as of a run or a date.
+
+The state of a version as of run N is the first row of `version_states` with until_run > N (the
+state it had until a later run changed it), else its row in `versions`; a version first seen
+after N did not exist yet. The schema is in collector.catalog.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from typing import Any
+
+from collector.catalog import Catalog
+
+STATE_FIELDS = ("title", "status", "archive_name")
+
+
+class SnapshotError(Exception):
+    """A point in time the catalog cannot answer: no run that early, or one `forget` dropped."""
+
+
+def log_position(catalog: Catalog, wiki: str) -> str | None:
+    """Where the last finished run of `wiki` read its log up to (collector.incremental's JSON)."""
+    row = catalog.conn.execute(
+        "SELECT s.log_position FROM snapshots AS s JOIN runs AS r ON r.id = s.run WHERE r.wiki = ? "
+        "AND r.status = 'done' AND s.log_position IS NOT NULL ORDER BY r.id DESC LIMIT 1", (wiki,)).fetchone()
+    return row[0] if row else None
+
+
+def save_log_position(catalog: Catalog, run: int, position: str) -> None:
+    with catalog.conn:
+        catalog.conn.execute("UPDATE snapshots SET log_position = ? WHERE run = ?", (position, run))
+
+
+def snapshot(catalog: Catalog, run: int) -> dict[str, Any]:
+    row = catalog.conn.execute("SELECT new_versions, changed_versions FROM snapshots WHERE run = ?",
+                               (run,)).fetchone()
+    return {"new_versions": row[0], "changed_versions": row[1]} if row else {}
+
+
+def collisions_among(catalog: Catalog, sha1s: Iterable[str]) -> list[dict[str, Any]]:
+    """sha1 collisions involving these sha1s only (the sha1_collisions view scans the catalog)."""
+    found, sha1s = [], sorted(set(sha1s))
+    for start in range(0, len(sha1s), 500):
+        chunk = sha1s[start:start + 500]
+        cursor = catalog.conn.execute(
+            "SELECT sha1, COUNT(DISTINCT sha256) AS contents, GROUP_CONCAT(DISTINCT id) AS version_ids FROM versions "
+            f"WHERE sha1 IN ({', '.join('?' * len(chunk))}) AND sha256 IS NOT NULL GROUP BY sha1 "
+            "HAVING COUNT(DISTINCT sha256) > 1", chunk)
+        found += [dict(zip(("sha1", "contents", "version_ids"), row)) for row in cursor]
+    return found
+
+
+def list_snapshots(catalog: Catalog, wiki: str | None = None, include_forgotten: bool = False
+                   ) -> list[dict[str, Any]]:
+    """Every run, oldest first, with what it saw and changed; forgotten ones only when asked."""
+    clauses, params = [], []
+    if wiki is not None:
+        clauses.append("r.wiki = ?")
+        params.append(wiki)
+    if not include_forgotten:
+        clauses.append("s.forgotten IS NULL")
+    cursor = catalog.conn.execute(
+        "SELECT r.id AS run, r.wiki, r.kind, r.started, r.ended, r.status, r.versions_seen, "
+        "COALESCE(s.new_versions, 0) AS new_versions, COALESCE(s.changed_versions, 0) AS changed_versions, "
+        "r.new_blobs, r.bytes, r.errors, s.forgotten FROM runs AS r LEFT JOIN snapshots AS s ON s.run = r.id "
+        f"WHERE {' AND '.join(clauses) or '1'} ORDER BY r.id", params)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row)) for row in cursor]
+
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def parse_as_of(text: str) -> int | str:
+    """A run id (digits), or a date or time as an ISO 8601 UTC timestamp. A bare date means the
+    end of that day: the state the wiki's media were in on it."""
+    text = text.strip()
+    if text.isdigit():
+        return int(text)
+    if _DATE.match(text):
+        text += "T23:59:59Z"
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise SnapshotError(f"--as-of takes a run id, a date (2026-01-31) or a time (2026-01-31T12:00:00Z), "
+                            f"not {text!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def snapshot_of(catalog: Catalog, wiki: str, as_of: int | str) -> int:
+    """The run of `wiki` whose snapshot answers `as_of`: for a run id, the wiki's last run up to
+    it; for a time, the wiki's last retained run that had ended by then."""
+    if isinstance(as_of, int):
+        row = catalog.conn.execute("SELECT r.id, s.forgotten FROM runs AS r LEFT JOIN snapshots AS s ON s.run = r.id "
+                                   "WHERE r.wiki = ? AND r.id <= ? ORDER BY r.id DESC LIMIT 1", (wiki, as_of)).fetchone()
+        if row is None:
+            raise SnapshotError(f"{wiki} has no run up to run {as_of}")
+        if row[1]:
+            raise SnapshotError(f"run {row[0]} of {wiki} was forgotten on {row[1]}: its point in time is no longer "
+                                "kept (mediarescue snapshots lists those that are)")
+        return row[0]
+    row = catalog.conn.execute("SELECT r.id FROM runs AS r LEFT JOIN snapshots AS s ON s.run = r.id WHERE r.wiki = ? "
+                               "AND r.ended IS NOT NULL AND r.ended <= ? AND s.forgotten IS NULL "
+                               "ORDER BY r.id DESC LIMIT 1", (wiki, as_of)).fetchone()
+    if row is None:
+        raise SnapshotError(f"{wiki} has no kept snapshot that had ended by {as_of}")
+    return row[0]
+
+
+def find_as_of(catalog: Catalog, as_of: int | str, *, title: str | None = None, sha1: str | None = None,
+               sha256: str | None = None, wiki: str | None = None) -> list[dict[str, Any]]:
+    """Every version matching as the catalog saw it as of `as_of` (see snapshot_of), newest upload
+    first; each row carries `as_of_run`. Versions vanished by then are left out."""
+    candidates = _candidates(catalog, title=title, sha1=sha1, sha256=sha256, wiki=wiki)
+    rows, runs = [], {}
+    for version in candidates:
+        if version["wiki"] not in runs:
+            runs[version["wiki"]] = snapshot_of(catalog, version["wiki"], as_of)
+        run = runs[version["wiki"]]
+        if version["first_run"] > run:
+            continue  # not seen yet
+        earlier = catalog.conn.execute(
+            "SELECT title, status, archive_name FROM version_states WHERE version_id = ? AND until_run > ? "
+            "ORDER BY until_run LIMIT 1", (version["id"], run)).fetchone()
+        if earlier:
+            version = {**version, **dict(zip(STATE_FIELDS, earlier))}
+            version["private"] = int(version["private"] or version["status"] == "deleted")
+        if version["status"] == "vanished" or (title is not None and version["title"] != title):
+            continue
+        rows.append({**version, "as_of_run": run})
+    rows.sort(key=lambda r: (r["timestamp"], r["id"]), reverse=True)
+    return rows
+
+
+def _candidates(catalog: Catalog, *, title: str | None, sha1: str | None, sha256: str | None,
+                wiki: str | None) -> list[dict[str, Any]]:
+    """Versions that match now or, by title, had that title in an earlier state."""
+    by_id = {row["id"]: row for row in catalog.find(title=title, sha1=sha1, sha256=sha256, wiki=wiki)}
+    if title is not None:
+        earlier = [row[0] for row in catalog.conn.execute(
+            "SELECT DISTINCT version_id FROM version_states WHERE title = ?", (title,)) if row[0] not in by_id]
+        for start in range(0, len(earlier), 500):
+            chunk = earlier[start:start + 500]
+            cursor = catalog.conn.execute(f"SELECT * FROM versions WHERE id IN ({', '.join('?' * len(chunk))})"
+                                          + (" AND wiki = ?" if wiki else ""), (*chunk, *([wiki] if wiki else [])))
+            names = [d[0] for d in cursor.description]
+            by_id.update((row[0], dict(zip(names, row))) for row in cursor)
+    return list(by_id.values())

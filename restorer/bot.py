@@ -1,0 +1,133 @@
+"""The one place that writes to a wiki: pywikibot, logged in as the bot account.
+
+pywikibot is the upload engine (its throttle, maxlag, `ratelimited`/`badtoken` retries, chunked
+uploads, `assert=user` on every write). Its configuration is global and it prompts for missing
+passwords, so everything it needs is set here, once, from the frozen WikiConfig: no user-config.py,
+a private PYWIKIBOT_DIR, the password handed over explicitly. With `simulate`, pywikibot blocks
+every write at its lowest layer, so nothing can slip past a dry run.
+"""
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+# pywikibot keeps its files (session cookies among them) in PYWIKIBOT_DIR only when that folder
+# holds a user-config.py; otherwise in the current directory. Give it a private, empty one that
+# goes away with the process, so no session outlives a run or leaks into the working folder.
+_PRIVATE_DIR = tempfile.mkdtemp(prefix="mediarescue-pywikibot-")
+Path(_PRIVATE_DIR, "user-config.py").write_text("")
+atexit.register(shutil.rmtree, _PRIVATE_DIR, ignore_errors=True)
+os.environ["PYWIKIBOT_DIR"] = _PRIVATE_DIR
+os.environ["PYWIKIBOT_NO_USER_CONFIG"] = "2"
+
+import pywikibot  # noqa: E402  (the environment above must be set before pywikibot is imported)
+from pywikibot import config as pwb_config  # noqa: E402
+from pywikibot import login as pwb_login  # noqa: E402
+from pywikibot.exceptions import APIError as PwbAPIError  # noqa: E402
+from pywikibot.exceptions import UploadError  # noqa: E402
+
+from collector.config import WikiConfig  # noqa: E402
+
+RIGHTS_NEEDED = ("upload", "reupload", "edit")
+SAME_TITLE_GAP = 1.05  # MediaWiki names archived versions by the second
+CHUNK_SIZE = 4 * 1024 * 1024
+
+
+class BotError(Exception):
+    """The wiki refused a write; `code` is MediaWiki's error code."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Uploaded:
+    outcome: str           # "new-version" | "no-change" (identical bytes republished, nothing logged)
+    warnings: tuple[str, ...] = ()
+
+
+class Bot:
+    def __init__(self, wiki: WikiConfig, contact: str, simulate: bool = False, throttle: float = 0.0):
+        family = "mediarescue-" + "".join(c if c.isalnum() else "-" for c in wiki.name)
+        pwb_config.family_files[family] = wiki.api_url
+        pwb_config.put_throttle = throttle
+        pwb_config.maxlag = wiki.maxlag
+        pwb_config.simulate = simulate
+        pwb_config.user_agent_description = contact
+        user, _, app = wiki.user.partition("@")
+        pwb_config.usernames[family][family] = user
+        self.site = pywikibot.Site(family, family)
+        manager = pwb_login.ClientLoginManager(password=wiki.password, site=self.site, user=user)
+        manager.login_name = wiki.user  # a bot password logs in as User@app
+        if not manager.login():
+            raise BotError("login-failed", f"could not log in to {wiki.api_url} as {wiki.user}")
+        self.site.login()
+        self.user = self.site.user()
+        self._last_write: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def missing_rights(self) -> list[str]:
+        return [right for right in RIGHTS_NEEDED if not self.site.has_right(right)]
+
+    @contextlib.contextmanager
+    def _paced(self, title: str) -> Iterator[None]:
+        """A write to `title` at least SAME_TITLE_GAP after the previous one *ended*: MediaWiki
+        names archived versions by the wall-clock second of the write that archives them."""
+        with self._lock:
+            wait = self._last_write.get(title, 0) + SAME_TITLE_GAP - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._last_write[title] = time.monotonic()
+
+    def upload(self, title: str, path: Path, summary: str, text: str | None = None,
+               accept: tuple[str, ...] = ()) -> Uploaded:
+        """Upload `path` as `title`. Warnings in `accept` are expected and ignored; any other
+        warning stops the upload. An identical current version is not an error: MediaWiki answers
+        fileexists-no-change, yet publishes the bytes (how a lost current version comes back)."""
+        seen: list[str] = []
+
+        def decide(warnings: list[UploadError]) -> bool:
+            seen.extend(w.code for w in warnings)
+            return all(w.code in accept for w in warnings)
+
+        page = pywikibot.FilePage(self.site, title)
+        try:
+            with self._paced(title):
+                # text "" spares pywikibot a fetch of the page: MediaWiki uses `text` only to create one.
+                done = self.site.upload(page, source_filename=str(path), summary=summary, text=text or "",
+                                        ignore_warnings=decide, report_success=False, chunk_size=CHUNK_SIZE)
+        except PwbAPIError as error:
+            if error.code == "fileexists-no-change":
+                return Uploaded("no-change", tuple(seen))
+            raise BotError(error.code, error.info) from None
+        if not done:
+            raise BotError("upload-warning", f"stopped on warnings {', '.join(seen) or '(none)'}")
+        return Uploaded("new-version", tuple(seen))
+
+    def filerevert(self, title: str, archive_name: str, summary: str) -> None:
+        request = self.site.simple_request(action="filerevert", filename=title.split(":", 1)[1],
+                                           archivename=archive_name, comment=summary,
+                                           token=self.site.tokens["csrf"])
+        with self._paced(title):
+            reply = request.submit()["filerevert"]
+        if reply.get("result") != "Success":
+            codes = ", ".join(e.get("code", "?") for e in reply.get("errors", [])) or str(reply)
+            raise BotError("filerevert-failed", codes)
+
+    def edit(self, title: str, text: str, summary: str) -> None:
+        page = pywikibot.Page(self.site, title)
+        page.text = text
+        page.save(summary=summary, bot=True, quiet=True)

@@ -1,0 +1,86 @@
+"""The restore journal: every action recorded in the catalog before and after it happens, so a
+killed restore resumes where it stopped and a finished one is never done twice. (The schema is in
+collector/catalog.py, with the rest of the catalog's.)
+
+Restore workers run in threads: the journal has a connection of its own that they share under a
+lock, each call one short transaction (WAL lets the catalog's other readers go on meanwhile).
+"""
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from collector.catalog import Catalog, now
+from policies.recovery import Decision
+
+
+class Journal:
+    def __init__(self, catalog: Catalog, wiki: str):
+        self.wiki = wiki
+        self._conn = sqlite3.connect(catalog.path, check_same_thread=False, timeout=60)
+        self._conn.execute("PRAGMA synchronous = NORMAL")  # WAL: what a kill -9 must not lose is kept
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock, self._conn:
+            yield self._conn
+
+    def _one(self, sql: str, params: tuple) -> dict[str, Any] | None:
+        with self._tx() as conn:
+            cursor = conn.execute(sql, params)
+            row = cursor.fetchone()
+            return dict(zip([c[0] for c in cursor.description], row)) if row else None
+
+    def start_run(self, reason: str | None, report_page: str | None) -> int:
+        with self._tx() as conn:
+            conn.execute("UPDATE restore_runs SET status = 'interrupted' WHERE wiki = ? AND status = 'running'",
+                         (self.wiki,))
+            return conn.execute("INSERT INTO restore_runs (wiki, started, status, reason, report_page) "
+                                "VALUES (?, ?, 'running', ?, ?)", (self.wiki, now(), reason, report_page)).lastrowid
+
+    def finish_run(self, run: int, status: str) -> None:
+        with self._tx() as conn:
+            conn.execute("UPDATE restore_runs SET ended = ?, status = ? WHERE id = ?", (now(), status, run))
+
+    def open_entry(self, run: int, d: Decision) -> dict[str, Any]:
+        """The unfinished entry of this action (a killed run's), or a new one."""
+        found = self._one("SELECT * FROM restore_journal WHERE wiki = ? AND version_id = ? AND action = ? "
+                          "AND title = ? AND step NOT IN ('verified', 'failed') ORDER BY id DESC LIMIT 1",
+                          (self.wiki, d.version.id, d.action.value, d.title))
+        with self._tx() as conn:
+            if found:
+                conn.execute("UPDATE restore_journal SET run = ? WHERE id = ?", (run, found["id"]))
+                return found
+            stamp = now()
+            entry_id = conn.execute(
+                "INSERT INTO restore_journal (wiki, title, action, version_id, sha1, step, run, started, updated, "
+                "revert_to) VALUES (?, ?, ?, ?, ?, 'started', ?, ?, ?, ?)",
+                (self.wiki, d.title, d.action.value, d.version.id, d.version.sha1, run, stamp, stamp,
+                 d.revert_to)).lastrowid
+        return {"id": entry_id, "step": "started", "started": stamp, "upload_timestamp": None,
+                "revert_to": d.revert_to}
+
+    def step(self, entry: dict[str, Any], step: str, detail: str = "", upload_timestamp: str | None = None) -> None:
+        entry["step"] = step
+        if upload_timestamp:
+            entry["upload_timestamp"] = upload_timestamp
+        with self._tx() as conn:
+            conn.execute("UPDATE restore_journal SET step = ?, updated = ?, detail = ?, "
+                         "upload_timestamp = COALESCE(?, upload_timestamp) WHERE id = ?",
+                         (step, now(), detail, upload_timestamp, entry["id"]))
+
+    def verified(self, version_id: int, action: str) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM restore_journal WHERE wiki = ? AND version_id = ? AND action = ? "
+                         "AND step = 'verified' ORDER BY id DESC LIMIT 1", (self.wiki, version_id, action))
+
+    def unfinished(self, title: str) -> dict[str, Any] | None:
+        """An action on `title` that a killed run left half done."""
+        return self._one("SELECT * FROM restore_journal WHERE wiki = ? AND title = ? "
+                         "AND step NOT IN ('verified', 'failed') ORDER BY id DESC LIMIT 1", (self.wiki, title))
+
+    def close(self) -> None:
+        self._conn.close()

@@ -1,0 +1,284 @@
+"""Carrying out a plan as the bot: exactly the plan's actions, in the plan's order, each journaled
+in the catalog before and after it happens, each restored version read back from its URL and its
+sha1 checked. Only a match counts as restored.
+
+Resuming after a kill -9 never uploads twice: an action found 'started' is first looked for on the
+wiki (a version with these bytes, by the bot, since the journal entry began) before anything is
+sent again; a lost current version is re-uploaded only while its URL is still broken (an identical
+re-upload over a healthy file leaves an orphan copy behind).
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from collector.catalog import Catalog
+from collector.mediawiki import MediaWiki, user_agent
+from policies.recovery import Action, Decision
+from restorer.bot import SAME_TITLE_GAP, Bot, BotError
+from restorer.journal import Journal
+
+RESTORING = (Action.REPAIR_CURRENT, Action.REUPLOAD_FILE, Action.RESTORE_OLD)
+
+
+class NotRestored(Exception):
+    """The action ran, but what the wiki serves is not the backed-up version."""
+
+
+@dataclass
+class Outcome:
+    decision: Decision
+    result: str                  # restored | already-restored | failed | not-attempted
+    detail: str = ""
+    journal_id: int | None = None
+    upload_timestamp: str | None = None
+
+
+@dataclass
+class RestoreResult:
+    run: int
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(o.result in ("restored", "already-restored", "not-attempted") for o in self.outcomes) and \
+            all(o.decision.restorable for o in self.outcomes)
+
+
+def summary_text(d: Decision, reason: str | None, run: int) -> str:
+    v = d.version
+    original = f"original upload {v.timestamp} by {v.user or 'an unknown user'}, sha1 {v.sha1}"
+    why = f"; {reason}" if reason else ""
+    text = {Action.REPAIR_CURRENT: "restoring the lost content of the current version from backup, identical bytes",
+            Action.REUPLOAD_FILE: "re-uploading a file lost from the wiki, from backup",
+            Action.RESTORE_OLD: "restoring a lost old version from backup (it becomes current; "
+                                "the version that was current is reverted to next)"}[d.action]
+    return f"mediarescue recovery run {run}: {text} ({original}){why}"
+
+
+class Restorer:
+    def __init__(self, wiki: str, journal: Journal, blob_path: Callable[[str], Path], bot: Bot, reader: MediaWiki,
+                 contact: str, reason: str | None = None, page_texts: dict[int, str | None] | None = None):
+        self.wiki, self.journal, self.blob_path, self.bot, self.reader = wiki, journal, blob_path, bot, reader
+        self.reason = reason
+        self.page_texts = page_texts or {}  # version id -> backed-up description page, for full losses
+        self.session = requests.Session()
+        self.session.headers["User-Agent"] = user_agent(contact)
+
+    # --- what the wiki shows ---
+    def _versions(self, title: str) -> list[dict[str, Any]]:
+        page = self.reader.get(action="query", titles=title, prop="imageinfo", iilimit="max",
+                               iiprop="timestamp|user|sha1|url|archivename|size")["query"]["pages"][0]
+        return page.get("imageinfo", [])
+
+    def _serves(self, url: str, sha1: str) -> bool:
+        digest = hashlib.sha1()
+        with self.session.get(url, stream=True, timeout=120) as response:
+            if response.status_code != 200:
+                return False
+            for chunk in response.iter_content(1 << 20):
+                digest.update(chunk)
+        return digest.hexdigest() == sha1
+
+    def _ours(self, title: str, sha1: str, since: str) -> dict[str, Any] | None:
+        """A version with these bytes that the bot uploaded since `since`."""
+        return next((v for v in self._versions(title) if v["sha1"] == sha1 and v.get("user") == self.bot.user
+                     and v["timestamp"] >= since[:19]), None)
+
+    # --- the actions ---
+    def _repair_current(self, d: Decision, entry: dict, run: int) -> Outcome:
+        current = self._versions(d.title)[0]
+        if current["sha1"] != d.version.sha1:
+            raise NotRestored(f"the wiki's current version changed since the plan (sha1 {current['sha1']})")
+        if not self._serves(current["url"], d.version.sha1):  # never re-upload over a healthy file
+            self.bot.upload(d.title, self.blob_path(d.version.sha256), summary_text(d, self.reason, run),
+                            accept=("nochange", "no-change", "exists", "duplicateversions", "duplicate-version"))
+        if not self._serves(current["url"], d.version.sha1):
+            raise NotRestored(f"after the re-upload {current['url']} still does not serve sha1 {d.version.sha1}")
+        return Outcome(d, "restored", f"identical bytes republished and read back from {current['url']} "
+                                      "(MediaWiki logs nothing for this)")
+
+    def _reupload_file(self, d: Decision, entry: dict, run: int) -> Outcome:
+        ours = self._ours(d.title, d.version.sha1, entry["started"])
+        if ours is None:
+            text = self.page_texts.get(d.version.id) or \
+                f"Restored by mediarescue from backup. Originally uploaded {d.version.timestamp} by {d.version.user}."
+            self.bot.upload(d.title, self.blob_path(d.version.sha256), summary_text(d, self.reason, run), text=text,
+                            accept=("exists", "page-exists", "duplicate", "was-deleted", "duplicate-archive", "nochange",
+                                    "no-change"))  # a full loss can leave the description page behind
+            ours = self._ours(d.title, d.version.sha1, entry["started"])
+            if ours is None:
+                raise NotRestored("the upload succeeded but the wiki lists no such version")
+        self.journal.step(entry, "uploaded", upload_timestamp=ours["timestamp"])
+        if not self._serves(ours["url"], d.version.sha1):
+            raise NotRestored(f"{ours['url']} does not serve sha1 {d.version.sha1}")
+        return Outcome(d, "restored", f"uploaded as a new file ({ours['timestamp']}) and read back",
+                       upload_timestamp=ours["timestamp"])
+
+    def _restore_old(self, d: Decision, entry: dict, run: int) -> Outcome:
+        if entry["step"] == "started":
+            ours = self._ours(d.title, d.version.sha1, entry["started"])
+            if ours is None:
+                self.bot.upload(d.title, self.blob_path(d.version.sha256), summary_text(d, self.reason, run),
+                                accept=("duplicateversions", "duplicate-version", "exists", "duplicate"))
+                ours = self._ours(d.title, d.version.sha1, entry["started"])
+                if ours is None:
+                    raise NotRestored("the upload succeeded but the wiki lists no such version")
+            self.journal.step(entry, "uploaded", upload_timestamp=ours["timestamp"])
+        uploaded_at = entry["upload_timestamp"]
+        revert_to = entry["revert_to"]  # as first planned: a re-plan after our upload would see it as current
+        versions = self._versions(d.title)
+        if entry["step"] == "uploaded":
+            if versions[0]["timestamp"] == uploaded_at:  # our upload is still current: revert
+                previous = next((v for v in versions if v["timestamp"] == revert_to and "archivename" in v), None)
+                if previous is None:
+                    raise NotRestored(f"the version that was current ({revert_to}) is no longer listed")
+                _after_the_second_of(versions[0]["timestamp"])  # the upload may be a killed run's, just now
+                self.bot.filerevert(d.title, previous["archivename"],
+                                    f"mediarescue recovery run {run}: back to the version of {revert_to}, "
+                                    f"after restoring the lost old version of {d.version.timestamp}"
+                                    + (f"; {self.reason}" if self.reason else ""))
+                versions = self._versions(d.title)
+            self.journal.step(entry, "reverted")
+        restored = next((v for v in versions if v["timestamp"] == uploaded_at and v["sha1"] == d.version.sha1), None)
+        if restored is None or not self._serves(restored["url"], d.version.sha1):
+            raise NotRestored(f"the restored version of {uploaded_at} does not serve sha1 {d.version.sha1}")
+        return Outcome(d, "restored", f"uploaded as the version of {uploaded_at}, then reverted to the version of "
+                                      f"{revert_to}; read back from {restored['url']}", upload_timestamp=uploaded_at)
+
+    def carry_out(self, d: Decision, run: int) -> Outcome:
+        entry = self.journal.open_entry(run, d)
+        act = {Action.REPAIR_CURRENT: self._repair_current, Action.REUPLOAD_FILE: self._reupload_file,
+               Action.RESTORE_OLD: self._restore_old}[d.action]
+        try:
+            outcome = act(d, entry, run)
+        except (BotError, NotRestored, OSError, requests.RequestException) as error:
+            self.journal.step(entry, "failed", str(error))
+            return Outcome(d, "failed", str(error), entry["id"])
+        self.journal.step(entry, "verified", outcome.detail, outcome.upload_timestamp)
+        outcome.journal_id = entry["id"]
+        return outcome
+
+
+def _after_the_second_of(timestamp: str) -> None:
+    """Wait until a write now falls in a later wall-clock second than the wiki's `timestamp`."""
+    written = datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    wait = SAME_TITLE_GAP - (datetime.now(timezone.utc) - written).total_seconds()
+    if wait > 0:
+        time.sleep(min(wait, SAME_TITLE_GAP))
+
+
+def blob_file(blobs: Any, workdir: Path) -> Callable[[str], Path]:
+    """A path pywikibot can upload from: the blob itself where the store keeps files, else a
+    private copy streamed into `workdir`."""
+    def path(sha256: str) -> Path:
+        if hasattr(blobs, "path") and blobs.path(sha256).is_file():
+            return blobs.path(sha256)
+        target = workdir / sha256
+        if not target.exists():
+            with blobs.open(sha256) as source, tempfile.NamedTemporaryFile(dir=workdir, delete=False) as out:
+                for chunk in iter(lambda: source.read(1 << 20), b""):
+                    out.write(chunk)
+            Path(out.name).replace(target)
+        return target
+    return path
+
+
+def run(config: Any, wiki: Any, catalog: Catalog, decisions: list[Decision], reason: str | None = None,
+        report_page: str | None = None, report_dir: Path | None = None, console: Any = None,
+        simulate: bool = False, workers: int = 4) -> tuple[dict[str, Any], list[Path]]:
+    """The bot loop: preflight, then each decision in the plan's order (restoring ones carried out,
+    the others reported), then the report, locally and (asked for) on the wiki."""
+    from collector.blobstore import open_store
+    from restorer import report
+
+    bot = Bot(wiki, config.contact, simulate=simulate)
+    missing = bot.missing_rights()
+    if missing:
+        raise BotError("permissiondenied", f"{wiki.user} lacks the rights {', '.join(missing)} on {wiki.api_url}")
+    reader = MediaWiki(wiki.api_url, config.contact, maxlag=wiki.maxlag)
+    reader.login(wiki.user, wiki.password)
+    journal = Journal(catalog, wiki.name)
+    restore_run = journal.start_run(reason, report_page)
+    page_texts = {d.version.id: catalog.page_text(wiki.name, d.version.title)
+                  for d in decisions if d.action == Action.REUPLOAD_FILE}
+    # One title's actions in order on one worker; titles side by side, submitted in the plan's order.
+    by_title: dict[str, list[int]] = {}
+    for i, d in enumerate(decisions):
+        if d.action in RESTORING:
+            by_title.setdefault(d.title, []).append(i)
+    outcomes: dict[int, Outcome] = {i: Outcome(d, "not-attempted", d.reason) for i, d in enumerate(decisions)
+                                    if d.action not in RESTORING}
+    status = "interrupted"
+    with tempfile.TemporaryDirectory(prefix="mediarescue-restore-") as workdir:
+        restorer = Restorer(wiki.name, journal, blob_file(open_store(config), Path(workdir)), bot, reader,
+                            config.contact, reason, page_texts)
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="restore")
+        try:
+            with progress(console, sum(map(len, by_title.values()))) as advance:
+                def one_title(indexes: list[int]) -> None:
+                    for i in indexes:
+                        outcomes[i] = restorer.carry_out(decisions[i], restore_run)
+                        advance(outcomes[i])
+                for future in [pool.submit(one_title, indexes) for indexes in by_title.values()]:
+                    future.result()
+            result = RestoreResult(restore_run, [outcomes[i] for i in range(len(decisions))])
+            status = "done" if result.ok else "failed"
+        finally:
+            pool.shutdown(wait=status != "interrupted", cancel_futures=True)
+            journal.finish_run(restore_run, status)
+            journal.close()
+    summary = report.restore_report(result, wiki.name, reason)
+    folder = report_dir or config.catalog.parent / "reports"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"restore-{wiki.name}-{restore_run}.json", folder / f"restore-{wiki.name}-{restore_run}.txt"]
+    paths[0].write_text(json.dumps(summary, indent=1, ensure_ascii=False))
+    paths[1].write_text(report.restore_text(summary))
+    if report_page:
+        bot.edit(report_page, report.restore_wikitext(summary),
+                 f"mediarescue restore run {restore_run}: report" + (f"; {reason}" if reason else ""))
+    return summary, paths
+
+
+@contextlib.contextmanager
+def progress(console: Any, total: int) -> Iterator[Callable[[Outcome], None]]:
+    """Counts per decision, rate and ETA on a terminal; a log line per action elsewhere."""
+    counts: Counter[str] = Counter()
+    lock = threading.Lock()  # workers report from their own threads
+    if console is not None and console.is_terminal:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        began = time.monotonic()
+        with Progress(TextColumn("restore"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+                      TimeRemainingColumn(), TextColumn("{task.fields[counts]}"), console=console) as bar:
+            task = bar.add_task("restore", total=total, counts="", rate="")
+
+            def advance(outcome: Outcome) -> None:
+                with lock:
+                    counts[f"{outcome.decision.action.value} {outcome.result}"] += 1
+                    rate = sum(counts.values()) / max(time.monotonic() - began, 1e-6)
+                    bar.update(task, advance=1, rate=f"{rate:.1f}/s",
+                               counts=", ".join(f"{k} {n}" for k, n in counts.items()))
+            yield advance
+        return
+
+    def log(outcome: Outcome) -> None:
+        with lock:
+            if console is None:
+                return
+            console.print(f"restore: {outcome.result}: {outcome.decision.action.value} {outcome.decision.title}: "
+                          f"{outcome.detail}", highlight=False, markup=False)
+    yield log
