@@ -34,18 +34,23 @@ class Swift:
         return f"http://127.0.0.1:{self.proxy_port}/v1/{ACCOUNT}"
 
 
-def _server_conf(swift_dir: Path, port: int, app: str) -> str:
+def _defaults(swift_dir: Path, port: int) -> str:
+    """One server process on 127.0.0.1, logging to a dropped UDP port (there is no /dev/log here)."""
     return f"""[DEFAULT]
 bind_ip = 127.0.0.1
 bind_port = {port}
 workers = 0
 user = {getpass.getuser()}
 swift_dir = {swift_dir}
-devices = {swift_dir}/devices
-mount_check = false
-fallocate_reserve = 0
 log_udp_host = 127.0.0.1
 log_udp_port = 9
+"""
+
+
+def _server_conf(swift_dir: Path, port: int, app: str) -> str:
+    return _defaults(swift_dir, port) + f"""devices = {swift_dir}/devices
+mount_check = false
+fallocate_reserve = 0
 
 [pipeline:main]
 pipeline = {app}-server
@@ -57,15 +62,7 @@ use = egg:swift#{app}
 
 def _proxy_conf(swift_dir: Path, port: int, memcached_port: int, key: str,
                 wiki_id: str, url_prefix: str, sharded: bool) -> str:
-    return f"""[DEFAULT]
-bind_ip = 127.0.0.1
-bind_port = {port}
-workers = 0
-user = {getpass.getuser()}
-swift_dir = {swift_dir}
-log_udp_host = 127.0.0.1
-log_udp_port = 9
-
+    return _defaults(swift_dir, port) + f"""
 [pipeline:main]
 pipeline = catch_errors healthcheck proxy-logging cache mediaurls tempauth copy slo dlo proxy-logging proxy-server
 
