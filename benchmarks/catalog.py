@@ -62,7 +62,7 @@ def _title(t: int) -> str:
 def synthetic_version(i: int, total: int, wiki: str = "commons") -> dict:
     """Version i of a synthetic wiki of `total` versions: the same every time."""
     t = _title_of(i)
-    title, (ext, mime, media_type) = _title(t), _KINDS[t % len(_KINDS)]
+    title, (_, mime, media_type) = _title(t), _KINDS[t % len(_KINDS)]
     name = title[5:].replace(" ", "_")
     sha1 = hashlib.sha1(i.to_bytes(8, "big")).hexdigest()
     # upload times in no relation to the name order a full run lists titles in; a title's old version first
@@ -99,8 +99,8 @@ def build(path: Path, total: int) -> None:
     with db:
         for run in range(1, RUNS + 1):
             started = (_BASE + timedelta(days=run)).strftime("%Y-%m-%dT%H:%M:%SZ")
-            db.execute("INSERT INTO runs (id, wiki, kind, started, ended, status) VALUES (?, 'commons', ?, ?, ?, 'done')",
-                       (run, "full" if run == 1 else "incremental", started, started))
+            db.execute("INSERT INTO runs (id, wiki, kind, started, ended, status) VALUES (?, 'commons', ?, ?, ?, "
+                       "'done')", (run, "full" if run == 1 else "incremental", started, started))
             db.execute("INSERT INTO snapshots (run) VALUES (?)", (run,))
     insert = (f"INSERT INTO versions (id, {', '.join(VERSION_FIELDS)}, sha256, first_run, last_run, backup_status) "
               f"VALUES ({', '.join('?' * (len(VERSION_FIELDS) + 4))}, 'ok')")
@@ -261,7 +261,9 @@ def main() -> None:
         say(f"reusing {big}")
     with sqlite3.connect(big) as db:
         states = db.execute("SELECT COUNT(*) FROM version_states").fetchone()[0]
-    size = big.stat().st_size
+        # pages in use: rows deleted by an earlier run's writes leave free pages in the file
+        size = db.execute("SELECT (page_count - freelist_count) * page_size FROM pragma_page_count, "
+                          "pragma_freelist_count, pragma_page_size").fetchone()[0]
     say("writes")
     write_results = writes(args.dir, args.writes, big, args.versions)
     say("lookups")

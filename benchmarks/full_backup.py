@@ -119,7 +119,7 @@ def _cpu_times() -> tuple[int, int]:
     return sum(fields), fields[3] + fields[4]  # all, idle + iowait
 
 
-def settle(idle: float = 0.85, longest: float = 10.0) -> float:
+def settle(idle: float = 0.85, longest: float = 5.0) -> float:
     """Flush dirty pages and wait until the CPUs are mostly idle, so that one step's leftovers
     (writeback of an upload, a server finishing its work) do not land in the next step's time.
     Returns the idle fraction reached."""

@@ -131,7 +131,7 @@ CREATE TABLE IF NOT EXISTS restore_journal (
     revert_to TEXT,              -- old-version restores: the version to make current again, as planned first
     detail TEXT
 );
-CREATE INDEX IF NOT EXISTS restore_journal_by_version ON restore_journal (wiki, version_id);
+CREATE INDEX IF NOT EXISTS restore_journal_by_version ON restore_journal (version_id, wiki);
 -- Every run is a snapshot: what it saw, kept immutable. This is what a snapshot needs beyond `runs`.
 CREATE TABLE IF NOT EXISTS snapshots (
     run INTEGER PRIMARY KEY REFERENCES runs(id),

@@ -31,7 +31,10 @@ from collector.catalog import Catalog
 from collector.mediawiki import MediaWiki
 from collector.swift import sha1_from_base36
 
-OVERLAP = timedelta(minutes=5)
+# An entry's id and time are taken inside its transaction, seconds before it commits, and the API reads
+# replicas that maxlag keeps within 5 s: a minute is ten times the margin, and keeps the window re-read
+# by every run small (after a burst of thousands of entries, one request per 5,000 of them).
+OVERLAP = timedelta(seconds=60)
 MAX_TITLES_LENGTH = 7000  # of `titles=` in a GET, URL-encoded: front ends refuse URLs much over 8 KB
 LEPROP = "ids|title|type|timestamp|details"
 FAPROP = "sha1|timestamp|user|size|mime|mediatype|description|archivename"

@@ -97,7 +97,8 @@ class MediaWiki:
 
     def post(self, files: dict | None = None, **params: Any) -> dict:
         """A write: the csrf token is added unless `token` is given."""
-        params.setdefault("token", self.token())
+        if "token" not in params:  # not setdefault: that would fetch a token even when one is given
+            params["token"] = self.token()
         return self._call("POST", params, files=files, write=True)
 
     def token(self, kind: str = "csrf") -> str:

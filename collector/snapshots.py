@@ -96,8 +96,9 @@ def snapshot_of(catalog: Catalog, wiki: str, as_of: int | str) -> int:
     """The run of `wiki` whose snapshot answers `as_of`: for a run id, the wiki's last run up to
     it; for a time, the wiki's last retained run that had ended by then."""
     if isinstance(as_of, int):
-        row = catalog.conn.execute("SELECT r.id, s.forgotten FROM runs AS r LEFT JOIN snapshots AS s ON s.run = r.id "
-                                   "WHERE r.wiki = ? AND r.id <= ? ORDER BY r.id DESC LIMIT 1", (wiki, as_of)).fetchone()
+        row = catalog.conn.execute(
+            "SELECT r.id, s.forgotten FROM runs AS r LEFT JOIN snapshots AS s ON s.run = r.id "
+            "WHERE r.wiki = ? AND r.id <= ? ORDER BY r.id DESC LIMIT 1", (wiki, as_of)).fetchone()
         if row is None:
             raise SnapshotError(f"{wiki} has no run up to run {as_of}")
         if row[1]:

@@ -97,7 +97,7 @@ def test_the_log_says_which_titles_to_read_again_and_how() -> None:
 
 
 def test_sha1_in_base36_converts_both_ways() -> None:
-    for sha1 in ("0" * 40, "f" * 40, "b9b670949725daa920fb88634a76a491b12edef9", "00000000000000000000000000000000000000ff"):
+    for sha1 in ("0" * 40, "f" * 40, "b9b670949725daa920fb88634a76a491b12edef9", "0" * 38 + "ff"):
         assert len(sha1_base36(sha1)) == 31 and sha1_from_base36(sha1_base36(sha1)) == sha1
 
 
