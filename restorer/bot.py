@@ -39,6 +39,7 @@ from collector.config import WikiConfig  # noqa: E402
 RIGHTS_NEEDED = ("upload", "reupload", "edit")
 SAME_TITLE_GAP = 1.05  # MediaWiki names archived versions by the second
 CHUNK_SIZE = 4 * 1024 * 1024
+THROTTLE = 0.1  # seconds between writes: pywikibot's minthrottle
 
 
 class BotError(Exception):
@@ -52,14 +53,15 @@ class BotError(Exception):
 @dataclass(frozen=True)
 class Uploaded:
     outcome: str           # "new-version" | "no-change" (identical bytes republished, nothing logged)
-    warnings: tuple[str, ...] = ()
 
 
 class Bot:
-    def __init__(self, wiki: WikiConfig, contact: str, simulate: bool = False, throttle: float = 0.0):
+    def __init__(self, wiki: WikiConfig, contact: str, simulate: bool = False, throttle: float = THROTTLE):
         family = "mediarescue-" + "".join(c if c.isalnum() else "-" for c in wiki.name)
         pwb_config.family_files[family] = wiki.api_url
-        pwb_config.put_throttle = throttle
+        # pywikibot's throttle: at least `throttle` seconds between two writes of this process, under a
+        # lock (so parallel restores share it). pywikibot's own floor is 0.1 s; 0 only where agreed.
+        pwb_config.put_throttle = pwb_config.minthrottle = throttle
         pwb_config.maxlag = wiki.maxlag
         pwb_config.simulate = simulate
         pwb_config.user_agent_description = contact
@@ -71,6 +73,7 @@ class Bot:
         if not manager.login():
             raise BotError("login-failed", f"could not log in to {wiki.api_url} as {wiki.user}")
         self.site.login()
+        self.site.throttle.setDelays(delay=throttle, writedelay=throttle, absolute=True)
         self.user = self.site.user()
         self._last_write: dict[str, float] = {}
         self._lock = threading.Lock()
@@ -93,29 +96,33 @@ class Bot:
                 self._last_write[title] = time.monotonic()
 
     def upload(self, title: str, path: Path, summary: str, text: str | None = None,
-               accept: tuple[str, ...] = ()) -> Uploaded:
-        """Upload `path` as `title`. Warnings in `accept` are expected and ignored; any other
-        warning stops the upload. An identical current version is not an error: MediaWiki answers
-        fileexists-no-change, yet publishes the bytes (how a lost current version comes back)."""
+               expected: bool = False) -> Uploaded:
+        """Upload `path` as `title`, in one request. With `expected`, the warnings the caller knows
+        will come (exists, nochange, duplicateversions...) are ignored up front: the caller checked
+        the title's state just before, and what the wiki then serves is read back, so a warning
+        round trip (upload to the stash, then publish) would only double the wiki's work. Without
+        it, any warning stops the upload. An identical current version is not an error: MediaWiki
+        answers fileexists-no-change, yet publishes the bytes (how a lost current version comes back)."""
         seen: list[str] = []
 
-        def decide(warnings: list[UploadError]) -> bool:
+        def stop(warnings: list[UploadError]) -> bool:
             seen.extend(w.code for w in warnings)
-            return all(w.code in accept for w in warnings)
+            return False
 
         page = pywikibot.FilePage(self.site, title)
         try:
             with self._paced(title):
                 # text "" spares pywikibot a fetch of the page: MediaWiki uses `text` only to create one.
                 done = self.site.upload(page, source_filename=str(path), summary=summary, text=text or "",
-                                        ignore_warnings=decide, report_success=False, chunk_size=CHUNK_SIZE)
+                                        ignore_warnings=True if expected else stop, report_success=False,
+                                        chunk_size=CHUNK_SIZE)
         except PwbAPIError as error:
             if error.code == "fileexists-no-change":
-                return Uploaded("no-change", tuple(seen))
+                return Uploaded("no-change")
             raise BotError(error.code, error.info) from None
         if not done:
             raise BotError("upload-warning", f"stopped on warnings {', '.join(seen) or '(none)'}")
-        return Uploaded("new-version", tuple(seen))
+        return Uploaded("new-version")
 
     def filerevert(self, title: str, archive_name: str, summary: str) -> None:
         request = self.site.simple_request(action="filerevert", filename=title.split(":", 1)[1],

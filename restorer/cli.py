@@ -56,6 +56,9 @@ def add_verbs(verbs: argparse._SubParsersAction, common: Callable[[], argparse.A
     bot.add_argument("--report-page", metavar="PAGE", help="also publish the run's report as this wiki page")
     bot.add_argument("--bot-workers", type=int, default=1,
                      help="restores side by side, one title each (default 1; agree on more with the wiki's operators)")
+    bot.add_argument("--throttle", type=float, default=0.1, metavar="SECONDS",
+                     help="at least this long between two writes of the bot (default 0.1, pywikibot's floor; "
+                          "maxlag is honoured on top)")
     bot.add_argument("--report-dir", type=Path, help="where the local report goes (default: reports/ beside "
                                                      "the catalog)")
 
@@ -169,6 +172,8 @@ def run_restore(args: argparse.Namespace, config: Config, console: Console) -> i
         return run_plan(args, config, console)
     if not 1 <= args.bot_workers <= 16:
         raise ConfigError(f"--bot-workers must be between 1 and 16, not {args.bot_workers}")
+    if not 0 <= args.throttle <= 600:
+        raise ConfigError(f"--throttle must be between 0 and 600 seconds, not {args.throttle}")
     from restorer.restore import run  # imports pywikibot: only when the bot is really needed
 
     catalog = Catalog(config.catalog)
@@ -177,7 +182,7 @@ def run_restore(args: argparse.Namespace, config: Config, console: Console) -> i
         decisions = _decisions(args, config, catalog)
         summary, paths = run(config, config.wiki(args.wiki), catalog, decisions, reason=args.reason,
                              report_page=args.report_page, report_dir=args.report_dir, console=console,
-                             workers=args.bot_workers)
+                             workers=args.bot_workers, throttle=args.throttle)
     finally:
         catalog.close()
     if args.json:

@@ -47,14 +47,14 @@ class Journal:
             conn.execute("UPDATE restore_runs SET ended = ?, status = ? WHERE id = ?", (now(), status, run))
 
     def open_entry(self, run: int, d: Decision) -> dict[str, Any]:
-        """The unfinished entry of this action (a killed run's), or a new one."""
+        """The unfinished entry of this action (a killed run's: `resumed`), or a new one."""
         found = self._one("SELECT * FROM restore_journal WHERE wiki = ? AND version_id = ? AND action = ? "
                           "AND title = ? AND step NOT IN ('verified', 'failed') ORDER BY id DESC LIMIT 1",
                           (self.wiki, d.version.id, d.action.value, d.title))
         with self._tx() as conn:
             if found:
                 conn.execute("UPDATE restore_journal SET run = ? WHERE id = ?", (run, found["id"]))
-                return found
+                return {**found, "resumed": True}
             stamp = now()
             entry_id = conn.execute(
                 "INSERT INTO restore_journal (wiki, title, action, version_id, sha1, step, run, started, updated, "
@@ -62,7 +62,7 @@ class Journal:
                 (self.wiki, d.title, d.action.value, d.version.id, d.version.sha1, run, stamp, stamp,
                  d.revert_to)).lastrowid
         return {"id": entry_id, "step": "started", "started": stamp, "upload_timestamp": None,
-                "revert_to": d.revert_to}
+                "revert_to": d.revert_to, "resumed": False}
 
     def step(self, entry: dict[str, Any], step: str, detail: str = "", upload_timestamp: str | None = None) -> None:
         entry["step"] = step

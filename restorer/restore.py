@@ -28,10 +28,12 @@ import requests
 from collector.catalog import Catalog
 from collector.mediawiki import MediaWiki, user_agent
 from policies.recovery import Action, Decision
-from restorer.bot import SAME_TITLE_GAP, Bot, BotError
+from restorer.bot import SAME_TITLE_GAP, THROTTLE, Bot, BotError
 from restorer.journal import Journal
 
 RESTORING = (Action.REPAIR_CURRENT, Action.REUPLOAD_FILE, Action.RESTORE_OLD)
+IIPROP = "timestamp|user|sha1|url|archivename|size"
+CHUNK = 50  # titles whose state is fetched in one request, just before their actions
 
 
 class NotRestored(Exception):
@@ -75,13 +77,25 @@ class Restorer:
         self.wiki, self.journal, self.blob_path, self.bot, self.reader = wiki, journal, blob_path, bot, reader
         self.reason = reason
         self.page_texts = page_texts or {}  # version id -> backed-up description page, for full losses
+        self._prefetched: dict[str, list[dict[str, Any]]] = {}
+        self._lock = threading.Lock()
         self.session = requests.Session()
         self.session.headers["User-Agent"] = user_agent(contact)
 
     # --- what the wiki shows ---
+    def prefetch(self, titles: list[str]) -> None:
+        """The versions of a chunk of titles in one request, just before their actions run: each
+        action's first look at its title is then free; every look after a write asks again."""
+        for batch in self.reader.query(titles="|".join(titles), prop="imageinfo", iilimit="max", iiprop=IIPROP):
+            for page in batch.get("pages", []):
+                self._prefetched.setdefault(page["title"], []).extend(page.get("imageinfo", []))
+
     def _versions(self, title: str) -> list[dict[str, Any]]:
+        with self._lock:
+            if title in self._prefetched:
+                return self._prefetched.pop(title)
         page = self.reader.get(action="query", titles=title, prop="imageinfo", iilimit="max",
-                               iiprop="timestamp|user|sha1|url|archivename|size")["query"]["pages"][0]
+                               iiprop=IIPROP)["query"]["pages"][0]
         return page.get("imageinfo", [])
 
     def _serves(self, url: str, sha1: str) -> bool:
@@ -105,7 +119,7 @@ class Restorer:
             raise NotRestored(f"the wiki's current version changed since the plan (sha1 {current['sha1']})")
         if not self._serves(current["url"], d.version.sha1):  # never re-upload over a healthy file
             self.bot.upload(d.title, self.blob_path(d.version.sha256), summary_text(d, self.reason, run),
-                            accept=("nochange", "no-change", "exists", "duplicateversions", "duplicate-version"))
+                            expected=True)  # exists, nochange: the point of an identical re-upload
         if not self._serves(current["url"], d.version.sha1):
             raise NotRestored(f"after the re-upload {current['url']} still does not serve sha1 {d.version.sha1}")
         return Outcome(d, "restored", f"identical bytes republished and read back from {current['url']} "
@@ -117,8 +131,7 @@ class Restorer:
             text = self.page_texts.get(d.version.id) or \
                 f"Restored by mediarescue from backup. Originally uploaded {d.version.timestamp} by {d.version.user}."
             self.bot.upload(d.title, self.blob_path(d.version.sha256), summary_text(d, self.reason, run), text=text,
-                            accept=("exists", "page-exists", "duplicate", "was-deleted", "duplicate-archive", "nochange",
-                                    "no-change"))  # a full loss can leave the description page behind
+                            expected=True)  # page-exists: a full loss can leave the description page behind
             ours = self._ours(d.title, d.version.sha1, entry["started"])
             if ours is None:
                 raise NotRestored("the upload succeeded but the wiki lists no such version")
@@ -133,7 +146,7 @@ class Restorer:
             ours = self._ours(d.title, d.version.sha1, entry["started"])
             if ours is None:
                 self.bot.upload(d.title, self.blob_path(d.version.sha256), summary_text(d, self.reason, run),
-                                accept=("duplicateversions", "duplicate-version", "exists", "duplicate"))
+                                expected=True)  # exists, duplicateversions: these bytes were a version here
                 ours = self._ours(d.title, d.version.sha1, entry["started"])
                 if ours is None:
                     raise NotRestored("the upload succeeded but the wiki lists no such version")
@@ -199,13 +212,13 @@ def blob_file(blobs: Any, workdir: Path) -> Callable[[str], Path]:
 
 def run(config: Any, wiki: Any, catalog: Catalog, decisions: list[Decision], reason: str | None = None,
         report_page: str | None = None, report_dir: Path | None = None, console: Any = None,
-        simulate: bool = False, workers: int = 4) -> tuple[dict[str, Any], list[Path]]:
+        simulate: bool = False, workers: int = 4, throttle: float = THROTTLE) -> tuple[dict[str, Any], list[Path]]:
     """The bot loop: preflight, then each decision in the plan's order (restoring ones carried out,
     the others reported), then the report, locally and (asked for) on the wiki."""
     from collector.blobstore import open_store
     from restorer import report
 
-    bot = Bot(wiki, config.contact, simulate=simulate)
+    bot = Bot(wiki, config.contact, simulate=simulate, throttle=throttle)
     missing = bot.missing_rights()
     if missing:
         raise BotError("permissiondenied", f"{wiki.user} lacks the rights {', '.join(missing)} on {wiki.api_url}")
@@ -227,14 +240,19 @@ def run(config: Any, wiki: Any, catalog: Catalog, decisions: list[Decision], rea
         restorer = Restorer(wiki.name, journal, blob_file(open_store(config), Path(workdir)), bot, reader,
                             config.contact, reason, page_texts)
         pool = ThreadPoolExecutor(workers, thread_name_prefix="restore")
+        began = time.monotonic()
         try:
             with progress(console, sum(map(len, by_title.values()))) as advance:
                 def one_title(indexes: list[int]) -> None:
                     for i in indexes:
                         outcomes[i] = restorer.carry_out(decisions[i], restore_run)
                         advance(outcomes[i])
-                for future in [pool.submit(one_title, indexes) for indexes in by_title.values()]:
-                    future.result()
+                titles = list(by_title)
+                for start in range(0, len(titles), CHUNK):
+                    chunk = titles[start:start + CHUNK]
+                    restorer.prefetch(chunk)
+                    for future in [pool.submit(one_title, by_title[title]) for title in chunk]:
+                        future.result()
             result = RestoreResult(restore_run, [outcomes[i] for i in range(len(decisions))])
             status = "done" if result.ok else "failed"
         finally:
@@ -242,6 +260,7 @@ def run(config: Any, wiki: Any, catalog: Catalog, decisions: list[Decision], rea
             journal.finish_run(restore_run, status)
             journal.close()
     summary = report.restore_report(result, wiki.name, reason)
+    summary["seconds"] = round(time.monotonic() - began, 3)  # carrying out the actions, reads-back included
     folder = report_dir or config.catalog.parent / "reports"
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"restore-{wiki.name}-{restore_run}.json", folder / f"restore-{wiki.name}-{restore_run}.txt"]
