@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import requests
+import urllib3
 from swiftclient.exceptions import ClientException
 
 from collector.config import WikiConfig
@@ -125,35 +126,42 @@ class Inspector:
                                                   None, "unchecked"))
 
     # --- what storage answers ---
-    def _session(self) -> requests.Session:
-        if not hasattr(self._local, "session"):
-            self._local.session = requests.Session()
-            self._local.session.headers["User-Agent"] = user_agent(self._contact)
-        return self._local.session
+    def _pool(self) -> urllib3.PoolManager:
+        # urllib3 itself, not requests: a HEAD is all a shallow look costs the wiki, so the client's
+        # own cost per request is what limits a verify of millions of files.
+        if not hasattr(self._local, "pool"):
+            self._local.pool = urllib3.PoolManager(maxsize=2, headers={"User-Agent": user_agent(self._contact)},
+                                                   retries=urllib3.Retry(total=3, connect=3, read=0, status=0,
+                                                                         redirect=3))
+        return self._local.pool
 
     def health(self, url: str, size: int, sha1: str, deep: bool) -> str:
         """ok | missing | corrupt; raises Outage when storage fails rather than answers."""
-        session = self._session()
+        pool = self._pool()
         try:
-            head = session.head(url, timeout=30, allow_redirects=True)
-            if head.status_code == 404:
+            head = pool.request("HEAD", url, timeout=30)
+            if head.status == 404:
                 return "missing"
-            if head.status_code >= 500 or head.status_code == 429:
-                raise Outage(f"storage answered HTTP {head.status_code} for {url}")
-            head.raise_for_status()
+            if head.status >= 500 or head.status == 429:
+                raise Outage(f"storage answered HTTP {head.status} for {url}")
+            if head.status >= 400:
+                raise Outage(f"storage refused the read of {url}: HTTP {head.status}")
             length = head.headers.get("Content-Length")
             if length is not None and int(length) != size:
                 return "corrupt"
             if not deep and length is not None:
                 return "ok"
             digest = hashlib.sha1()
-            with session.get(url, stream=True, timeout=60) as response:
-                if response.status_code >= 500:
-                    raise Outage(f"storage answered HTTP {response.status_code} for {url}")
-                for chunk in response.iter_content(1 << 20):
+            response = pool.request("GET", url, timeout=60, preload_content=False)
+            try:
+                if response.status >= 500:
+                    raise Outage(f"storage answered HTTP {response.status} for {url}")
+                for chunk in response.stream(1 << 20):
                     digest.update(chunk)
+            finally:
+                response.release_conn()
             return "ok" if digest.hexdigest() == sha1 else "corrupt"
-        except requests.RequestException as error:
+        except urllib3.exceptions.HTTPError as error:
             raise Outage(f"storage did not answer for {url}: {type(error).__name__}") from None
 
     def _deleted_health(self, title: str, version: Live) -> Live:
