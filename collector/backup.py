@@ -78,10 +78,6 @@ class Summary:
         return not self.errors
 
 
-def _name(title: str) -> str:
-    return title.split(":", 1)[1]
-
-
 class _Sources:
     """Where a version's bytes are read from: Swift when configured, else its URL. Per thread."""
 
@@ -95,10 +91,10 @@ class _Sources:
         if not self.layout:
             return None, None
         if status == "deleted":
-            return self.layout.locate("deleted", deleted_path(sha1, _name(title)))
+            return self.layout.locate("deleted", deleted_path(sha1, title))
         if status == "old":
             return self.layout.locate("public", archive_path(archive_name))
-        return self.layout.locate("public", public_path(_name(title)))
+        return self.layout.locate("public", public_path(title))
 
     def _session(self) -> requests.Session:
         if not hasattr(self._local, "session"):
@@ -250,9 +246,9 @@ class _Recorder:
 
     def errors(self) -> list[dict[str, Any]]:
         """The versions whose bytes failed in this run (by id: no scan of a catalog of millions)."""
-        rows = []
-        for start in range(0, len(self.failed), 500):
-            chunk = sorted(self.failed)[start:start + 500]
+        rows, failed = [], sorted(self.failed)
+        for start in range(0, len(failed), 500):
+            chunk = failed[start:start + 500]
             cursor = self.catalog.conn.execute(
                 f"SELECT id, title, status, sha1, error FROM versions WHERE id IN ({', '.join('?' * len(chunk))}) "
                 "AND backup_status = 'error' ORDER BY id", chunk)

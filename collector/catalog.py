@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import fcntl
 import heapq
-import os
 import random
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -132,6 +131,7 @@ CREATE TABLE IF NOT EXISTS restore_journal (
     detail TEXT
 );
 CREATE INDEX IF NOT EXISTS restore_journal_by_version ON restore_journal (version_id, wiki);
+CREATE INDEX IF NOT EXISTS restore_journal_by_title ON restore_journal (wiki, title);  -- plan asks per title
 -- Every run is a snapshot: what it saw, kept immutable. This is what a snapshot needs beyond `runs`.
 CREATE TABLE IF NOT EXISTS snapshots (
     run INTEGER PRIMARY KEY REFERENCES runs(id),
@@ -375,11 +375,6 @@ class Catalog:
             if status == "error":
                 self.count(run, errors=1)
 
-    def blob_of_version(self, version_id: int) -> str | None:
-        row = self.conn.execute("SELECT sha256 FROM versions WHERE id = ? AND backup_status = 'ok'",
-                                (version_id,)).fetchone()
-        return row[0] if row else None
-
     # --- pages ---
     def record_pages(self, run: int, pages: Iterable[dict[str, Any]]) -> None:
         rows = [(p["wiki"], p["title"], p.get("page_id"), p["rev_id"], p.get("rev_timestamp"), p["text"], run, run)
@@ -543,9 +538,3 @@ class CataloguedBlob:
     size: int
     encrypted: bool  # as the catalog records it
     private: bool  # some version with these bytes is private
-
-
-def open_catalog(path: Path | str) -> Catalog:
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"catalog {path} is a folder, not an SQLite file")
-    return Catalog(path)

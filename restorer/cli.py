@@ -28,7 +28,7 @@ from policies.recovery import Decision
 from restorer import report
 from restorer.inspect import Inspector
 from restorer.plan import plan, verify
-from restorer.titles import Requested, parse, parse_line
+from restorer.titles import Requested, parse
 
 EXIT_OUTAGE = 3
 _NO_PROBE = ("do not first check that files the backup saw healthy still answer: only when the storage is known "

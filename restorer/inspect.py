@@ -23,10 +23,31 @@ from swiftclient.exceptions import ClientException
 
 from collector.config import WikiConfig
 from collector.mediawiki import MediaWiki, user_agent
-from collector.swift import MediaLayout, SwiftStore, deleted_path
+from collector.swift import MediaLayout, SwiftStore, db_key, deleted_path
 from policies.recovery import Live
 
 IIPROP = "timestamp|user|size|sha1|url|archivename"
+
+
+def file_pool(contact: str) -> urllib3.PoolManager:
+    """A connection pool for reading file URLs: urllib3 itself, not requests, since the client's own
+    cost per request is what limits a verify of millions of files."""
+    return urllib3.PoolManager(maxsize=2, headers={"User-Agent": user_agent(contact)},
+                               retries=urllib3.Retry(total=3, connect=3, read=0, status=0, redirect=3))
+
+
+def served_sha1(pool: urllib3.PoolManager, url: str) -> tuple[int, str | None]:
+    """The HTTP status of a GET of `url` and, when 200, the sha1 of what it serves (streamed)."""
+    response = pool.request("GET", url, timeout=120, preload_content=False)
+    try:
+        if response.status != 200:
+            return response.status, None
+        digest = hashlib.sha1()
+        for chunk in response.stream(1 << 20):
+            digest.update(chunk)
+        return 200, digest.hexdigest()
+    finally:
+        response.release_conn()
 
 
 class Outage(Exception):
@@ -114,7 +135,7 @@ class Inspector:
         one request per title for a few titles, one listing of the whole archive for many."""
         if not (self.layout and self.may_see_deleted):
             return
-        by_name = {(s.live_title or s.title).split(":", 1)[1].replace(" ", "_"): s for s in states.values()}
+        by_name = {db_key(s.live_title or s.title): s for s in states.values()}
         ranges = [{"fafrom": name, "fato": name} for name in by_name] if len(by_name) <= self.batch else [{}]
         for bounds in ranges:
             for reply in self.api.query(list="filearchive", falimit="max", faprop="sha1|timestamp|user|size",
@@ -127,12 +148,8 @@ class Inspector:
 
     # --- what storage answers ---
     def _pool(self) -> urllib3.PoolManager:
-        # urllib3 itself, not requests: a HEAD is all a shallow look costs the wiki, so the client's
-        # own cost per request is what limits a verify of millions of files.
         if not hasattr(self._local, "pool"):
-            self._local.pool = urllib3.PoolManager(maxsize=2, headers={"User-Agent": user_agent(self._contact)},
-                                                   retries=urllib3.Retry(total=3, connect=3, read=0, status=0,
-                                                                         redirect=3))
+            self._local.pool = file_pool(self._contact)
         return self._local.pool
 
     def health(self, url: str, size: int, sha1: str, deep: bool) -> str:
@@ -151,16 +168,10 @@ class Inspector:
                 return "corrupt"
             if not deep and length is not None:
                 return "ok"
-            digest = hashlib.sha1()
-            response = pool.request("GET", url, timeout=60, preload_content=False)
-            try:
-                if response.status >= 500:
-                    raise Outage(f"storage answered HTTP {response.status} for {url}")
-                for chunk in response.stream(1 << 20):
-                    digest.update(chunk)
-            finally:
-                response.release_conn()
-            return "ok" if digest.hexdigest() == sha1 else "corrupt"
+            status, digest = served_sha1(pool, url)
+            if status >= 500:
+                raise Outage(f"storage answered HTTP {status} for {url}")
+            return "ok" if digest == sha1 else "corrupt"
         except urllib3.exceptions.HTTPError as error:
             raise Outage(f"storage did not answer for {url}: {type(error).__name__}") from None
 
@@ -168,7 +179,7 @@ class Inspector:
         if not hasattr(self._local, "swift"):
             s = self.wiki.swift
             self._local.swift = SwiftStore(s.auth_url, s.user, s.key, retries=1, starting_backoff=0.5)
-        container, obj = self.layout.locate("deleted", deleted_path(version.sha1, title.split(":", 1)[1]))
+        container, obj = self.layout.locate("deleted", deleted_path(version.sha1, title))
         try:
             found = self._local.swift.head(container, obj)
         except (ClientException, requests.RequestException) as error:

@@ -10,7 +10,6 @@ re-upload over a healthy file leaves an orphan copy behind).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import tempfile
 import threading
@@ -24,11 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import requests
+import urllib3
 
 from collector.catalog import Catalog
-from collector.mediawiki import MediaWiki, user_agent
+from collector.mediawiki import MediaWiki
 from policies.recovery import Action, Decision
 from restorer.bot import SAME_TITLE_GAP, THROTTLE, Bot, BotError
+from restorer.inspect import file_pool, served_sha1
 from restorer.journal import Journal
 
 RESTORING = (Action.REPAIR_CURRENT, Action.REUPLOAD_FILE, Action.RESTORE_OLD)
@@ -79,8 +80,7 @@ class Restorer:
         self.page_texts = page_texts or {}  # version id -> backed-up description page, for full losses
         self._prefetched: dict[str, list[dict[str, Any]]] = {}
         self._lock = threading.Lock()
-        self.session = requests.Session()
-        self.session.headers["User-Agent"] = user_agent(contact)
+        self.pool = file_pool(contact)  # thread-safe: one for every worker
 
     # --- what the wiki shows ---
     def prefetch(self, titles: list[str]) -> None:
@@ -99,13 +99,7 @@ class Restorer:
         return page.get("imageinfo", [])
 
     def _serves(self, url: str, sha1: str) -> bool:
-        digest = hashlib.sha1()
-        with self.session.get(url, stream=True, timeout=120) as response:
-            if response.status_code != 200:
-                return False
-            for chunk in response.iter_content(1 << 20):
-                digest.update(chunk)
-        return digest.hexdigest() == sha1
+        return served_sha1(self.pool, url) == (200, sha1)
 
     def _ours(self, title: str, sha1: str, since: str) -> dict[str, Any] | None:
         """A version with these bytes that the bot uploaded since `since`."""
@@ -178,7 +172,7 @@ class Restorer:
                Action.RESTORE_OLD: self._restore_old}[d.action]
         try:
             outcome = act(d, entry, run)
-        except (BotError, NotRestored, OSError, requests.RequestException) as error:
+        except (BotError, NotRestored, OSError, requests.RequestException, urllib3.exceptions.HTTPError) as error:
             self.journal.step(entry, "failed", str(error))
             return Outcome(d, "failed", str(error), entry["id"])
         self.journal.step(entry, "verified", outcome.detail, outcome.upload_timestamp)

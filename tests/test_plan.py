@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from collector.mediawiki import MediaWiki
 from collector.swift import archive_path, deleted_path, public_path
 from testbed import procs
 from testbed.bed import TestBed
