@@ -5,12 +5,13 @@ on a synthetic catalog of 10 million versions by title, sha1, sha256 and as of a
     ./scripts/bench catalog [--versions N] [--writes N] [--lookups N] [--dir DIR] [--fresh]
 
 The synthetic catalog is shaped like Commons: titles of about 45 characters, ~9 % of them with an
-old version, 1 % deleted, every version backed up (sha256 set) with a file URL and a Swift
-location, 30 daily runs, and 2 % of versions with an earlier state (a move or a status change).
+old version, 1 % deleted, every version backed up (sha256 set), 30 daily runs, and 2 % of versions with an earlier state (a move or a status change).
 It is built with executemany in transactions of a million rows and indexed afterwards (the
 catalog's own schema makes the indexes), kept in DIR (default /tmp/mediarescue-bench-catalog)
-and reused by the next run unless --fresh. Writes go to catalogs of their own beside it; rows
-written into the big one to time writes at scale are deleted afterwards.
+and reused by the next run unless --fresh (a catalog of an older layout is migrated when opened).
+Writes go to catalogs of their own beside it, in batches of 500 as a full run lists them, new and
+then seen again, plus `stored()` as the download pool calls it, a version at a time; rows written
+into the big one to time writes at scale are deleted afterwards.
 
 Lookups go through the same calls `mediarescue find` makes (Catalog.find, snapshots.find_as_of),
 rows and all; the figures are per lookup. Results: stdout and benchmarks/results/catalog.json.
@@ -33,7 +34,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from collector import snapshots
-from collector.catalog import VERSION_FIELDS, Catalog
+from collector.catalog import VERSION_FIELDS, Catalog, Version
 
 RESULTS = Path(__file__).resolve().parent / "results" / "catalog.json"
 RUNS = 30
@@ -59,7 +60,7 @@ def _title(t: int) -> str:
     return f"File:{_WORDS[t % 16]} {_WORDS[t // 16 % 16]} in {_WORDS[t // 256 % 16]}, photo {t:09d}.{ext}"
 
 
-def synthetic_version(i: int, total: int, wiki: str = "commons") -> dict:
+def synthetic_version(i: int, total: int, wiki: str = "commons") -> Version:
     """Version i of a synthetic wiki of `total` versions: the same every time."""
     t = _title_of(i)
     title, (_, mime, media_type) = _title(t), _KINDS[t % len(_KINDS)]
@@ -70,14 +71,14 @@ def synthetic_version(i: int, total: int, wiki: str = "commons") -> dict:
     timestamp = (_BASE + timedelta(seconds=spread + i % 11 * 86_400)).strftime("%Y-%m-%dT%H:%M:%SZ")
     old = _title_of(i + 1) == t
     status = "old" if old else "deleted" if i % 100 == 99 else "current"
-    return {"wiki": wiki, "title": title, "title_at_upload": title, "timestamp": timestamp, "user": f"User {i % 5000}",
-            "comment": "Uploaded own work with UploadWizard", "size": 50_000 + i * 7919 % 5_000_000, "mime": mime,
-            "media_type": media_type, "sha1": sha1, "status": status,
-            "archive_name": f"{timestamp[:19].replace('-', '').replace('T', '').replace(':', '')}!{name}" if old
-            else None, "filearchive_id": i if status == "deleted" else None, "private": int(status == "deleted"),
-            "source_url": f"https://upload.wikimedia.org/wikipedia/commons/{sha1[0]}/{sha1[:2]}/{name}",
-            "source_container": f"wikipedia-commons-local-public.{sha1[:2]}",
-            "source_object": f"{sha1[0]}/{sha1[:2]}/{name}"}
+    return Version(wiki, title, timestamp, sha1, title, size=50_000 + i * 7919 % 5_000_000, status=status,
+                   user=f"User {i % 5000}", comment="Uploaded own work with UploadWizard", mime=mime,
+                   media_type=media_type, archive_name=f"{timestamp[:19].replace('-', '').replace('T', '').replace(':', '')}"
+                   f"!{name}" if old else None, filearchive_id=i if status == "deleted" else None,
+                   private=int(status == "deleted"),
+                   source_url=f"https://upload.wikimedia.org/wikipedia/commons/{sha1[0]}/{sha1[:2]}/{name}",
+                   source_container=f"wikipedia-commons-local-public.{sha1[:2]}",
+                   source_object=f"{sha1[0]}/{sha1[:2]}/{name}")
 
 
 def _sha256(i: int) -> str:
@@ -106,7 +107,7 @@ def build(path: Path, total: int) -> None:
               f"VALUES ({', '.join('?' * (len(VERSION_FIELDS) + 4))}, 'ok')")
     for start in range(0, total, 1_000_000):
         with db:
-            db.executemany(insert, ((i + 1, *synthetic_version(i, total).values(), _sha256(i), 1 + i * RUNS // total,
+            db.executemany(insert, ((i + 1, *synthetic_version(i, total)[:len(VERSION_FIELDS)], _sha256(i), 1 + i * RUNS // total,
                                      RUNS) for i in range(start, min(total, start + 1_000_000))))
         say(f"  {min(total, start + 1_000_000):,} versions")
     rng = random.Random(1)
@@ -165,7 +166,7 @@ def _clock(work: Callable[[], None]) -> tuple[float, float]:
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def _batches(rows: list[dict]) -> Iterator[list[dict]]:
+def _batches(rows: list[Version]) -> Iterator[list[Version]]:
     for start in range(0, len(rows), BATCH):
         yield rows[start:start + BATCH]
 
@@ -173,7 +174,7 @@ def _batches(rows: list[dict]) -> Iterator[list[dict]]:
 def writes(directory: Path, count: int, big: Path | None, big_total: int) -> dict[str, dict[str, float]]:
     """record_versions as a full run calls it, against plain executemany of the same rows."""
     # in the order a full run records them: allimages lists titles by name
-    rows = sorted((synthetic_version(i, count, wiki="writes") for i in range(count)), key=lambda v: v["title"])
+    rows = sorted((synthetic_version(i, count, wiki="writes") for i in range(count)), key=lambda v: v.title)
     path = directory / "writes.db"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
@@ -184,6 +185,11 @@ def writes(directory: Path, count: int, big: Path | None, big_total: int) -> dic
     second = catalog.start_run("writes", "full")
     results["record_versions, seen again"] = _rate(count, *_clock(
         lambda: [catalog.record_versions(second, batch) for batch in _batches(rows)]))
+    # A backup marks a version stored once its bytes are (one transaction a file, from the download
+    # pool); that is when it enters the sha1 and sha256 indexes.
+    stored = min(count, 20_000)
+    results["stored(), a transaction a version"] = _rate(stored, *_clock(lambda: [
+        catalog.stored(i, _sha256(i), rows[i - 1].sha1, rows[i - 1].size, True, second) for i in range(1, stored + 1)]))
     results["catalog_bytes_per_version"] = {"bytes": _size(catalog, path) / count}
     catalog.close()
 
@@ -193,28 +199,15 @@ def writes(directory: Path, count: int, big: Path | None, big_total: int) -> dic
     catalog = Catalog(plain)
     run = catalog.start_run("writes", "full")
     insert = (f"INSERT INTO versions ({', '.join(VERSION_FIELDS)}, first_run, last_run) "
-              f"VALUES ({', '.join('?' * (len(VERSION_FIELDS) + 2))})")
+              f"VALUES ({', '.join('?' * len(VERSION_FIELDS))}, {run}, {run})")
 
     def plain_inserts() -> None:
         for batch in _batches(rows):
             with catalog.conn:
-                catalog.conn.executemany(insert, [(*map(v.get, VERSION_FIELDS), run, run) for v in batch])
+                catalog.conn.executemany(insert, [v[:len(VERSION_FIELDS)] for v in batch])
 
     results["plain executemany, same table"] = _rate(count, *_clock(plain_inserts))
     catalog.close()
-
-    # What the two indexes on keys in random order cost (each new row dirties a random leaf of each):
-    # versions_timestamp serves no query today; versions_sha1 serves find --sha1 and moves.
-    for dropped in (("versions_timestamp",), ("versions_timestamp", "versions_sha1")):
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{plain}{suffix}").unlink(missing_ok=True)
-        catalog = Catalog(plain)
-        for index in dropped:
-            catalog.conn.execute(f"DROP INDEX {index}")
-        run = catalog.start_run("writes", "full")
-        results[f"record_versions, new, without {' and '.join(dropped)}"] = _rate(count, *_clock(
-            lambda: [catalog.record_versions(run, batch) for batch in _batches(rows)]))
-        catalog.close()
 
     if big is not None:  # at scale: the indexes no longer fit the page cache
         catalog = Catalog(big)

@@ -28,7 +28,7 @@ import urllib3
 
 from collector import incremental, snapshots
 from collector.blobstore import BlobStore, ChecksumMismatch, Stored
-from collector.catalog import Catalog, Pending
+from collector.catalog import Catalog, Pending, Version
 from collector.config import WikiConfig
 from collector.incremental import FAPROP, NoLogPosition
 from collector.mediawiki import MediaWiki, user_agent
@@ -109,11 +109,11 @@ class _Sources:
                                            starting_backoff=self.options.backoff)
         return self._local.swift
 
-    def chunks(self, job: Pending) -> Iterator[bytes]:
-        if job.source_container:
-            yield from self._swift_chunks(job.source_container, job.source_object)
-        elif job.source_url:
-            yield from self._http_chunks(job.source_url)
+    def chunks(self, version: Version) -> Iterator[bytes]:
+        if version.source_container:
+            yield from self._swift_chunks(version.source_container, version.source_object)
+        elif version.source_url:
+            yield from self._http_chunks(version.source_url)
         else:
             raise Missing("no source: deleted versions are readable only from the wiki's Swift")
 
@@ -142,10 +142,10 @@ class _Sources:
             raise _Transient(f"{type(error).__name__} reading {container}/{name} from Swift") from error
 
 
-def _fetch(sources: _Sources, blobs: BlobStore, job: Pending, options: Options) -> Stored:
+def _fetch(sources: _Sources, blobs: BlobStore, version: Version, options: Options) -> Stored:
     for attempt in range(options.retries + 1):
         try:
-            return blobs.put(sources.chunks(job), expect_sha1=job.sha1, private=job.status == "deleted")
+            return blobs.put(sources.chunks(version), expect_sha1=version.sha1, private=version.status == "deleted")
         except _Transient:
             if attempt == options.retries:
                 raise
@@ -169,7 +169,7 @@ class _Recorder:
         self.unreachable = 0
         self.stored_sha1: set[str] = set()
 
-    def live_versions(self, page: dict) -> tuple[list[dict], list[dict], list[tuple[str, str]]]:
+    def live_versions(self, page: dict) -> tuple[list[Version], list[dict], list[tuple[str, str]]]:
         versions, texts, hidden = [], [], []
         for info in page.get("imageinfo", []):
             if "sha1" not in info:  # a version hidden from this account (revision deletion)
@@ -178,44 +178,42 @@ class _Recorder:
                 continue
             status = "old" if "archivename" in info else "current"
             container, obj = self.sources.locate(page["title"], status, info["sha1"], info.get("archivename"))
-            versions.append({
-                "wiki": self.wiki, "title": page["title"], "title_at_upload": page["title"],
-                "timestamp": info["timestamp"], "user": info.get("user"), "comment": info.get("comment"),
-                "size": int(info["size"]), "mime": info.get("mime"), "media_type": info.get("mediatype"),
-                "sha1": info["sha1"], "status": status, "archive_name": info.get("archivename"),
-                "private": 0, "source_url": info.get("url"), "source_container": container, "source_object": obj})
+            versions.append(Version(
+                self.wiki, page["title"], info["timestamp"], info["sha1"], page["title"], int(info["size"]), status,
+                user=info.get("user"), comment=info.get("comment"), mime=info.get("mime"),
+                media_type=info.get("mediatype"), archive_name=info.get("archivename"), private=0,
+                source_url=info.get("url"), source_container=container, source_object=obj))
         for revision in page.get("revisions", [])[:1]:
             texts.append({"wiki": self.wiki, "title": page["title"], "page_id": page.get("pageid"),
                           "rev_id": revision["revid"], "rev_timestamp": revision.get("timestamp"),
                           "text": revision["slots"]["main"].get("content", "")})
         return versions, texts, hidden
 
-    def deleted_version(self, row: dict) -> dict | None:
+    def deleted_version(self, row: dict) -> Version | None:
         if "sha1" not in row:
             return None
         container, obj = self.sources.locate(row["title"], "deleted", row["sha1"], None)
-        return {
-            "wiki": self.wiki, "title": row["title"], "title_at_upload": row["title"],
-            "timestamp": row["timestamp"], "user": row.get("user"), "comment": row.get("description"),
-            "size": int(row["size"]), "mime": row.get("mime"), "media_type": row.get("mediatype"), "sha1": row["sha1"],
-            "status": "deleted", "archive_name": row.get("archivename"), "filearchive_id": row.get("id"),
-            "private": 1, "source_url": None, "source_container": container, "source_object": obj}
+        return Version(
+            self.wiki, row["title"], row["timestamp"], row["sha1"], row["title"], int(row["size"]), "deleted",
+            user=row.get("user"), comment=row.get("description"), mime=row.get("mime"),
+            media_type=row.get("mediatype"), archive_name=row.get("archivename"), filearchive_id=row.get("id"),
+            private=1, source_container=container, source_object=obj)
 
-    def record(self, versions: list[dict], texts: Sequence[dict] = (), hidden: Sequence[tuple[str, str]] = ()
+    def record(self, versions: list[Version], texts: Sequence[dict] = (), hidden: Sequence[tuple[str, str]] = ()
                ) -> None:
         jobs = self.catalog.record_versions(self.run, versions)
         self.catalog.record_pages(self.run, texts)
         if hidden:
             self.catalog.seen_hidden(self.run, self.wiki, hidden)
-        self.progress.listed(len(versions), sum(v["size"] for v in versions))
+        self.progress.listed(len(versions), sum(v.size for v in versions))
         for job in jobs:
-            if job.status == "deleted" and not job.source_container:
+            if job.version.status == "deleted" and not job.version.source_container:
                 self.catalog.failed(job.id, "unreachable", "deleted versions are readable only from the wiki's "
                                     f"Swift (no [wiki.{self.wiki}.swift] in the config)", self.run)
                 self.unreachable += 1
-                self.progress.stored(1, job.size)  # handled, if not stored: the bar must reach its end
+                self.progress.stored(1, job.version.size)  # handled, if not stored: the bar must reach its end
                 continue
-            self.in_flight[self.pool.submit(_fetch, self.sources, self.blobs, job, self.options)] = job
+            self.in_flight[self.pool.submit(_fetch, self.sources, self.blobs, job.version, self.options)] = job
             while len(self.in_flight) >= self.options.workers * 4:
                 self._settle(wait(self.in_flight, return_when=FIRST_COMPLETED).done)
 
@@ -225,18 +223,19 @@ class _Recorder:
             try:
                 stored = future.result()
             except (Missing, _Transient, ChecksumMismatch, OSError) as error:
-                status = "unreachable" if job.status == "deleted" and not job.source_container else "error"
+                status = "unreachable" if job.version.status == "deleted" and not job.version.source_container \
+                    else "error"
                 self.catalog.failed(job.id, status, str(error), self.run)
                 if status == "error":
                     self.failed.append(job.id)
-                    self.progress.failed(job.title, str(error))
+                    self.progress.failed(job.version.title, str(error))
                 else:
                     self.unreachable += 1
-                self.progress.stored(1, job.size)  # handled, if not stored: the bar must reach its end
+                self.progress.stored(1, job.version.size)  # handled, if not stored: the bar must reach its end
                 continue
             self.catalog.stored(job.id, stored.sha256, stored.sha1, stored.size, stored.new, self.run)
-            self.stored_sha1.add(job.sha1)
-            self.progress.stored(1, job.size)
+            self.stored_sha1.add(job.version.sha1)
+            self.progress.stored(1, job.version.size)
 
     def finish(self) -> None:
         self._settle(set(self.in_flight))

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlite_utils
 
@@ -34,7 +34,7 @@ CREATE TABLE IF NOT EXISTS runs (
     errors INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS versions (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- mediarescue's own id of a file version: never reused
+    id INTEGER PRIMARY KEY,             -- mediarescue's own id of a file version: never reused (record_versions)
     wiki TEXT NOT NULL,
     title TEXT NOT NULL,                -- as of the last run that saw it
     title_at_upload TEXT NOT NULL,
@@ -50,19 +50,20 @@ CREATE TABLE IF NOT EXISTS versions (
     archive_name TEXT,                  -- old versions: TIMESTAMP!Name
     filearchive_id INTEGER,             -- deleted versions: the wiki's fa_id
     private INTEGER NOT NULL DEFAULT 0, -- deleted content: never shown or re-uploaded publicly
-    source_url TEXT,
-    source_container TEXT,
-    source_object TEXT,
     first_run INTEGER NOT NULL REFERENCES runs(id),
     last_run INTEGER NOT NULL REFERENCES runs(id),
     backup_status TEXT NOT NULL DEFAULT 'pending',  -- pending | ok | error | unreachable | pruned
     error TEXT
 );
+-- Indexes are what a backup's listing pays for per row, so only those a lookup needs, and none
+-- that a batch of new versions would write in random order: the identity index grows in the order
+-- a full run lists titles (and serves lookups by title, one probe per wiki); a new version enters
+-- the sha1 and sha256 indexes when its bytes are stored or given up, one file at a time, and is
+-- found through versions_pending (appended to in id order) until then.
 CREATE UNIQUE INDEX IF NOT EXISTS versions_identity ON versions (wiki, title, timestamp, sha1);
-CREATE INDEX IF NOT EXISTS versions_title ON versions (title);
-CREATE INDEX IF NOT EXISTS versions_sha1 ON versions (sha1);
-CREATE INDEX IF NOT EXISTS versions_sha256 ON versions (sha256);
-CREATE INDEX IF NOT EXISTS versions_timestamp ON versions (timestamp);
+CREATE INDEX IF NOT EXISTS versions_sha1_settled ON versions (sha1) WHERE backup_status != 'pending';
+CREATE INDEX IF NOT EXISTS versions_pending ON versions (first_run) WHERE backup_status = 'pending';
+CREATE INDEX IF NOT EXISTS versions_sha256 ON versions (sha256) WHERE sha256 IS NOT NULL;
 CREATE TABLE IF NOT EXISTS pages (
     wiki TEXT NOT NULL,
     title TEXT NOT NULL,
@@ -156,12 +157,6 @@ CREATE VIEW IF NOT EXISTS sha1_collisions AS
     SELECT sha1, COUNT(DISTINCT sha256) AS contents, GROUP_CONCAT(DISTINCT id) AS version_ids
     FROM versions WHERE sha256 IS NOT NULL GROUP BY sha1 HAVING COUNT(DISTINCT sha256) > 1;
 """
-VERSION_FIELDS = ("wiki", "title", "title_at_upload", "timestamp", "user", "comment", "size", "mime", "media_type",
-                  "sha1", "status", "archive_name", "filearchive_id", "private", "source_url", "source_container",
-                  "source_object")
-_REFRESHED = tuple(f for f in VERSION_FIELDS if f not in ("wiki", "title", "timestamp", "sha1", "title_at_upload"))
-
-
 class CatalogBusy(Exception):
     """Another backup holds the catalog."""
 
@@ -170,19 +165,37 @@ def now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-@dataclass(frozen=True)
-class Pending:
-    """A version whose bytes are still to be stored."""
-    id: int
+class Version(NamedTuple):
+    """A file version as a listing of the wiki shows it: what `record_versions` takes. The first
+    four fields are its identity; the source fields say where its bytes are read from and are not
+    catalogued (the wiki's layout says it again)."""
     wiki: str
     title: str
-    status: str
+    timestamp: str                      # upload time, ISO 8601 UTC, as the wiki reports it
     sha1: str
+    title_at_upload: str
     size: int
-    archive_name: str | None
-    source_url: str | None
-    source_container: str | None
-    source_object: str | None
+    status: str                         # current | old | deleted
+    user: str | None = None
+    comment: str | None = None
+    mime: str | None = None
+    media_type: str | None = None
+    archive_name: str | None = None
+    filearchive_id: int | None = None
+    private: int = 0
+    source_url: str | None = None
+    source_container: str | None = None
+    source_object: str | None = None
+
+
+VERSION_FIELDS = Version._fields[:14]  # the catalogued ones: columns of `versions`
+_REFRESHED = VERSION_FIELDS[5:]        # what a run that sees a known version again sets anew
+
+
+class Pending(NamedTuple):
+    """A version whose bytes are still to be stored."""
+    id: int
+    version: Version
 
 
 class Catalog:
@@ -195,14 +208,29 @@ class Catalog:
         self.db.execute("PRAGMA foreign_keys = ON")
         self.db.conn.executescript(SCHEMA)
         self.conn = self.db.conn
-        self._add_missing_columns()
+        self._migrate()
         self._lock_file = None
 
     # Columns added to tables after catalogs already existed: (table, column, declaration).
     ADDED_COLUMNS = (("blobs", "encrypted", "INTEGER NOT NULL DEFAULT 0"),)
+    # What older catalogs have and SCHEMA no longer makes. The indexes each cost a backup a random
+    # write per new row; where the bytes were read from is the wiki's layout's to say (Version).
+    RETIRED_INDEXES = ("versions_title", "versions_sha1", "versions_timestamp")
+    RETIRED_COLUMNS = (("versions", "source_url"), ("versions", "source_container"), ("versions", "source_object"))
 
-    def _add_missing_columns(self) -> None:
-        """Bring an older catalog's tables up to SCHEMA (CREATE TABLE IF NOT EXISTS leaves them)."""
+    def _migrate(self) -> None:
+        """Bring an older catalog up to SCHEMA (CREATE ... IF NOT EXISTS leaves what it has)."""
+        indexes = {name for (name,) in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        columns = {(table, row[1]) for table in {t for t, _ in self.RETIRED_COLUMNS}
+                   for row in self.conn.execute(f"PRAGMA table_info({table})")}
+        retired_indexes = indexes.intersection(self.RETIRED_INDEXES)
+        retired_columns = columns.intersection(self.RETIRED_COLUMNS)
+        if retired_indexes or retired_columns:  # a reader of an up-to-date catalog writes nothing
+            with self.conn:
+                for name in retired_indexes:
+                    self.conn.execute(f"DROP INDEX {name}")
+                for table, column in retired_columns:
+                    self.conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
         for table, column, declaration in self.ADDED_COLUMNS:
             if column not in {row[1] for row in self.conn.execute(f"PRAGMA table_info({table})")}:
                 try:
@@ -248,37 +276,36 @@ class Catalog:
         self.conn.execute(f"UPDATE runs SET {sets} WHERE id = ?", (*increments.values(), run))
 
     # --- versions ---
-    def record_versions(self, run: int, versions: Iterable[dict[str, Any]]) -> list[Pending]:
+    def record_versions(self, run: int, versions: Iterable[Version]) -> list[Pending]:
         """Insert new versions and refresh the state of known ones, in one transaction; returns
         those whose bytes are not stored yet, in the order given. A known version whose status or
         archive name changes leaves its earlier state in `version_states`.
 
-        Set-based, for speed: one indexed probe finds which versions are known, then new ones go in
-        with one executemany and known ones are refreshed by id. (No upsert: INSERT ... ON CONFLICT
-        uses up an AUTOINCREMENT id per re-seen version.)"""
-        batch = {(v["wiki"], v["title"], v["timestamp"], v["sha1"]): v for v in versions}  # a repeat: the last wins
+        Set-based, for speed (a full run of Commons records 100 million): one indexed probe finds
+        which versions are known, new ones go in with one executemany and known ones are
+        refreshed by id. No upsert: INSERT ... ON CONFLICT would use up an id per known version."""
+        batch = {v[:4]: v for v in versions}  # by identity; a repeat: the last wins
         with self.conn:
             known = self._known_versions(list(batch))
             fresh = [v for key, v in batch.items() if key not in known]
             ids = self._insert_versions(run, fresh)
             changed = [(k[0], run, k[1], k[2], k[3]) for key, v in batch.items() if (k := known.get(key))
-                       and k[4] < run and (k[2], k[3]) != (v["status"], v.get("archive_name"))]
+                       and k[4] < run and (k[2], k[3]) != (v.status, v.archive_name)]
             # rowcount: a version already changed earlier in this run keeps its first, pre-run state
             changes = self.conn.executemany("INSERT OR IGNORE INTO version_states (version_id, until_run, title, "
                                             "status, archive_name) VALUES (?, ?, ?, ?, ?)", changed).rowcount
             self.conn.executemany(
-                f"UPDATE versions SET {', '.join(f'{f} = ?' for f in _REFRESHED)}, last_run = ? WHERE id = ?",
-                [(*map(v.get, _REFRESHED), run, known[key][0]) for key, v in batch.items() if key in known])
+                f"UPDATE versions SET {', '.join(f'{f} = ?' for f in _REFRESHED)}, last_run = {int(run)} "
+                "WHERE id = ?", [v[5:14] + (k[0],) for key, v in batch.items() if (k := known.get(key))])
             self.count(run, versions_seen=len(batch))
             self._count_snapshot(run, new_versions=len(fresh), changed_versions=max(changes, 0))
-        pending, fields = [], tuple(Pending.__dataclass_fields__)[1:]  # Pending's fields after id are version fields
+        pending = []
         for key, v in batch.items():
-            if key in known:
-                version_id, needs_bytes = known[key][0], known[key][5] != "ok"
-            else:
-                version_id, needs_bytes = ids[key], True
-            if needs_bytes:
-                pending.append(Pending(version_id, *map(v.get, fields)))
+            k = known.get(key)
+            if k is None:
+                pending.append(Pending(ids[key], v))
+            elif k[5] != "ok":
+                pending.append(Pending(k[0], v))
         return pending
 
     def _known_versions(self, keys: list[tuple]) -> dict[tuple, tuple]:
@@ -295,21 +322,23 @@ class Catalog:
             known.update((row[:4], row[4:]) for row in rows)
         return known
 
-    def _insert_versions(self, run: int, fresh: list[dict[str, Any]]) -> dict[tuple, int]:
-        """Insert versions not catalogued yet; identity -> the id each was given."""
+    def _insert_versions(self, run: int, fresh: list[Version]) -> dict[tuple, int]:
+        """Insert versions not catalogued yet; identity -> the id each was given.
+
+        Ids are handed out here, after the highest ever given, which sqlite_sequence keeps as
+        AUTOINCREMENT would, but written once a batch rather than once a row: none is reused even
+        if a version's row were deleted."""
         if not fresh:
             return {}
-        last = self.conn.execute("SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'versions'), 0), "
-                                 "COALESCE((SELECT MAX(id) FROM versions), 0))").fetchone()[0]
-        self.conn.executemany(f"INSERT INTO versions ({', '.join(VERSION_FIELDS)}, first_run, last_run) "
-                              f"VALUES ({', '.join('?' * (len(VERSION_FIELDS) + 2))})",
-                              [(*map(v.get, VERSION_FIELDS), run, run) for v in fresh])
-        keys = [(v["wiki"], v["title"], v["timestamp"], v["sha1"]) for v in fresh]
-        # AUTOINCREMENT under the write lock hands out consecutive ids in insertion order; checked, not assumed.
-        ids = dict(zip(keys, range(last + 1, last + 1 + len(fresh))))
-        if self.conn.execute("SELECT MAX(id) FROM versions").fetchone()[0] != last + len(fresh):
-            ids = {key: row[0] for key, row in self._known_versions(keys).items()}
-        return ids
+        last = self.conn.execute("SELECT MAX(COALESCE((SELECT MAX(seq) FROM sqlite_sequence WHERE name = 'versions'), "
+                                 "0), COALESCE((SELECT MAX(id) FROM versions), 0))").fetchone()[0]
+        self.conn.executemany(f"INSERT INTO versions (id, {', '.join(VERSION_FIELDS)}, first_run, last_run) "
+                              f"VALUES (?, {', '.join('?' * len(VERSION_FIELDS))}, {int(run)}, {int(run)})",
+                              [(i,) + v[:14] for i, v in enumerate(fresh, last + 1)])
+        top = last + len(fresh)
+        if not self.conn.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'versions'", (top,)).rowcount:
+            self.conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('versions', ?)", (top,))
+        return {v[:4]: i for i, v in enumerate(fresh, last + 1)}
 
     def _count_snapshot(self, run: int, **increments: int) -> None:
         sets = ", ".join(f"{name} = {name} + ?" for name in increments)
@@ -399,8 +428,16 @@ class Catalog:
             if value is not None:
                 clauses.append(f"{column} = ?")
                 params.append(value)
+        if title is not None and wiki is None:
+            clauses.append("wiki IN (SELECT DISTINCT wiki FROM runs)")  # the identity index, probed per wiki
         where = " AND ".join(clauses) or "1"
-        cursor = self.conn.execute(f"SELECT * FROM versions WHERE {where} ORDER BY timestamp DESC, id DESC", params)
+        sql = f"SELECT * FROM versions WHERE {where}"
+        if sha1 is not None:  # versions_sha1_settled, then the few versions still pending
+            pending = "versions" if title is not None else "versions INDEXED BY versions_pending"
+            sql = (f"{sql} AND backup_status != 'pending' "
+                   f"UNION ALL SELECT * FROM {pending} WHERE {where} AND backup_status = 'pending'")
+            params += params
+        cursor = self.conn.execute(f"{sql} ORDER BY timestamp DESC, id DESC", params)
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row)) for row in cursor]
 
@@ -472,8 +509,9 @@ class Catalog:
         def version_rows() -> Iterator[tuple]:
             last = (after, 2 ** 63 - 1)  # past every version of `after` itself
             while rows := self.conn.execute(
-                    "SELECT sha256, sha1, size, private, id FROM versions WHERE (sha256, id) > (?, ?) "
-                    "AND backup_status = 'ok' ORDER BY sha256, id LIMIT ?", (*last, page)).fetchall():
+                    "SELECT sha256, sha1, size, private, id FROM versions WHERE sha256 IS NOT NULL "  # the index's rows
+                    "AND (sha256, id) > (?, ?) AND backup_status = 'ok' ORDER BY sha256, id LIMIT ?",
+                    (*last, page)).fetchall():
                 yield from rows
                 last = rows[-1][0], rows[-1][4]
 

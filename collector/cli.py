@@ -174,9 +174,6 @@ def _find(args: argparse.Namespace, config: configuration.Config, console: Conso
             rows = snapshots.find_as_of(catalog, as_of, **query)
     finally:
         catalog.close()
-    for row in rows:
-        if row["private"]:  # where deleted content was served from is not for everyone
-            row["source_url"] = row["source_container"] = row["source_object"] = None
     if args.json:
         _print_json(rows)
     elif rows:

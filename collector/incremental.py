@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
-from collector.catalog import Catalog
+from collector.catalog import Catalog, Version
 from collector.mediawiki import MediaWiki
 from collector.swift import sha1_from_base36
 
@@ -137,13 +137,13 @@ class Recorder(Protocol):
     wiki: str
     run: int
 
-    def live_versions(self, page: dict) -> tuple[list[dict], list[dict], list[tuple[str, str]]]:
+    def live_versions(self, page: dict) -> tuple[list[Version], list[dict], list[tuple[str, str]]]:
         """A page's versions, its description text, and (title, timestamp) of versions hidden from us."""
 
-    def deleted_version(self, row: dict) -> dict | None:
+    def deleted_version(self, row: dict) -> Version | None:
         """A filearchive row as a version; None when its content is hidden from us."""
 
-    def record(self, versions: list[dict], texts: Sequence[dict] = (), hidden: Sequence[tuple[str, str]] = ()
+    def record(self, versions: list[Version], texts: Sequence[dict] = (), hidden: Sequence[tuple[str, str]] = ()
                ) -> None:
         """Into the catalog, and the bytes still missing to the downloads."""
 
@@ -178,9 +178,9 @@ def apply_changes(api: MediaWiki, catalog: Catalog, recorder: Recorder, changes:
                 versions += page_versions
                 texts += page_texts
                 hidden += page_hidden
-        for version in versions:  # a version first seen here may have been uploaded under another title
-            version["title_at_upload"] = changes.uploaded_as.get((version["timestamp"], version["sha1"]),
-                                                                 version["title"])
+        # a version first seen here may have been uploaded under another title
+        versions = [v._replace(title_at_upload=changes.uploaded_as.get((v.timestamp, v.sha1), v.title))
+                    for v in versions]
         if see_deleted:
             for title in chunk:
                 if title in changes.archive_titles:
@@ -198,20 +198,23 @@ def apply_changes(api: MediaWiki, catalog: Catalog, recorder: Recorder, changes:
     _judge_unseen(catalog, recorder, titles, changes, see_deleted)
 
 
-def _follow_moves(catalog: Catalog, recorder: Recorder, versions: list[dict], sources: set[str]) -> None:
+def _follow_moves(catalog: Catalog, recorder: Recorder, versions: list[Version], sources: set[str]) -> None:
     """The catalog knows a moved file's versions under their old title; the identity includes the
     title, so without this they would be recorded again as new versions. A version is the same one
     when it has the same upload time and sha1 and its title is one a file was moved away from."""
     moved: dict[int, dict[str, Any]] = {}
-    for v in versions:
-        same = catalog.conn.execute("SELECT id, title, status FROM versions WHERE sha1 = ? AND wiki = ? AND "
-                                    "timestamp = ? ORDER BY id", (v["sha1"], recorder.wiki, v["timestamp"])).fetchall()
-        if any(title == v["title"] for _, title, _ in same):
+    titles = sorted(sources)
+    for v in versions:  # identity probes: under its own title and under each title a file left
+        same = catalog.conn.execute(
+            f"SELECT id, title, status FROM versions WHERE wiki = ? AND title IN ({', '.join('?' * (len(titles) + 1))}) "
+            "AND timestamp = ? AND sha1 = ? ORDER BY id", (recorder.wiki, v.title, *titles, v.timestamp, v.sha1)
+        ).fetchall()
+        if any(title == v.title for _, title, _ in same):
             continue  # known under this title
         # 'vanished' too: an earlier run may have judged the old title before the move was logged
         found = [i for i, title, status in same if title in sources and status != "deleted" and i not in moved]
         if found:
-            moved[found[0]] = {"title": v["title"]}
+            moved[found[0]] = {"title": v.title}
     catalog.change_versions(recorder.run, moved)
 
 

@@ -12,12 +12,13 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 import requests
 
 from collector.catalog import Catalog
-from collector.swift import public_path
+from collector.swift import archive_path, public_path
 from testbed.bed import TestBed
 from testbed.seed import SeedResult
 from testbed.storage import BedStorage
@@ -154,15 +155,17 @@ def test_backup_killed_mid_run_resumes_to_the_same_catalog(collector_bed: TestBe
     after_kill = _rows(catalog_path)
     stored_before = {r[0] for r in after_kill if r[-1] == "ok"}
     assert 3 <= len(stored_before) < len(after_kill)  # killed halfway, not before or after
-    with sqlite3.connect(catalog_path) as db:
-        url_of = dict(db.execute("SELECT id, source_url FROM versions"))
+    with sqlite3.connect(catalog_path) as db:  # where the wiki keeps each version's file
+        path_of = {i: archive_path(archived) if archived else public_path(title) for i, title, archived in
+                   db.execute("SELECT id, title, archive_name FROM versions WHERE status != 'deleted'")}
     asked_before = len(slow_files.requested)
 
     resumed = _backup(collector_bed, tmp_path / "killed", swift=False, workers=2, env=through_proxy)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert _rows(catalog_path) == _rows(tmp_path / "whole" / "catalog.db")
-    asked_again = {path for path in slow_files.requested[asked_before:]}
-    assert not {url_of[i].removeprefix(origin) for i in stored_before} & asked_again  # nothing fetched twice
+    asked_again = {unquote(path).split("/", 3)[-1] for path in slow_files.requested[asked_before:]}
+    assert asked_again and asked_again <= set(path_of.values())  # /wikipedia/commons/PATH, each a catalogued one
+    assert not {path_of[i] for i in stored_before if i in path_of} & asked_again  # nothing fetched twice
     with sqlite3.connect(catalog_path) as db:
         assert [s for (s,) in db.execute("SELECT status FROM runs ORDER BY id")] == ["interrupted", "done"]
 

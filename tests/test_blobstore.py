@@ -17,7 +17,7 @@ from swiftclient.exceptions import ClientException
 from collector import config as configuration
 from collector.blobstore import BlobMissing, BlobStore, ChecksumMismatch, LocalBlobStore, open_store
 from collector.blobstore_swift import SwiftBlobStore
-from collector.catalog import Catalog
+from collector.catalog import Catalog, Version
 from collector.crypto import (CorruptBlob, KeyRequired, Sealer, WrongKey, generate_key, parse_key, sealed_size,
                               unsealing_reader)
 from collector.swift import SwiftStore
@@ -312,8 +312,8 @@ def test_stored_records_which_blobs_are_sealed(tmp_path: Path) -> None:
     catalog = Catalog(tmp_path / "c.db")
     catalog.encrypting = True
     run = catalog.start_run("w", "full")
-    versions = [{"wiki": "w", "title": f"File:{n}.png", "title_at_upload": f"File:{n}.png", "size": 1,
-                 "timestamp": "2026-01-01T00:00:00Z", "sha1": n * 40, "status": status, "private": int(private)}
+    versions = [Version("w", f"File:{n}.png", "2026-01-01T00:00:00Z", n * 40, f"File:{n}.png", 1, status,
+                        private=int(private))
                 for n, status, private in (("a", "current", False), ("b", "deleted", True), ("c", "current", False))]
     public, private, shared = catalog.record_versions(run, versions)
     catalog.stored(public.id, "1" * 64, "a" * 40, 1, True, run)

@@ -1,18 +1,18 @@
 """The catalog and the config on real SQLite files and real directories."""
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
 
 from collector import config as configuration
-from collector.catalog import Catalog, CatalogBusy
+from collector.catalog import Catalog, CatalogBusy, Version
 from collector.mediawiki import canonical_title
 
 
-def _version(title: str, sha1: str, timestamp: str = "2026-01-01T00:00:00Z", status: str = "current") -> dict:
-    return {"wiki": "w", "title": title, "title_at_upload": title, "timestamp": timestamp, "size": 3,
-            "sha1": sha1, "status": status, "private": int(status == "deleted")}
+def _version(title: str, sha1: str, timestamp: str = "2026-01-01T00:00:00Z", status: str = "current") -> Version:
+    return Version("w", title, timestamp, sha1, title, 3, status, private=int(status == "deleted"))
 
 
 def test_recording_the_same_versions_again_keeps_their_ids_and_adds_no_rows(tmp_path: Path) -> None:
@@ -23,7 +23,7 @@ def test_recording_the_same_versions_again_keeps_their_ids_and_adds_no_rows(tmp_
     second = catalog.start_run("w", "full")
     again = catalog.record_versions(second, [_version("File:B.png", "b" * 40), _version("File:A.png", "a" * 40,
                                                                                           status="old")])
-    assert [p.title for p in again] == ["File:B.png"]  # A's bytes are stored: nothing to fetch
+    assert [p.version.title for p in again] == ["File:B.png"]  # A's bytes are stored: nothing to fetch
     assert again[0].id == pending[1].id
     rows = catalog.find(wiki="w")
     assert len(rows) == 2
@@ -47,6 +47,69 @@ def test_equal_sha1_with_different_sha256_is_a_collision_and_both_are_kept(tmp_p
     assert collision["sha1"] == "c" * 40 and collision["contents"] == 2
     assert {r["sha256"] for r in catalog.find(sha1="c" * 40)} == {"1" * 64, "2" * 64}
     assert [r["title"] for r in catalog.find(sha256="2" * 64)] == ["File:B.pdf"]
+
+
+def test_lookups_find_versions_in_every_state_through_an_index(tmp_path: Path) -> None:
+    catalog = Catalog(tmp_path / "c.db")
+    run = catalog.start_run("w", "full")
+    other = catalog.start_run("x", "full")
+    stored, failed, pending = catalog.record_versions(run, [
+        _version("File:A.png", "a" * 40), _version("File:B.png", "a" * 40), _version("File:C.png", "a" * 40)])
+    catalog.record_versions(other, [_version("File:A.png", "a" * 40)._replace(wiki="x")])
+    catalog.stored(stored.id, "1" * 64, "a" * 40, 3, True, run)
+    catalog.failed(failed.id, "error", "HTTP 404", run)
+    plans: list[str] = []
+    catalog.conn.set_trace_callback(lambda sql: plans.extend(
+        row[3] for row in catalog.conn.execute(f"EXPLAIN QUERY PLAN {sql}")) if sql.startswith("SELECT *") else None)
+
+    found = catalog.find(sha1="a" * 40)
+    assert sorted((r["wiki"], r["title"], r["backup_status"]) for r in found) == [
+        ("w", "File:A.png", "ok"), ("w", "File:B.png", "error"), ("w", "File:C.png", "pending"),
+        ("x", "File:A.png", "pending")]
+    assert [r["id"] for r in catalog.find(sha1="a" * 40, wiki="w")] == [pending.id, failed.id, stored.id]
+    assert {r["wiki"] for r in catalog.find(title="File:A.png")} == {"w", "x"}  # every wiki's, by default
+    assert [r["id"] for r in catalog.find(sha256="1" * 64)] == [stored.id]
+    catalog.conn.set_trace_callback(None)
+    scans = [p for p in plans if p.startswith("SCAN versions") and p != "SCAN versions USING INDEX versions_pending"
+             or p.endswith("(wiki=?)")]
+    assert plans and not scans, plans  # 100 million rows: no lookup may read them all, nor all of a wiki's
+
+
+def test_ids_are_never_given_twice_even_when_the_newest_row_goes(tmp_path: Path) -> None:
+    catalog = Catalog(tmp_path / "c.db")
+    run = catalog.start_run("w", "full")
+    first = catalog.record_versions(run, [_version(f"File:{n}.png", f"{n:040x}") for n in range(3)])
+    assert [p.id for p in first] == [1, 2, 3]
+    with catalog.conn:
+        catalog.conn.execute("DELETE FROM versions WHERE id = 3")
+    [again] = catalog.record_versions(run, [_version("File:9.png", "9" * 40)])
+    assert again.id == 4
+
+
+def test_an_older_catalog_is_brought_up_to_the_schema(tmp_path: Path) -> None:
+    """Catalogs written before the indexes were narrowed: the retired indexes and columns go, the
+    ids given before stay given, and lookups answer as before."""
+    catalog = Catalog(tmp_path / "c.db")
+    run = catalog.start_run("w", "full")
+    [old] = catalog.record_versions(run, [_version("File:A.png", "a" * 40)])
+    catalog.close()
+    with sqlite3.connect(tmp_path / "c.db") as db:
+        for column in ("source_url", "source_container", "source_object"):
+            db.execute(f"ALTER TABLE versions ADD COLUMN {column} TEXT")
+        db.execute("UPDATE versions SET source_url = 'https://upload.example.org/a/ab/A.png'")
+        for name, column in (("versions_title", "title"), ("versions_sha1", "sha1"), ("versions_timestamp", "timestamp")):
+            db.execute(f"CREATE INDEX {name} ON versions ({column})")
+        db.execute("UPDATE sqlite_sequence SET seq = 41 WHERE name = 'versions'")  # ids up to 41 were given once
+
+    catalog = Catalog(tmp_path / "c.db")
+    indexes = {name for (name,) in catalog.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert not indexes & set(Catalog.RETIRED_INDEXES) and "versions_sha1_settled" in indexes
+    columns = {row[1] for row in catalog.conn.execute("PRAGMA table_info(versions)")}
+    assert not columns & {column for _, column in Catalog.RETIRED_COLUMNS}
+    assert [r["id"] for r in catalog.find(sha1="a" * 40)] == [r["id"] for r in catalog.find(title="File:A.png")] \
+        == [old.id]
+    [new] = catalog.record_versions(catalog.start_run("w", "full"), [_version("File:B.png", "b" * 40)])
+    assert new.id == 42
 
 
 def test_a_second_writer_is_refused(tmp_path: Path) -> None:

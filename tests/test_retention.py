@@ -17,7 +17,7 @@ import pytest
 
 from collector import retention, snapshots
 from collector.blobstore import LocalBlobStore
-from collector.catalog import Catalog
+from collector.catalog import Catalog, Version
 from collector.retention import Policy, Snapshot, apply_policy
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "retention"
@@ -47,10 +47,9 @@ def test_the_hand_worked_golden_case_keeps_what_its_description_says() -> None:
     assert kept[44] == ["daily snapshot"] and kept[31] == ["monthly snapshot"] and kept[25] == ["weekly snapshot"]
 
 
-def _version(title: str, sha1: str, status: str = "current", timestamp: str = "2026-01-01T00:00:00Z") -> dict:
-    return {"wiki": "w", "title": title, "title_at_upload": title, "timestamp": timestamp, "size": 3, "sha1": sha1,
-            "status": status, "private": int(status == "deleted"),
-            "archive_name": "20260101000000!" + title[5:] if status == "old" else None}
+def _version(title: str, sha1: str, status: str = "current", timestamp: str = "2026-01-01T00:00:00Z") -> Version:
+    return Version("w", title, timestamp, sha1, title, 3, status, private=int(status == "deleted"),
+                   archive_name="20260101000000!" + title[5:] if status == "old" else None)
 
 
 def _states(catalog: Catalog, runs: list[int], titles: list[str]) -> dict:

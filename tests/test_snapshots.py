@@ -9,15 +9,15 @@ import pytest
 from collector import snapshots
 from collector.backup import backup
 from collector.blobstore import LocalBlobStore
-from collector.catalog import Catalog
+from collector.catalog import Catalog, Version
 from collector.config import WikiConfig
 from collector.incremental import OVERLAP, Changes, LogPosition, NoLogPosition
 from collector.swift import sha1_base36, sha1_from_base36
 
 
-def _version(title: str, sha1: str, status: str = "current", archive_name: str | None = None) -> dict:
-    return {"wiki": "w", "title": title, "title_at_upload": title, "timestamp": "2026-01-01T00:00:00Z", "size": 3,
-            "sha1": sha1, "status": status, "archive_name": archive_name, "private": int(status == "deleted")}
+def _version(title: str, sha1: str, status: str = "current", archive_name: str | None = None) -> Version:
+    return Version("w", title, "2026-01-01T00:00:00Z", sha1, title, 3, status, archive_name=archive_name,
+                   private=int(status == "deleted"))
 
 
 def test_a_state_row_is_written_only_when_a_version_changes(tmp_path: Path) -> None:
