@@ -5,7 +5,8 @@ on a synthetic catalog of 10 million versions by title, sha1, sha256 and as of a
     ./scripts/bench catalog [--versions N] [--writes N] [--lookups N] [--dir DIR] [--fresh]
 
 The synthetic catalog is shaped like Commons: titles of about 45 characters, ~9 % of them with an
-old version, 1 % deleted, every version backed up (sha256 set), 30 daily runs, and 2 % of versions with an earlier state (a move or a status change).
+old version, 1 % deleted, every version backed up (sha256 set), 30 daily runs, and 2 % of
+versions with an earlier state (a move or a status change).
 It is built with executemany in transactions of a million rows and indexed afterwards (the
 catalog's own schema makes the indexes), kept in DIR (default /tmp/mediarescue-bench-catalog)
 and reused by the next run unless --fresh (a catalog of an older layout is migrated when opened).
@@ -71,10 +72,11 @@ def synthetic_version(i: int, total: int, wiki: str = "commons") -> Version:
     timestamp = (_BASE + timedelta(seconds=spread + i % 11 * 86_400)).strftime("%Y-%m-%dT%H:%M:%SZ")
     old = _title_of(i + 1) == t
     status = "old" if old else "deleted" if i % 100 == 99 else "current"
+    archived = timestamp[:19].replace("-", "").replace("T", "").replace(":", "")
     return Version(wiki, title, timestamp, sha1, title, size=50_000 + i * 7919 % 5_000_000, status=status,
                    user=f"User {i % 5000}", comment="Uploaded own work with UploadWizard", mime=mime,
-                   media_type=media_type, archive_name=f"{timestamp[:19].replace('-', '').replace('T', '').replace(':', '')}"
-                   f"!{name}" if old else None, filearchive_id=i if status == "deleted" else None,
+                   media_type=media_type, archive_name=f"{archived}!{name}" if old else None,
+                   filearchive_id=i if status == "deleted" else None,
                    private=int(status == "deleted"),
                    source_url=f"https://upload.wikimedia.org/wikipedia/commons/{sha1[0]}/{sha1[:2]}/{name}",
                    source_container=f"wikipedia-commons-local-public.{sha1[:2]}",
@@ -107,8 +109,8 @@ def build(path: Path, total: int) -> None:
               f"VALUES ({', '.join('?' * (len(VERSION_FIELDS) + 4))}, 'ok')")
     for start in range(0, total, 1_000_000):
         with db:
-            db.executemany(insert, ((i + 1, *synthetic_version(i, total)[:len(VERSION_FIELDS)], _sha256(i), 1 + i * RUNS // total,
-                                     RUNS) for i in range(start, min(total, start + 1_000_000))))
+            db.executemany(insert, ((i + 1, *synthetic_version(i, total)[:len(VERSION_FIELDS)], _sha256(i),
+                                     1 + i * RUNS // total, RUNS) for i in range(start, min(total, start + 1_000_000))))
         say(f"  {min(total, start + 1_000_000):,} versions")
     rng = random.Random(1)
     with db:  # 2 % of versions changed once: half of them moved, half changed status

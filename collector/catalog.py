@@ -188,8 +188,9 @@ class Version(NamedTuple):
     source_object: str | None = None
 
 
-VERSION_FIELDS = Version._fields[:14]  # the catalogued ones: columns of `versions`
-_REFRESHED = VERSION_FIELDS[5:]        # what a run that sees a known version again sets anew
+_IDENTITY, _CATALOGUED, _REFRESHED = slice(0, 4), slice(0, 14), slice(5, 14)  # of a Version's fields
+VERSION_FIELDS = Version._fields[_CATALOGUED]  # the columns of `versions` a Version fills
+REFRESHED_FIELDS = Version._fields[_REFRESHED]  # what a run that sees a known version again sets anew
 
 
 class Pending(NamedTuple):
@@ -218,18 +219,21 @@ class Catalog:
     RETIRED_INDEXES = ("versions_title", "versions_sha1", "versions_timestamp")
     RETIRED_COLUMNS = (("versions", "source_url"), ("versions", "source_container"), ("versions", "source_object"))
 
-    def _migrate(self) -> None:
-        """Bring an older catalog up to SCHEMA (CREATE ... IF NOT EXISTS leaves what it has)."""
+    def _retired(self) -> tuple[set[str], set[tuple[str, str]]]:
         indexes = {name for (name,) in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
         columns = {(table, row[1]) for table in {t for t, _ in self.RETIRED_COLUMNS}
                    for row in self.conn.execute(f"PRAGMA table_info({table})")}
-        retired_indexes = indexes.intersection(self.RETIRED_INDEXES)
-        retired_columns = columns.intersection(self.RETIRED_COLUMNS)
-        if retired_indexes or retired_columns:  # a reader of an up-to-date catalog writes nothing
+        return indexes.intersection(self.RETIRED_INDEXES), columns.intersection(self.RETIRED_COLUMNS)
+
+    def _migrate(self) -> None:
+        """Bring an older catalog up to SCHEMA (CREATE ... IF NOT EXISTS leaves what it has)."""
+        if any(self._retired()):  # a reader of an up-to-date catalog writes nothing
             with self.conn:
-                for name in retired_indexes:
+                self.conn.execute("BEGIN IMMEDIATE")  # one process migrates; one opening beside it finds it done
+                indexes, columns = self._retired()
+                for name in indexes:
                     self.conn.execute(f"DROP INDEX {name}")
-                for table, column in retired_columns:
+                for table, column in columns:  # rewrites the table: once, on the first open after an upgrade
                     self.conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
         for table, column, declaration in self.ADDED_COLUMNS:
             if column not in {row[1] for row in self.conn.execute(f"PRAGMA table_info({table})")}:
@@ -284,61 +288,62 @@ class Catalog:
         Set-based, for speed (a full run of Commons records 100 million): one indexed probe finds
         which versions are known, new ones go in with one executemany and known ones are
         refreshed by id. No upsert: INSERT ... ON CONFLICT would use up an id per known version."""
-        batch = {v[:4]: v for v in versions}  # by identity; a repeat: the last wins
+        batch = {v[_IDENTITY]: v for v in versions}  # a repeat: the last wins
+        fresh, refreshed, changed, pending = [], [], [], []
         with self.conn:
-            known = self._known_versions(list(batch))
-            fresh = [v for key, v in batch.items() if key not in known]
-            ids = self._insert_versions(run, fresh)
-            changed = [(k[0], run, k[1], k[2], k[3]) for key, v in batch.items() if (k := known.get(key))
-                       and k[4] < run and (k[2], k[3]) != (v.status, v.archive_name)]
+            found = self._known_versions(list(batch))
+            first_id = next_id = self._last_version_id() + 1
+            for v, known in zip(batch.values(), found):
+                if known is None:
+                    fresh.append((next_id,) + v[_CATALOGUED])
+                    pending.append(Pending(next_id, v))
+                    next_id += 1
+                    continue
+                version_id, status, archive_name, first_run, backup_status = known
+                refreshed.append(v[_REFRESHED] + (version_id,))
+                if first_run < run and (status, archive_name) != (v.status, v.archive_name):
+                    changed.append((version_id, run, v.title, status, archive_name))
+                if backup_status != "ok":
+                    pending.append(Pending(version_id, v))
+            if fresh:
+                self.conn.executemany(f"INSERT INTO versions (id, {', '.join(VERSION_FIELDS)}, first_run, last_run) "
+                                      f"VALUES (?, {', '.join('?' * len(VERSION_FIELDS))}, {int(run)}, {int(run)})",
+                                      fresh)
+                self._given_version_ids(next_id - 1)
             # rowcount: a version already changed earlier in this run keeps its first, pre-run state
             changes = self.conn.executemany("INSERT OR IGNORE INTO version_states (version_id, until_run, title, "
                                             "status, archive_name) VALUES (?, ?, ?, ?, ?)", changed).rowcount
-            self.conn.executemany(
-                f"UPDATE versions SET {', '.join(f'{f} = ?' for f in _REFRESHED)}, last_run = {int(run)} "
-                "WHERE id = ?", [v[5:14] + (k[0],) for key, v in batch.items() if (k := known.get(key))])
+            self.conn.executemany(f"UPDATE versions SET {', '.join(f'{f} = ?' for f in REFRESHED_FIELDS)}, "
+                                  f"last_run = {int(run)} WHERE id = ?", refreshed)
             self.count(run, versions_seen=len(batch))
-            self._count_snapshot(run, new_versions=len(fresh), changed_versions=max(changes, 0))
-        pending = []
-        for key, v in batch.items():
-            k = known.get(key)
-            if k is None:
-                pending.append(Pending(ids[key], v))
-            elif k[5] != "ok":
-                pending.append(Pending(k[0], v))
+            self._count_snapshot(run, new_versions=next_id - first_id, changed_versions=max(changes, 0))
         return pending
 
-    def _known_versions(self, keys: list[tuple]) -> dict[tuple, tuple]:
-        """identity -> (id, title, status, archive_name, first_run, backup_status) of those catalogued."""
-        known: dict[tuple, tuple] = {}
-        for start in range(0, len(keys), 2000):  # 4 variables a key, well under SQLite's limit
+    def _known_versions(self, keys: list[tuple]) -> list[tuple | None]:
+        """For each identity, (id, status, archive_name, first_run, backup_status) if catalogued."""
+        found: list[tuple | None] = [None] * len(keys)
+        for start in range(0, len(keys), 2000):  # 5 variables a key, well under SQLite's limit
             chunk = keys[start:start + 2000]
             # CROSS JOIN keeps SQLite from scanning versions: it probes the identity index per key.
             rows = self.conn.execute(
-                f"SELECT v.wiki, v.title, v.timestamp, v.sha1, v.id, v.title, v.status, v.archive_name, v.first_run, "
-                f"v.backup_status FROM (VALUES {', '.join(['(?, ?, ?, ?)'] * len(chunk))}) AS i CROSS JOIN versions "
-                "AS v ON v.wiki = i.column1 AND v.title = i.column2 AND v.timestamp = i.column3 AND v.sha1 = i.column4",
-                [part for key in chunk for part in key])
-            known.update((row[:4], row[4:]) for row in rows)
-        return known
+                f"SELECT i.column5, v.id, v.status, v.archive_name, v.first_run, v.backup_status FROM (VALUES "
+                f"{', '.join(['(?, ?, ?, ?, ?)'] * len(chunk))}) AS i CROSS JOIN versions AS v ON v.wiki = i.column1 "
+                "AND v.title = i.column2 AND v.timestamp = i.column3 AND v.sha1 = i.column4",
+                [part for position, key in enumerate(chunk, start) for part in (*key, position)])
+            for row in rows:
+                found[row[0]] = row[1:]
+        return found
 
-    def _insert_versions(self, run: int, fresh: list[Version]) -> dict[tuple, int]:
-        """Insert versions not catalogued yet; identity -> the id each was given.
-
-        Ids are handed out here, after the highest ever given, which sqlite_sequence keeps as
-        AUTOINCREMENT would, but written once a batch rather than once a row: none is reused even
-        if a version's row were deleted."""
-        if not fresh:
-            return {}
-        last = self.conn.execute("SELECT MAX(COALESCE((SELECT MAX(seq) FROM sqlite_sequence WHERE name = 'versions'), "
+    # Version ids are handed out here, after the highest ever given, which sqlite_sequence keeps as
+    # AUTOINCREMENT would, but written once a batch rather than once a row: none is given twice, even
+    # if a version's row were deleted.
+    def _last_version_id(self) -> int:
+        return self.conn.execute("SELECT MAX(COALESCE((SELECT MAX(seq) FROM sqlite_sequence WHERE name = 'versions'), "
                                  "0), COALESCE((SELECT MAX(id) FROM versions), 0))").fetchone()[0]
-        self.conn.executemany(f"INSERT INTO versions (id, {', '.join(VERSION_FIELDS)}, first_run, last_run) "
-                              f"VALUES (?, {', '.join('?' * len(VERSION_FIELDS))}, {int(run)}, {int(run)})",
-                              [(i,) + v[:14] for i, v in enumerate(fresh, last + 1)])
-        top = last + len(fresh)
-        if not self.conn.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'versions'", (top,)).rowcount:
-            self.conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('versions', ?)", (top,))
-        return {v[:4]: i for i, v in enumerate(fresh, last + 1)}
+
+    def _given_version_ids(self, last: int) -> None:
+        if not self.conn.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'versions'", (last,)).rowcount:
+            self.conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('versions', ?)", (last,))
 
     def _count_snapshot(self, run: int, **increments: int) -> None:
         sets = ", ".join(f"{name} = {name} + ?" for name in increments)

@@ -206,7 +206,7 @@ def _follow_moves(catalog: Catalog, recorder: Recorder, versions: list[Version],
     titles = sorted(sources)
     for v in versions:  # identity probes: under its own title and under each title a file left
         same = catalog.conn.execute(
-            f"SELECT id, title, status FROM versions WHERE wiki = ? AND title IN ({', '.join('?' * (len(titles) + 1))}) "
+            f"SELECT id, title, status FROM versions WHERE wiki = ? AND title IN (?{', ?' * len(titles)}) "
             "AND timestamp = ? AND sha1 = ? ORDER BY id", (recorder.wiki, v.title, *titles, v.timestamp, v.sha1)
         ).fetchall()
         if any(title == v.title for _, title, _ in same):

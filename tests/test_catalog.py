@@ -97,8 +97,8 @@ def test_an_older_catalog_is_brought_up_to_the_schema(tmp_path: Path) -> None:
         for column in ("source_url", "source_container", "source_object"):
             db.execute(f"ALTER TABLE versions ADD COLUMN {column} TEXT")
         db.execute("UPDATE versions SET source_url = 'https://upload.example.org/a/ab/A.png'")
-        for name, column in (("versions_title", "title"), ("versions_sha1", "sha1"), ("versions_timestamp", "timestamp")):
-            db.execute(f"CREATE INDEX {name} ON versions ({column})")
+        for column in ("title", "sha1", "timestamp"):
+            db.execute(f"CREATE INDEX versions_{column} ON versions ({column})")
         db.execute("UPDATE sqlite_sequence SET seq = 41 WHERE name = 'versions'")  # ids up to 41 were given once
 
     catalog = Catalog(tmp_path / "c.db")
