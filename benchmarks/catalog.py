@@ -11,8 +11,9 @@ It is built with executemany in transactions of a million rows and indexed after
 catalog's own schema makes the indexes), kept in DIR (default /tmp/mediarescue-bench-catalog)
 and reused by the next run unless --fresh (a catalog of an older layout is migrated when opened).
 Writes go to catalogs of their own beside it, in batches of 500 as a full run lists them, new and
-then seen again, plus `stored()` as the download pool calls it, a version at a time; rows written
-into the big one to time writes at scale are deleted afterwards.
+then seen again (each title's description page too), plus `stored()` as the download pool calls
+it, a version at a time; rows written into the big one to time writes at scale are deleted
+afterwards.
 
 Lookups go through the same calls `mediarescue find` makes (Catalog.find, snapshots.find_as_of),
 rows and all; the figures are per lookup. Results: stdout and benchmarks/results/catalog.json.
@@ -45,6 +46,9 @@ _WORDS = ("Sunset", "Cathedral", "Portrait", "Map", "Bridge", "Harbour", "Mounta
 _KINDS = (("jpg", "image/jpeg", "BITMAP"), ("png", "image/png", "BITMAP"), ("svg", "image/svg+xml", "DRAWING"),
           ("pdf", "application/pdf", "OFFICE"), ("webm", "video/webm", "VIDEO"))
 _BASE = datetime(2020, 1, 1, tzinfo=timezone.utc)
+_PAGE_TEXT = ("=={{int:filedesc}}==\n{{Information\n|description={{en|1=A photo}}\n|date=2020-01-01\n|source={{own}}\n"
+              "|author=[[User:Someone|Someone]]\n}}\n\n=={{int:license-header}}==\n{{self|cc-by-sa-4.0}}\n\n"
+              "[[Category:Photographs]]\n")
 _BEGAN = time.monotonic()
 
 
@@ -173,6 +177,13 @@ def _batches(rows: list[Version]) -> Iterator[list[Version]]:
         yield rows[start:start + BATCH]
 
 
+def _record(catalog: Catalog, run: int, rows: list[Version]) -> None:
+    """As a full run records its listing: batch by batch, each batch's pending versions handed on
+    (to the downloads) and dropped, not kept: a million of them alive would time the garbage collector."""
+    for batch in _batches(rows):
+        catalog.record_versions(run, batch)
+
+
 def writes(directory: Path, count: int, big: Path | None, big_total: int) -> dict[str, dict[str, float]]:
     """record_versions as a full run calls it, against plain executemany of the same rows."""
     # in the order a full run records them: allimages lists titles by name
@@ -183,10 +194,18 @@ def writes(directory: Path, count: int, big: Path | None, big_total: int) -> dic
     catalog = Catalog(path)
     first, second = catalog.start_run("writes", "full"), None
     results = {"record_versions, new": _rate(count, *_clock(
-        lambda: [catalog.record_versions(first, batch) for batch in _batches(rows)]))}
+        lambda: _record(catalog, first, rows)))}
     second = catalog.start_run("writes", "full")
     results["record_versions, seen again"] = _rate(count, *_clock(
-        lambda: [catalog.record_versions(second, batch) for batch in _batches(rows)]))
+        lambda: _record(catalog, second, rows)))
+    # Each title's description page, as the same listing reads it (revision ids in no relation to titles)
+    rng = random.Random(3)
+    pages = [{"wiki": "writes", "title": title, "page_id": n + 1, "rev_id": rng.randrange(1, 900_000_000),
+              "rev_timestamp": "2024-01-01T00:00:00Z", "text": _PAGE_TEXT}
+             for n, title in enumerate(dict.fromkeys(v.title for v in rows))]
+    for name, run in (("new", first), ("seen again", second)):
+        results[f"record_pages, {name}"] = _rate(len(pages), *_clock(
+            lambda: [catalog.record_pages(run, pages[i:i + BATCH]) for i in range(0, len(pages), BATCH)]))
     # A backup marks a version stored once its bytes are (one transaction a file, from the download
     # pool); that is when it enters the sha1 and sha256 indexes.
     stored = min(count, 20_000)
@@ -216,7 +235,7 @@ def writes(directory: Path, count: int, big: Path | None, big_total: int) -> dic
         run = catalog.start_run("writes", "full")
         extra = rows[:min(count, 200_000)]
         results[f"record_versions, new, into {big_total:,}"] = _rate(len(extra), *_clock(
-            lambda: [catalog.record_versions(run, batch) for batch in _batches(extra)]))
+            lambda: _record(catalog, run, extra)))
         with catalog.conn:  # leave the reused catalog as it was
             catalog.conn.execute("DELETE FROM versions WHERE first_run = ?", (run,))
             catalog.conn.execute("DELETE FROM snapshots WHERE run = ?", (run,))

@@ -20,7 +20,19 @@ from typing import Any, NamedTuple
 
 import sqlite_utils
 
-SCHEMA = """
+# A description page's text, a row per revision read. Keyed in the order a run lists titles, for the
+# same reason as versions; a revision read again changes nothing.
+PAGES = """CREATE TABLE IF NOT EXISTS pages (
+    wiki TEXT NOT NULL,
+    title TEXT NOT NULL,
+    page_id INTEGER,
+    rev_id INTEGER NOT NULL,
+    rev_timestamp TEXT,
+    text TEXT NOT NULL,
+    first_run INTEGER NOT NULL REFERENCES runs(id)  -- the run that first read this revision
+);
+CREATE UNIQUE INDEX IF NOT EXISTS pages_identity ON pages (wiki, title, rev_id);"""
+SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     wiki TEXT NOT NULL,
@@ -64,18 +76,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS versions_identity ON versions (wiki, title, ti
 CREATE INDEX IF NOT EXISTS versions_sha1_settled ON versions (sha1) WHERE backup_status != 'pending';
 CREATE INDEX IF NOT EXISTS versions_pending ON versions (first_run) WHERE backup_status = 'pending';
 CREATE INDEX IF NOT EXISTS versions_sha256 ON versions (sha256) WHERE sha256 IS NOT NULL;
-CREATE TABLE IF NOT EXISTS pages (
-    wiki TEXT NOT NULL,
-    title TEXT NOT NULL,
-    page_id INTEGER,
-    rev_id INTEGER NOT NULL,
-    rev_timestamp TEXT,
-    text TEXT NOT NULL,
-    first_run INTEGER NOT NULL REFERENCES runs(id),
-    last_run INTEGER NOT NULL REFERENCES runs(id),
-    PRIMARY KEY (wiki, rev_id)
-);
-CREATE INDEX IF NOT EXISTS pages_title ON pages (wiki, title);
+{PAGES}
 CREATE TABLE IF NOT EXISTS blobs (
     sha256 TEXT PRIMARY KEY,
     sha1 TEXT NOT NULL,                 -- computed from the bytes
@@ -216,25 +217,36 @@ class Catalog:
     ADDED_COLUMNS = (("blobs", "encrypted", "INTEGER NOT NULL DEFAULT 0"),)
     # What older catalogs have and SCHEMA no longer makes. The indexes each cost a backup a random
     # write per new row; where the bytes were read from is the wiki's layout's to say (Version).
-    RETIRED_INDEXES = ("versions_title", "versions_sha1", "versions_timestamp")
+    RETIRED_INDEXES = ("versions_title", "versions_sha1", "versions_timestamp", "pages_title")
     RETIRED_COLUMNS = (("versions", "source_url"), ("versions", "source_container"), ("versions", "source_object"))
 
-    def _retired(self) -> tuple[set[str], set[tuple[str, str]]]:
+    def _retired(self) -> tuple[set[str], set[tuple[str, str]], bool]:
+        """Retired indexes and columns still there, and whether `pages` has its old key (wiki, rev_id)."""
         indexes = {name for (name,) in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
         columns = {(table, row[1]) for table in {t for t, _ in self.RETIRED_COLUMNS}
                    for row in self.conn.execute(f"PRAGMA table_info({table})")}
-        return indexes.intersection(self.RETIRED_INDEXES), columns.intersection(self.RETIRED_COLUMNS)
+        old_pages = any(row[3] == "pk" for row in self.conn.execute("PRAGMA index_list(pages)"))
+        return indexes.intersection(self.RETIRED_INDEXES), columns.intersection(self.RETIRED_COLUMNS), old_pages
 
     def _migrate(self) -> None:
-        """Bring an older catalog up to SCHEMA (CREATE ... IF NOT EXISTS leaves what it has)."""
+        """Bring an older catalog up to SCHEMA (CREATE ... IF NOT EXISTS leaves what it has). Tables
+        are rewritten, once, on the first open after an upgrade."""
         if any(self._retired()):  # a reader of an up-to-date catalog writes nothing
             with self.conn:
                 self.conn.execute("BEGIN IMMEDIATE")  # one process migrates; one opening beside it finds it done
-                indexes, columns = self._retired()
+                indexes, columns, old_pages = self._retired()
                 for name in indexes:
                     self.conn.execute(f"DROP INDEX {name}")
-                for table, column in columns:  # rewrites the table: once, on the first open after an upgrade
+                for table, column in columns:
                     self.conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+                if old_pages:
+                    self.conn.execute("ALTER TABLE pages RENAME TO pages_before")
+                    self.conn.execute("DROP INDEX pages_identity")  # SCHEMA made it on the old table
+                    for statement in PAGES.split(";"):
+                        self.conn.execute(statement)
+                    self.conn.execute("INSERT INTO pages SELECT wiki, title, page_id, rev_id, rev_timestamp, text, "
+                                      "first_run FROM pages_before")
+                    self.conn.execute("DROP TABLE pages_before")
         for table, column, declaration in self.ADDED_COLUMNS:
             if column not in {row[1] for row in self.conn.execute(f"PRAGMA table_info({table})")}:
                 try:
@@ -411,13 +423,11 @@ class Catalog:
 
     # --- pages ---
     def record_pages(self, run: int, pages: Iterable[dict[str, Any]]) -> None:
-        rows = [(p["wiki"], p["title"], p.get("page_id"), p["rev_id"], p.get("rev_timestamp"), p["text"], run, run)
+        rows = [(p["wiki"], p["title"], p.get("page_id"), p["rev_id"], p.get("rev_timestamp"), p["text"])
                 for p in pages]
         with self.conn:
-            self.conn.executemany(
-                "INSERT INTO pages (wiki, title, page_id, rev_id, rev_timestamp, text, first_run, last_run) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (wiki, rev_id) DO UPDATE SET "
-                "title = excluded.title, last_run = excluded.last_run", rows)
+            self.conn.executemany("INSERT OR IGNORE INTO pages (wiki, title, page_id, rev_id, rev_timestamp, text, "
+                                  f"first_run) VALUES (?, ?, ?, ?, ?, ?, {int(run)})", rows)
 
     def page_text(self, wiki: str, title: str) -> str | None:
         row = self.conn.execute("SELECT text FROM pages WHERE wiki = ? AND title = ? ORDER BY rev_id DESC LIMIT 1",

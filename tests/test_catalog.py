@@ -100,6 +100,12 @@ def test_an_older_catalog_is_brought_up_to_the_schema(tmp_path: Path) -> None:
         for column in ("title", "sha1", "timestamp"):
             db.execute(f"CREATE INDEX versions_{column} ON versions ({column})")
         db.execute("UPDATE sqlite_sequence SET seq = 41 WHERE name = 'versions'")  # ids up to 41 were given once
+        db.execute("DROP TABLE pages")  # keyed by revision alone, and a run that saw a revision last
+        db.execute("CREATE TABLE pages (wiki TEXT NOT NULL, title TEXT NOT NULL, page_id INTEGER, rev_id INTEGER NOT "
+                   "NULL, rev_timestamp TEXT, text TEXT NOT NULL, first_run INTEGER NOT NULL REFERENCES runs(id), "
+                   "last_run INTEGER NOT NULL REFERENCES runs(id), PRIMARY KEY (wiki, rev_id))")
+        db.execute("CREATE INDEX pages_title ON pages (wiki, title)")
+        db.execute("INSERT INTO pages VALUES ('w', 'File:A.png', 1, 7, NULL, '{{self|cc0}}', ?, ?)", (run, run))
 
     catalog = Catalog(tmp_path / "c.db")
     indexes = {name for (name,) in catalog.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
@@ -110,6 +116,22 @@ def test_an_older_catalog_is_brought_up_to_the_schema(tmp_path: Path) -> None:
         == [old.id]
     [new] = catalog.record_versions(catalog.start_run("w", "full"), [_version("File:B.png", "b" * 40)])
     assert new.id == 42
+    assert catalog.page_text("w", "File:A.png") == "{{self|cc0}}"
+    assert [row[1] for row in catalog.conn.execute("PRAGMA index_list(pages)")] == ["pages_identity"]
+    catalog.close()
+    assert Catalog(tmp_path / "c.db").page_text("w", "File:A.png") == "{{self|cc0}}"  # migrated once, and kept
+
+
+def test_a_description_page_revision_is_kept_once(tmp_path: Path) -> None:
+    catalog = Catalog(tmp_path / "c.db")
+    first, second = catalog.start_run("w", "full"), None
+    page = {"wiki": "w", "title": "File:A.png", "page_id": 1, "rev_id": 7, "text": "{{self|cc0}}"}
+    catalog.record_pages(first, [page])
+    second = catalog.start_run("w", "full")
+    catalog.record_pages(second, [page, {**page, "rev_id": 9, "text": "{{self|cc-by-4.0}}"}])
+    assert catalog.page_text("w", "File:A.png") == "{{self|cc-by-4.0}}"  # the newest revision
+    assert catalog.conn.execute("SELECT rev_id, first_run FROM pages ORDER BY rev_id").fetchall() == [
+        (7, first), (9, second)]
 
 
 def test_a_second_writer_is_refused(tmp_path: Path) -> None:
