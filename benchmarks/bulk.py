@@ -8,7 +8,6 @@ the upload rate, sequential against parallel.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import random
 import tempfile
 import threading
@@ -27,20 +26,11 @@ THREADS = 4
 
 class Uploaded(NamedTuple):
     title: str
-    sha1: str
     size: int
 
 
 class BulkError(Exception):
     pass
-
-
-def _sha1(path: Path) -> str:
-    digest = hashlib.sha1()
-    with open(path, "rb") as data:
-        for block in iter(lambda: data.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def upload_files(api_url: str, user: str, password: str, count: int, size: int, *, seed: int = 1,
@@ -74,7 +64,7 @@ def upload_files(api_url: str, user: str, password: str, count: int, size: int, 
         name = f"{prefix} {seed} {i:05d}.{kind}"
         path = (keep_dir or workdir) / name
         write_media(path, kind, seed * 1_000_003 + i, file_size)
-        sha1, actual = _sha1(path), path.stat().st_size
+        actual = path.stat().st_size
         result = client().upload(path, name, comment=f"Benchmark upload {i}", ignore_warnings=True,
                                  text="Benchmark file.\n\n{{self|cc-by-sa-4.0}}\n")
         if result.get("result") != "Success":
@@ -85,7 +75,7 @@ def upload_files(api_url: str, user: str, password: str, count: int, size: int, 
             done[0] += 1
             if done[0] % 500 == 0:
                 progress(f"{done[0]}/{count} uploaded")
-        return Uploaded(f"File:{name}", sha1, actual)
+        return Uploaded(f"File:{name}", actual)
 
     with tempfile.TemporaryDirectory(prefix="mediarescue-bulk-") as workdir:
         pool = ThreadPoolExecutor(max_workers=threads)

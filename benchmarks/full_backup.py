@@ -49,7 +49,6 @@ from testbed import bed
 
 RESULTS = Path(__file__).resolve().parent / "results" / "full_backup.json"
 # The beds live where the test suite's do, so `./scripts/testbed stop` cleans up after a killed run.
-BEDS = Path(os.environ.get("MEDIARESCUE_TESTBEDS", Path(__file__).resolve().parents[1] / ".testbed"))
 CONTACT = "benchmarks@mediarescue.invalid"
 WIKI = "bench"
 DELAY = 0.020
@@ -498,10 +497,10 @@ def run(args: argparse.Namespace, scratch: Path) -> dict:
 
 
 def _fresh_bed(name: str, started: list[Path]) -> bed.TestBed:
-    BEDS.mkdir(exist_ok=True)
-    if (BEDS / name / bed.INFO).exists():
-        bed.stop(BEDS / name)  # left by a killed run
-    test_bed = bed.start(BEDS / name, "swift")  # cleans up after itself when it fails
+    bed.BEDS.mkdir(exist_ok=True)
+    if (bed.BEDS / name / bed.INFO).exists():
+        bed.stop(bed.BEDS / name)  # left by a killed run
+    test_bed = bed.start(bed.BEDS / name, "swift")  # cleans up after itself when it fails
     started.append(test_bed.dir)
     return test_bed
 

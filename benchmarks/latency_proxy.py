@@ -48,11 +48,10 @@ class _Pair:
                 if request_side:
                     if self.fresh:
                         self.fresh = False
-                        self.proxy._count(delays=1)
+                        self.proxy._delayed()
                         time.sleep(self.delay)
                 else:
                     self.fresh = True
-                    self.proxy._count(bytes_down=n)
                 sink.sendall(view[:n])
         except OSError:
             self.close()  # a reset on one side ends both; closing unblocks the other thread
@@ -74,8 +73,8 @@ class _Pair:
 class LatencyProxy:
     """Forwards 127.0.0.1:`port` (a free one) to 127.0.0.1:`target_port`, `delay` s per request."""
 
-    def __init__(self, target_port: int, delay: float = 0.020, target_host: str = "127.0.0.1"):
-        self.target = (target_host, target_port)
+    def __init__(self, target_port: int, delay: float = 0.020):
+        self.target = ("127.0.0.1", target_port)
         self.delay = delay
         self._listener = socket.socket()
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -85,13 +84,12 @@ class LatencyProxy:
         self._thread: threading.Thread | None = None
         self._stopping = False
         # What went through, so a benchmark can check its traffic really took the slow path.
-        self.connections = self.delays = self.bytes_down = 0
+        self.connections = self.delays = 0
         self._counter_lock = threading.Lock()
 
-    def _count(self, delays: int = 0, bytes_down: int = 0) -> None:
+    def _delayed(self) -> None:
         with self._counter_lock:
-            self.delays += delays
-            self.bytes_down += bytes_down
+            self.delays += 1
 
     @property
     def base_url(self) -> str:

@@ -28,15 +28,17 @@ def main() -> None:
                 began = time.monotonic()
                 test_bed = bed.start(bed_dir, profile)
                 starts.append(time.monotonic() - began)
-                if run == 0:
-                    api = MediaWiki(test_bed.api_url)
-                    api.login(test_bed.seed_user, test_bed.seed_password)
+                try:
+                    if run == 0:
+                        api = MediaWiki(test_bed.api_url)
+                        api.login(test_bed.seed_user, test_bed.seed_password)
+                        began = time.monotonic()
+                        result = seed(api)
+                        seeds.append((time.monotonic() - began, result.uploads))
+                finally:  # never a bed left running in a deleted folder
                     began = time.monotonic()
-                    result = seed(api)
-                    seeds.append((time.monotonic() - began, result.uploads))
-                began = time.monotonic()
-                bed.stop(bed_dir)
-                stops.append(time.monotonic() - began)
+                    bed.stop(bed_dir)
+                    stops.append(time.monotonic() - began)
             seed_s, uploads = seeds[0]
             print(f"{profile:10} start median {statistics.median(starts):5.2f} s (max {max(starts):5.2f}), "
                   f"stop median {statistics.median(stops):4.2f} s, default seed {seed_s:5.1f} s "

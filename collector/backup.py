@@ -223,14 +223,9 @@ class _Recorder:
             try:
                 stored = future.result()
             except (Missing, _Transient, ChecksumMismatch, OSError) as error:
-                status = "unreachable" if job.version.status == "deleted" and not job.version.source_container \
-                    else "error"
-                self.catalog.failed(job.id, status, str(error), self.run)
-                if status == "error":
-                    self.failed.append(job.id)
-                    self.progress.failed(job.version.title, str(error))
-                else:
-                    self.unreachable += 1
+                self.catalog.failed(job.id, "error", str(error), self.run)
+                self.failed.append(job.id)
+                self.progress.failed(job.version.title, str(error))
                 self.progress.stored(1, job.version.size)  # handled, if not stored: the bar must reach its end
                 continue
             self.catalog.stored(job.id, stored.sha256, stored.sha1, stored.size, stored.new, self.run)
@@ -242,17 +237,6 @@ class _Recorder:
 
     def close(self, wait_for_downloads: bool) -> None:
         self.pool.shutdown(wait=wait_for_downloads, cancel_futures=True)
-
-    def errors(self) -> list[dict[str, Any]]:
-        """The versions whose bytes failed in this run (by id: no scan of a catalog of millions)."""
-        rows, failed = [], sorted(self.failed)
-        for start in range(0, len(failed), 500):
-            chunk = failed[start:start + 500]
-            cursor = self.catalog.conn.execute(
-                f"SELECT id, title, status, sha1, error FROM versions WHERE id IN ({', '.join('?' * len(chunk))}) "
-                "AND backup_status = 'error' ORDER BY id", chunk)
-            rows += [dict(zip(("id", "title", "status", "sha1", "error"), row)) for row in cursor]
-        return rows
 
 
 def _listing(api: MediaWiki, recorder: _Recorder, batch: int, see_deleted: bool) -> None:
@@ -295,7 +279,7 @@ def backup(wiki: WikiConfig, catalog: Catalog, blobs: BlobStore, contact: str, o
     position = incremental.LogPosition.from_json(stored_position) if stored_position else None
     api = MediaWiki(wiki.api_url, contact, maxlag=wiki.maxlag)
     api.login(wiki.user, wiki.password)
-    rights = set(api.get(action="query", meta="userinfo", uiprop="rights")["query"]["userinfo"]["rights"])
+    rights = api.rights()
     batch = options.batch or (500 if "apihighlimits" in rights else 50)
     see_deleted = "deletedhistory" in rights
     run = catalog.start_run(wiki.name, "incremental" if incremental_run else "full")
@@ -330,5 +314,5 @@ def backup(wiki: WikiConfig, catalog: Catalog, blobs: BlobStore, contact: str, o
     detail = {**snapshots.snapshot(catalog, run), "log_entries": changes.entries,
               "titles_read_again": len(changes.titles), "hidden_log_entries": changes.hidden_entries,
               "requests": api.requests_sent}
-    return Summary(run=record, errors=recorder.errors(), unreachable=recorder.unreachable, collisions=collisions,
+    return Summary(run=record, errors=catalog.errors(recorder.failed), unreachable=recorder.unreachable, collisions=collisions,
                    snapshot=detail)

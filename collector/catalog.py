@@ -461,9 +461,15 @@ class Catalog:
         return [t for (t,) in self.conn.execute("SELECT DISTINCT title FROM versions WHERE wiki = ? ORDER BY title",
                                                 (wiki,))]
 
-    def titles_with_deleted(self, wiki: str) -> set[str]:
-        return {t for (t,) in self.conn.execute(
-            "SELECT DISTINCT title FROM versions WHERE wiki = ? AND status = 'deleted'", (wiki,))}
+    def titles_with_deleted(self, wiki: str, titles: Iterable[str]) -> set[str]:
+        """Those of `titles` with a catalogued deleted version."""
+        titles, found = sorted(set(titles)), set()
+        for start in range(0, len(titles), 500):  # the identity index, probed by title
+            chunk = titles[start:start + 500]
+            found.update(t for (t,) in self.conn.execute(
+                f"SELECT DISTINCT title FROM versions WHERE wiki = ? AND title IN ({', '.join('?' * len(chunk))}) "
+                "AND status = 'deleted'", (wiki, *chunk)))
+        return found
 
     def sample_healthy(self, wiki: str, count: int) -> list[dict[str, Any]]:
         """A few current versions whose bytes were stored, from a random place in the catalog
@@ -504,10 +510,14 @@ class Catalog:
     def collisions(self) -> list[dict[str, Any]]:
         return [dict(row) for row in self.db.query("SELECT * FROM sha1_collisions")]
 
-    def errors(self, wiki: str, run: int) -> list[dict[str, Any]]:
-        return list(self.db.query(
-            "SELECT id, title, status, sha1, error FROM versions WHERE wiki = ? AND last_run = ? "
-            "AND backup_status = 'error' ORDER BY id", [wiki, run]))
+    def errors(self, version_ids: Iterable[int]) -> list[dict[str, Any]]:
+        """Those of these versions whose bytes failed, by id (a run knows which it failed: no scan)."""
+        ids, rows = sorted(version_ids), []
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            rows += self.db.query(f"SELECT id, title, status, sha1, error FROM versions WHERE id IN "
+                                  f"({', '.join('?' * len(chunk))}) AND backup_status = 'error' ORDER BY id", chunk)
+        return rows
 
     # --- check (collector.checker) ---
     def catalogued_blobs(self, after: str = "", page: int = 1000) -> Iterator[CataloguedBlob]:

@@ -164,6 +164,10 @@ class _Checker:
         versions = self.catalog.blob_lost(blob.sha256, f"check: blob {problem}: {detail}")
         self.result.problems.append(Problem(blob.sha256, problem, detail, versions))
 
+    def unsure(self, blob: CataloguedBlob, detail: str) -> None:
+        """A transient failure: listed, never repaired (it is no evidence of loss)."""
+        self.result.problems.append(Problem(blob.sha256, "error", detail, self.catalog.blob_versions(blob.sha256)))
+
     def one(self, blob: CataloguedBlob, entries: list[Entry]) -> None:
         if not entries and not self.store.has(blob.sha256):
             return self.lost(blob, "missing", "not in the store")
@@ -187,9 +191,7 @@ class _Checker:
             except CorruptBlob as error:
                 return self.lost(blob, "corrupt", str(error))
             except TRANSIENT as error:
-                self.result.problems.append(Problem(blob.sha256, "error", f"{type(error).__name__}: {error}",
-                                                    self.catalog.blob_versions(blob.sha256)))
-                return None
+                return self.unsure(blob, f"{type(error).__name__}: {error}")
             self.result.bytes_read += size
             if digest != blob.sha256:
                 return self.lost(blob, "corrupt", f"the bytes hash to {digest} ({size} bytes)")
@@ -209,9 +211,7 @@ class _Checker:
         except ChecksumMismatch as error:
             return self.lost(blob, "corrupt", str(error))
         except TRANSIENT as error:
-            self.result.problems.append(Problem(blob.sha256, "error", f"sealing failed: {error}",
-                                                self.catalog.blob_versions(blob.sha256)))
-            return None
+            return self.unsure(blob, f"sealing failed: {error}")
         self.catalog.blob_encrypted(blob.sha256, stored.encrypted)
         self.result.sealed += 1
         return None

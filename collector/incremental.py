@@ -21,21 +21,19 @@ newest entry and skips the entries it already applied, which are remembered for 
 from __future__ import annotations
 
 import json
-from urllib.parse import quote
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
 from collector.catalog import Catalog, Version
-from collector.mediawiki import MediaWiki
-from collector.swift import sha1_from_base36
+from collector.mediawiki import MediaWiki, title_batches
+from collector.swift import db_key, sha1_from_base36
 
 # An entry's id and time are taken inside its transaction, seconds before it commits, and the API reads
 # replicas that maxlag keeps within 5 s: a minute is ten times the margin, and keeps the window re-read
 # by every run small (after a burst of thousands of entries, one request per 5,000 of them).
 OVERLAP = timedelta(seconds=60)
-MAX_TITLES_LENGTH = 7000  # of `titles=` in a GET, URL-encoded: front ends refuse URLs much over 8 KB
 LEPROP = "ids|title|type|timestamp|details"
 FAPROP = "sha1|timestamp|user|size|mime|mediatype|description|archivename"
 _ISO = "%Y-%m-%dT%H:%M:%SZ"
@@ -148,26 +146,11 @@ class Recorder(Protocol):
         """Into the catalog, and the bytes still missing to the downloads."""
 
 
-def _chunks(items: list[str], size: int, max_length: int | None = None) -> Iterator[list[str]]:
-    """`size` items at most, and with max_length, no more than that many URL-encoded characters."""
-    chunk: list[str] = []
-    length = 0
-    for item in items:
-        item_length = len(quote(item)) + 3 if max_length else 0  # "|" encodes as %7C
-        if chunk and (len(chunk) == size or (max_length and length + item_length > max_length)):
-            yield chunk
-            chunk, length = [], 0
-        chunk.append(item)
-        length += item_length
-    if chunk:
-        yield chunk
-
-
 def apply_changes(api: MediaWiki, catalog: Catalog, recorder: Recorder, changes: Changes, batch: int,
                   see_deleted: bool, iiprop: str) -> None:
     """Read the changed titles again and reconcile the catalog with what the wiki shows now."""
     titles = sorted(changes.titles)
-    for chunk in _chunks(titles, batch, MAX_TITLES_LENGTH):
+    for chunk in title_batches(titles, batch):
         versions, texts, hidden = [], [], []
         for pages in api.pages(titles="|".join(chunk), prop="imageinfo|revisions|info", iilimit="max", iiprop=iiprop,
                                rvprop="ids|timestamp|content", rvslots="main"):
@@ -182,16 +165,12 @@ def apply_changes(api: MediaWiki, catalog: Catalog, recorder: Recorder, changes:
         versions = [v._replace(title_at_upload=changes.uploaded_as.get((v.timestamp, v.sha1), v.title))
                     for v in versions]
         if see_deleted:
-            for title in chunk:
-                if title in changes.archive_titles:
-                    for reply in api.query(list="filearchive", fafrom=title.split(":", 1)[1],
-                                           fato=title.split(":", 1)[1], falimit=batch, faprop=FAPROP):
-                        for row in reply.get("filearchive", []):
-                            version = recorder.deleted_version(row)
-                            if version:
-                                versions.append(version)
-                            else:
-                                hidden.append((row["title"], row["timestamp"]))
+            for row in api.filearchive([db_key(t) for t in chunk if t in changes.archive_titles], FAPROP, batch):
+                version = recorder.deleted_version(row)
+                if version:
+                    versions.append(version)
+                else:
+                    hidden.append((row["title"], row["timestamp"]))
         if changes.move_sources:  # deleted versions too: a file may have been moved, then deleted
             _follow_moves(catalog, recorder, versions, changes.move_sources)
         recorder.record(versions, texts, hidden)
@@ -202,13 +181,15 @@ def _follow_moves(catalog: Catalog, recorder: Recorder, versions: list[Version],
     """The catalog knows a moved file's versions under their old title; the identity includes the
     title, so without this they would be recorded again as new versions. A version is the same one
     when it has the same upload time and sha1 and its title is one a file was moved away from."""
+    catalogued: dict[tuple[str, str], list[tuple[int, str, str]]] = {}  # (timestamp, sha1) -> (id, title, status)
+    for chunk in title_batches(sorted({v.title for v in versions} | sources), 500, None):  # the identity index, by title
+        for version_id, title, status, timestamp, sha1 in catalog.conn.execute(
+                f"SELECT id, title, status, timestamp, sha1 FROM versions WHERE wiki = ? "
+                f"AND title IN ({', '.join('?' * len(chunk))})", (recorder.wiki, *chunk)):
+            catalogued.setdefault((timestamp, sha1), []).append((version_id, title, status))
     moved: dict[int, dict[str, Any]] = {}
-    titles = sorted(sources)
-    for v in versions:  # identity probes: under its own title and under each title a file left
-        same = catalog.conn.execute(
-            f"SELECT id, title, status FROM versions WHERE wiki = ? AND title IN (?{', ?' * len(titles)}) "
-            "AND timestamp = ? AND sha1 = ? ORDER BY id", (recorder.wiki, v.title, *titles, v.timestamp, v.sha1)
-        ).fetchall()
+    for v in versions:
+        same = sorted(catalogued.get((v.timestamp, v.sha1), []))
         if any(title == v.title for _, title, _ in same):
             continue  # known under this title
         # 'vanished' too: an earlier run may have judged the old title before the move was logged
@@ -221,7 +202,7 @@ def _follow_moves(catalog: Catalog, recorder: Recorder, versions: list[Version],
 def _judge_unseen(catalog: Catalog, recorder: Recorder, titles: list[str], changes: Changes,
                   see_deleted: bool) -> None:
     """Catalogued versions of the changed titles that the wiki no longer shows where they were."""
-    for chunk in _chunks(titles, 500):
+    for chunk in title_batches(titles, 500, None):
         rows = catalog.conn.execute(
             f"SELECT id, title, status FROM versions WHERE wiki = ? AND title IN ({', '.join('?' * len(chunk))}) "
             "AND last_run < ? AND status IN ('current', 'old', 'deleted')", (recorder.wiki, *chunk, recorder.run))

@@ -10,15 +10,33 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
 VERSION = "0.1.0"
 CHUNK_SIZE = 4 * 1024 * 1024
 _NOT_DONE = {"maxlag", "ratelimited", "readonly"}  # the wiki did nothing: safe to send again
+MAX_TITLES_LENGTH = 7000  # of `titles=` in a GET, URL-encoded: front ends refuse URLs much over 8 KB
+
+
+def title_batches(titles: Sequence[str], size: int, max_length: int | None = MAX_TITLES_LENGTH
+                  ) -> Iterator[list[str]]:
+    """`size` titles at most, and with max_length, no more than that many URL-encoded characters."""
+    chunk: list[str] = []
+    length = 0
+    for title in titles:
+        title_length = len(quote(title)) + 3 if max_length else 0  # "|" encodes as %7C
+        if chunk and (len(chunk) == size or (max_length and length + title_length > max_length)):
+            yield chunk
+            chunk, length = [], 0
+        chunk.append(title)
+        length += title_length
+    if chunk:
+        yield chunk
 
 
 class APIError(Exception):
@@ -107,6 +125,10 @@ class MediaWiki:
             self._tokens[kind] = reply["query"]["tokens"][f"{kind}token"]
         return self._tokens[kind]
 
+    def rights(self) -> set[str]:
+        """What the logged-in account may do."""
+        return set(self.get(action="query", meta="userinfo", uiprop="rights")["query"]["userinfo"]["rights"])
+
     def login(self, user: str, password: str) -> None:
         """Log in with a bot password (User@app)."""
         reply = self.post(action="login", lgname=user, lgpassword=password, lgtoken=self.token("login"),
@@ -127,13 +149,19 @@ class MediaWiki:
             request = {"action": "query", **params, **reply["continue"]}  # the original request + continue
 
     def pages(self, **params: Any) -> Iterator[list[dict]]:
-        """The pages of each generator batch, whole: a page whose props (imageinfo, revisions...)
-        continue over several replies is merged until the API says the batch is complete."""
+        """The pages of each batch, whole: a page whose props (imageinfo, revisions...) continue over
+        several replies is merged until the API says the batch is complete. Each page carries
+        `asked`: its title as requested, before the wiki normalized it or (redirects=1) followed a
+        redirect."""
         request = {"action": "query", **params}
         pages: dict[Any, dict] = {}
+        asked: dict[str, str] = {}
         while True:
             reply = self.get(**request)
-            for page in reply.get("query", {}).get("pages", []):
+            query = reply.get("query", {})
+            asked |= {n["to"]: n["from"] for n in query.get("normalized", [])}
+            asked |= {r["to"]: asked.get(r["from"], r["from"]) for r in query.get("redirects", [])}
+            for page in query.get("pages", []):
                 merged = pages.setdefault(page.get("pageid", page["title"]), {})
                 for key, value in page.items():
                     if isinstance(value, list) and isinstance(merged.get(key), list):
@@ -142,11 +170,28 @@ class MediaWiki:
                         merged[key] = value
             if reply.get("batchcomplete") or "continue" not in reply:
                 if pages:
-                    yield list(pages.values())
-                pages = {}
+                    yield [{**page, "asked": asked.get(page["title"], page["title"])} for page in pages.values()]
+                pages, asked = {}, {}
             if "continue" not in reply:
                 return
             request = {"action": "query", **params, **reply["continue"]}
+
+    def pages_of(self, titles: Sequence[str], batch: int, **params: Any) -> Iterator[dict]:
+        """The pages of `titles` (see `pages`), asked `batch` titles to a request or fewer, so that
+        no URL grows too long."""
+        for chunk in title_batches(titles, batch):
+            for pages in self.pages(titles="|".join(chunk), **params):
+                yield from pages
+
+    def filearchive(self, names: Collection[str], faprop: str, whole_above: int) -> Iterator[dict]:
+        """The filearchive rows (deleted file versions) of the files named as stored (no namespace,
+        underscores): one range request per name, or for more than `whole_above` names one listing
+        of the whole archive, since the API takes no list of names."""
+        wanted = set(names)
+        ranges = [{"fafrom": name, "fato": name} for name in sorted(wanted)] if len(wanted) <= whole_above else [{}]
+        for bounds in ranges:
+            for reply in self.query(list="filearchive", falimit="max", faprop=faprop, **bounds):
+                yield from (row for row in reply.get("filearchive", []) if row["name"] in wanted)
 
     def upload(self, path: Path, filename: str, *, comment: str = "", text: str | None = None,
                ignore_warnings: bool = False, chunk_size: int = CHUNK_SIZE) -> dict:

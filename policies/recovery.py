@@ -12,7 +12,7 @@ MediaWiki's upload rules shape every action (see shared/notes/mediawiki-facts.md
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 
 
@@ -77,7 +77,6 @@ class Decision:
     version: Backed | None = None
     revert_to: str | None = None  # RESTORE_OLD: upload time of the version to make current again afterwards
     asked: str = ""               # the title as the operator gave it
-    extra: dict = field(default_factory=dict)
 
     @property
     def restorable(self) -> bool:

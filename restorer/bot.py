@@ -3,8 +3,8 @@
 pywikibot is the upload engine (its throttle, maxlag, `ratelimited`/`badtoken` retries, chunked
 uploads, `assert=user` on every write). Its configuration is global and it prompts for missing
 passwords, so everything it needs is set here, once, from the frozen WikiConfig: no user-config.py,
-a private PYWIKIBOT_DIR, the password handed over explicitly. With `simulate`, pywikibot blocks
-every write at its lowest layer, so nothing can slip past a dry run.
+a private PYWIKIBOT_DIR, the password handed over explicitly. There is one dry run, and it is not
+here: `restore` without --yes prints the plan and never makes a Bot.
 """
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 # pywikibot keeps its files (session cookies among them) in PYWIKIBOT_DIR only when that folder
@@ -32,13 +31,13 @@ import pywikibot  # noqa: E402  (the environment above must be set before pywiki
 from pywikibot import config as pwb_config  # noqa: E402
 from pywikibot import login as pwb_login  # noqa: E402
 from pywikibot.exceptions import APIError as PwbAPIError  # noqa: E402
-from pywikibot.exceptions import UploadError  # noqa: E402
 
 from collector.config import WikiConfig  # noqa: E402
+from collector.mediawiki import CHUNK_SIZE  # noqa: E402
+from collector.swift import db_key  # noqa: E402
 
 RIGHTS_NEEDED = ("upload", "reupload", "edit")
 SAME_TITLE_GAP = 1.05  # MediaWiki names archived versions by the second
-CHUNK_SIZE = 4 * 1024 * 1024
 THROTTLE = 0.1  # seconds between writes: pywikibot's minthrottle
 
 
@@ -50,20 +49,14 @@ class BotError(Exception):
         self.code = code
 
 
-@dataclass(frozen=True)
-class Uploaded:
-    outcome: str           # "new-version" | "no-change" (identical bytes republished, nothing logged)
-
-
 class Bot:
-    def __init__(self, wiki: WikiConfig, contact: str, simulate: bool = False, throttle: float = THROTTLE):
+    def __init__(self, wiki: WikiConfig, contact: str, throttle: float = THROTTLE):
         family = "mediarescue-" + "".join(c if c.isalnum() else "-" for c in wiki.name)
         pwb_config.family_files[family] = wiki.api_url
         # pywikibot's throttle: at least `throttle` seconds between two writes of this process, under a
         # lock (so parallel restores share it). pywikibot's own floor is 0.1 s; 0 only where agreed.
         pwb_config.put_throttle = pwb_config.minthrottle = throttle
         pwb_config.maxlag = wiki.maxlag
-        pwb_config.simulate = simulate
         pwb_config.user_agent_description = contact
         user, _, app = wiki.user.partition("@")
         pwb_config.usernames[family][family] = user
@@ -95,41 +88,34 @@ class Bot:
             with self._lock:
                 self._last_write[title] = time.monotonic()
 
-    def upload(self, title: str, path: Path, summary: str, text: str | None = None,
-               expected: bool = False) -> Uploaded:
-        """Upload `path` as `title`, in one request. With `expected`, the warnings the caller knows
-        will come (exists, nochange, duplicateversions...) are ignored up front: the caller checked
-        the title's state just before, and what the wiki then serves is read back, so a warning
-        round trip (upload to the stash, then publish) would only double the wiki's work. Without
-        it, any warning stops the upload. An identical current version is not an error: MediaWiki
-        answers fileexists-no-change, yet publishes the bytes (how a lost current version comes back)."""
-        seen: list[str] = []
-
-        def stop(warnings: list[UploadError]) -> bool:
-            seen.extend(w.code for w in warnings)
-            return False
-
+    def upload(self, title: str, path: Path, summary: str, text: str | None = None) -> None:
+        """Upload `path` as `title`, in one request, warnings ignored up front. The caller checked the
+        title's state just before and knows which will come (exists, nochange, duplicateversions...),
+        and reads back what the wiki then serves, so a warning round trip (upload to the stash, then
+        publish) would only double the wiki's work. An identical current version is not an error:
+        MediaWiki answers fileexists-no-change, yet publishes the bytes (how a lost current version
+        comes back)."""
         page = pywikibot.FilePage(self.site, title)
         try:
             with self._paced(title):
                 # text "" spares pywikibot a fetch of the page: MediaWiki uses `text` only to create one.
                 done = self.site.upload(page, source_filename=str(path), summary=summary, text=text or "",
-                                        ignore_warnings=True if expected else stop, report_success=False,
-                                        chunk_size=CHUNK_SIZE)
+                                        ignore_warnings=True, report_success=False, chunk_size=CHUNK_SIZE)
         except PwbAPIError as error:
             if error.code == "fileexists-no-change":
-                return Uploaded("no-change")
+                return
             raise BotError(error.code, error.info) from None
         if not done:
-            raise BotError("upload-warning", f"stopped on warnings {', '.join(seen) or '(none)'}")
-        return Uploaded("new-version")
+            raise BotError("upload-failed", f"the wiki did not publish {title}")
 
     def filerevert(self, title: str, archive_name: str, summary: str) -> None:
-        request = self.site.simple_request(action="filerevert", filename=title.split(":", 1)[1],
-                                           archivename=archive_name, comment=summary,
-                                           token=self.site.tokens["csrf"])
-        with self._paced(title):
-            reply = request.submit()["filerevert"]
+        request = self.site.simple_request(action="filerevert", filename=db_key(title), archivename=archive_name,
+                                           comment=summary, token=self.site.tokens["csrf"])
+        try:
+            with self._paced(title):
+                reply = request.submit()["filerevert"]
+        except PwbAPIError as error:
+            raise BotError(error.code, error.info) from None
         if reply.get("result") != "Success":
             codes = ", ".join(e.get("code", "?") for e in reply.get("errors", [])) or str(reply)
             raise BotError("filerevert-failed", codes)

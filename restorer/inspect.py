@@ -62,14 +62,13 @@ class FileState:
     urls: list[str] = field(default_factory=list)         # one per version
     deleted: list[Live] = field(default_factory=list)     # deleted versions (with Swift only)
     deleted_on_wiki: bool = False            # the logs end with a deletion
-    page_exists: bool = False
     invalid: str | None = None               # the wiki rejects the title
 
 
 class Inspector:
     def __init__(self, api: MediaWiki, wiki: WikiConfig, contact: str, workers: int = 8, batch: int | None = None):
         self.api, self.wiki, self.workers = api, wiki, workers
-        rights = set(api.get(action="query", meta="userinfo", uiprop="rights")["query"]["userinfo"]["rights"])
+        rights = api.rights()
         self.batch = batch or (500 if "apihighlimits" in rights else 50)
         self.may_see_deleted = "deletedhistory" in rights
         self._local = threading.local()
@@ -79,37 +78,20 @@ class Inspector:
     # --- the wiki's records ---
     def records(self, titles: list[str]) -> dict[str, FileState]:
         states = {title: FileState(title) for title in titles}
-        for start in range(0, len(titles), self.batch):
-            chunk = titles[start:start + self.batch]
-            reply_pages = []
-            renamed: dict[str, str] = {}
-            normalized: dict[str, str] = {}
-            for reply in self.api.query(titles="|".join(chunk), prop="imageinfo", iilimit="max", iiprop=IIPROP,
-                                        redirects=1):
-                reply_pages.extend(reply.get("pages", []))
-                normalized |= {n["to"]: n["from"] for n in reply.get("normalized", [])}
-                renamed |= {r["to"]: r["from"] for r in reply.get("redirects", [])}
-            merged: dict[str, dict] = {}
-            for page in reply_pages:
-                merged.setdefault(page["title"], {"imageinfo": []})
-                merged[page["title"]]["imageinfo"] += page.get("imageinfo", [])
-                merged[page["title"]] |= {k: v for k, v in page.items() if k != "imageinfo"}
-            for live_title, page in merged.items():
-                asked = renamed.get(live_title, live_title)
-                asked = normalized.get(asked, asked)
-                state = states.get(asked) or states.get(live_title)
-                if state is None:
-                    continue
-                if page.get("invalid"):
-                    state.invalid = page.get("invalidreason", "invalid title")
-                    continue
-                state.page_exists = not page.get("missing")
-                infos = [i for i in page["imageinfo"] if "sha1" in i]
-                if infos:
-                    state.live_title = live_title
-                    state.versions = [Live(i["timestamp"], i.get("user"), int(i["size"]), i["sha1"],
-                                           i.get("archivename")) for i in infos]
-                    state.urls = [i["url"] for i in infos]
+        for page in self.api.pages_of(titles, self.batch, prop="imageinfo", iilimit="max", iiprop=IIPROP,
+                                      redirects=1):
+            state = states.get(page["asked"]) or states.get(page["title"])
+            if state is None:
+                continue
+            if page.get("invalid"):
+                state.invalid = page.get("invalidreason", "invalid title")
+                continue
+            infos = [i for i in page.get("imageinfo", []) if "sha1" in i]
+            if infos:
+                state.live_title = page["title"]
+                state.versions = [Live(i["timestamp"], i.get("user"), int(i["size"]), i["sha1"],
+                                       i.get("archivename")) for i in infos]
+                state.urls = [i["url"] for i in infos]
         return states
 
     def explain_missing(self, states: dict[str, FileState]) -> None:
@@ -136,15 +118,10 @@ class Inspector:
         if not (self.layout and self.may_see_deleted):
             return
         by_name = {db_key(s.live_title or s.title): s for s in states.values()}
-        ranges = [{"fafrom": name, "fato": name} for name in by_name] if len(by_name) <= self.batch else [{}]
-        for bounds in ranges:
-            for reply in self.api.query(list="filearchive", falimit="max", faprop="sha1|timestamp|user|size",
-                                        **bounds):
-                for row in reply.get("filearchive", []):
-                    state = by_name.get(row["name"])
-                    if state is not None and "sha1" in row:
-                        state.deleted.append(Live(row["timestamp"], row.get("user"), int(row["size"]), row["sha1"],
-                                                  None, "unchecked"))
+        for row in self.api.filearchive(by_name, "sha1|timestamp|user|size", self.batch):
+            if "sha1" in row:
+                by_name[row["name"]].deleted.append(Live(row["timestamp"], row.get("user"), int(row["size"]),
+                                                         row["sha1"], None, "unchecked"))
 
     # --- what storage answers ---
     def _pool(self) -> urllib3.PoolManager:
@@ -156,21 +133,25 @@ class Inspector:
         """ok | missing | corrupt; raises Outage when storage fails rather than answers."""
         pool = self._pool()
         try:
-            head = pool.request("HEAD", url, timeout=30)
-            if head.status == 404:
+            length = None
+            if deep:  # one GET: its status says what a HEAD would, and its bytes the rest
+                status, digest = served_sha1(pool, url)
+            else:
+                head = pool.request("HEAD", url, timeout=30)
+                status, length = head.status, head.headers.get("Content-Length")
+            if status == 404:
                 return "missing"
-            if head.status >= 500 or head.status == 429:
-                raise Outage(f"storage answered HTTP {head.status} for {url}")
-            if head.status >= 400:
-                raise Outage(f"storage refused the read of {url}: HTTP {head.status}")
-            length = head.headers.get("Content-Length")
-            if length is not None and int(length) != size:
-                return "corrupt"
-            if not deep and length is not None:
-                return "ok"
-            status, digest = served_sha1(pool, url)
-            if status >= 500:
+            if status >= 500 or status == 429:
                 raise Outage(f"storage answered HTTP {status} for {url}")
+            if status >= 400:
+                raise Outage(f"storage refused the read of {url}: HTTP {status}")
+            if deep:
+                return "ok" if digest == sha1 else "corrupt"
+            if length is not None:
+                return "ok" if int(length) == size else "corrupt"
+            status, digest = served_sha1(pool, url)  # no length given: the bytes must say
+            if status != 200:
+                raise Outage(f"storage answered HTTP {status} for {url} after a HEAD")
             return "ok" if digest == sha1 else "corrupt"
         except urllib3.exceptions.HTTPError as error:
             raise Outage(f"storage did not answer for {url}: {type(error).__name__}") from None

@@ -48,15 +48,20 @@ def inspect(inspector: Inspector, catalog: Catalog, wiki: str, titles: list[str]
 
     Deleted versions are looked up only where the catalog holds some (or across the whole archive
     when there are many titles): a deleted version never backed up cannot be restored anyway.
-    The outage probe uses files outside `titles`: those are the suspects, not the witnesses."""
+    The outage probe uses files outside `titles` where it can: those are the suspects, not the
+    witnesses."""
     states = inspector.records(titles)
     inspector.explain_missing(states)
-    with_deleted = catalog.titles_with_deleted(wiki)
-    inspector.deleted_versions({t: s for t, s in states.items()
-                                if len(states) > inspector.batch or t in with_deleted or s.live_title in with_deleted})
-    if probe:
-        asked = set(titles)
-        inspector.probe([r for r in catalog.sample_healthy(wiki, 12 + len(asked)) if r["title"] not in asked][:12])
+    if len(states) > inspector.batch:  # one listing of the whole archive is cheaper than a request per title
+        inspector.deleted_versions(states)
+    else:
+        with_deleted = catalog.titles_with_deleted(wiki, [*states, *(s.live_title for s in states.values()
+                                                                       if s.live_title)])
+        inspector.deleted_versions({t: s for t, s in states.items() if t in with_deleted
+                                    or s.live_title in with_deleted})
+    if probe:  # witnesses outside the suspects; when every file is a suspect (verify --all), a sample of them
+        asked, sample = set(titles), catalog.sample_healthy(wiki, 50)
+        inspector.probe(([r for r in sample if r["title"] not in asked] or sample)[:12])
     inspector.check(states, deep)
     return states
 
@@ -131,9 +136,6 @@ def _settled(catalog: Catalog, journal: Journal, wiki: str, d: Decision) -> Deci
 def _usage(inspector: Inspector, titles: list[str]) -> dict[str, int]:
     """How many pages use each file: the most used are restored first."""
     counts: dict[str, int] = {}
-    for start in range(0, len(titles), inspector.batch):
-        for batch in inspector.api.query(titles="|".join(titles[start:start + inspector.batch]), prop="fileusage",
-                                         fulimit="max", fuprop="pageid"):
-            for page in batch.get("pages", []):
-                counts[page["title"]] = counts.get(page["title"], 0) + len(page.get("fileusage", []))
+    for page in inspector.api.pages_of(titles, inspector.batch, prop="fileusage", fulimit="max", fuprop="pageid"):
+        counts[page["title"]] = len(page.get("fileusage", []))
     return counts

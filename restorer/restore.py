@@ -26,14 +26,12 @@ import requests
 import urllib3
 
 from collector.catalog import Catalog
-from collector.mediawiki import MediaWiki
-from policies.recovery import Action, Decision
+from collector.mediawiki import APIError, MediaWiki, title_batches
+from policies.recovery import RESTORING, Action, Decision
 from restorer.bot import SAME_TITLE_GAP, THROTTLE, Bot, BotError
-from restorer.inspect import file_pool, served_sha1
+from restorer.inspect import IIPROP, file_pool, served_sha1
 from restorer.journal import Journal
 
-RESTORING = (Action.REPAIR_CURRENT, Action.REUPLOAD_FILE, Action.RESTORE_OLD)
-IIPROP = "timestamp|user|sha1|url|archivename|size"
 CHUNK = 50  # titles whose state is fetched in one request, just before their actions
 
 
@@ -73,9 +71,9 @@ def summary_text(d: Decision, reason: str | None, run: int) -> str:
 
 
 class Restorer:
-    def __init__(self, wiki: str, journal: Journal, blob_path: Callable[[str], Path], bot: Bot, reader: MediaWiki,
+    def __init__(self, journal: Journal, blob_path: Callable[[str], Path], bot: Bot, reader: MediaWiki,
                  contact: str, reason: str | None = None, page_texts: dict[int, str | None] | None = None):
-        self.wiki, self.journal, self.blob_path, self.bot, self.reader = wiki, journal, blob_path, bot, reader
+        self.journal, self.blob_path, self.bot, self.reader = journal, blob_path, bot, reader
         self.reason = reason
         self.page_texts = page_texts or {}  # version id -> backed-up description page, for full losses
         self._prefetched: dict[str, list[dict[str, Any]]] = {}
@@ -86,17 +84,24 @@ class Restorer:
     def prefetch(self, titles: list[str]) -> None:
         """The versions of a chunk of titles in one request, just before their actions run: each
         action's first look at its title is then free; every look after a write asks again."""
-        for batch in self.reader.query(titles="|".join(titles), prop="imageinfo", iilimit="max", iiprop=IIPROP):
-            for page in batch.get("pages", []):
-                self._prefetched.setdefault(page["title"], []).extend(page.get("imageinfo", []))
+        for page in self.reader.pages_of(titles, len(titles), prop="imageinfo", iilimit="max", iiprop=IIPROP):
+            self._prefetched[page["title"]] = page.get("imageinfo", [])
 
     def _versions(self, title: str) -> list[dict[str, Any]]:
+        """The title's versions, newest first, those hidden from the bot (no sha1) left out."""
         with self._lock:
-            if title in self._prefetched:
-                return self._prefetched.pop(title)
-        page = self.reader.get(action="query", titles=title, prop="imageinfo", iilimit="max",
-                               iiprop=IIPROP)["query"]["pages"][0]
-        return page.get("imageinfo", [])
+            versions = self._prefetched.pop(title, None)
+        if versions is None:
+            page = next(self.reader.pages_of([title], 1, prop="imageinfo", iilimit="max", iiprop=IIPROP))
+            versions = page.get("imageinfo", [])
+        return [v for v in versions if "sha1" in v]
+
+    def _current_first(self, title: str) -> list[dict[str, Any]]:
+        """As _versions, for a file that must exist: NotRestored when the wiki shows none."""
+        versions = self._versions(title)
+        if not versions:
+            raise NotRestored(f"the wiki lists no version of {title} the bot may see")
+        return versions
 
     def _serves(self, url: str, sha1: str) -> bool:
         return served_sha1(self.pool, url) == (200, sha1)
@@ -108,12 +113,11 @@ class Restorer:
 
     # --- the actions ---
     def _repair_current(self, d: Decision, entry: dict, run: int) -> Outcome:
-        current = self._versions(d.title)[0]
+        current = self._current_first(d.title)[0]
         if current["sha1"] != d.version.sha1:
             raise NotRestored(f"the wiki's current version changed since the plan (sha1 {current['sha1']})")
         if not self._serves(current["url"], d.version.sha1):  # never re-upload over a healthy file
-            self.bot.upload(d.title, self.blob_path(d.version.sha256), summary_text(d, self.reason, run),
-                            expected=True)  # exists, nochange: the point of an identical re-upload
+            self.bot.upload(d.title, self.blob_path(d.version.sha256), summary_text(d, self.reason, run))  # exists, nochange: the point of an identical re-upload
         if not self._serves(current["url"], d.version.sha1):
             raise NotRestored(f"after the re-upload {current['url']} still does not serve sha1 {d.version.sha1}")
         return Outcome(d, "restored", f"identical bytes republished and read back from {current['url']} "
@@ -124,8 +128,7 @@ class Restorer:
         if ours is None:
             text = self.page_texts.get(d.version.id) or \
                 f"Restored by mediarescue from backup. Originally uploaded {d.version.timestamp} by {d.version.user}."
-            self.bot.upload(d.title, self.blob_path(d.version.sha256), summary_text(d, self.reason, run), text=text,
-                            expected=True)  # page-exists: a full loss can leave the description page behind
+            self.bot.upload(d.title, self.blob_path(d.version.sha256), summary_text(d, self.reason, run), text=text)  # page-exists: a full loss can leave the description page behind
             ours = self._ours(d.title, d.version.sha1, entry["started"])
             if ours is None:
                 raise NotRestored("the upload succeeded but the wiki lists no such version")
@@ -139,15 +142,14 @@ class Restorer:
         if entry["step"] == "started":
             ours = self._ours(d.title, d.version.sha1, entry["started"])
             if ours is None:
-                self.bot.upload(d.title, self.blob_path(d.version.sha256), summary_text(d, self.reason, run),
-                                expected=True)  # exists, duplicateversions: these bytes were a version here
+                self.bot.upload(d.title, self.blob_path(d.version.sha256), summary_text(d, self.reason, run))  # exists, duplicateversions: these bytes were a version here
                 ours = self._ours(d.title, d.version.sha1, entry["started"])
                 if ours is None:
                     raise NotRestored("the upload succeeded but the wiki lists no such version")
             self.journal.step(entry, "uploaded", upload_timestamp=ours["timestamp"])
         uploaded_at = entry["upload_timestamp"]
         revert_to = entry["revert_to"]  # as first planned: a re-plan after our upload would see it as current
-        versions = self._versions(d.title)
+        versions = self._current_first(d.title)
         if entry["step"] == "uploaded":
             if versions[0]["timestamp"] == uploaded_at:  # our upload is still current: revert
                 previous = next((v for v in versions if v["timestamp"] == revert_to and "archivename" in v), None)
@@ -158,7 +160,7 @@ class Restorer:
                                     f"mediarescue recovery run {run}: back to the version of {revert_to}, "
                                     f"after restoring the lost old version of {d.version.timestamp}"
                                     + (f"; {self.reason}" if self.reason else ""))
-                versions = self._versions(d.title)
+                versions = self._current_first(d.title)
             self.journal.step(entry, "reverted")
         restored = next((v for v in versions if v["timestamp"] == uploaded_at and v["sha1"] == d.version.sha1), None)
         if restored is None or not self._serves(restored["url"], d.version.sha1):
@@ -172,7 +174,8 @@ class Restorer:
                Action.RESTORE_OLD: self._restore_old}[d.action]
         try:
             outcome = act(d, entry, run)
-        except (BotError, NotRestored, OSError, requests.RequestException, urllib3.exceptions.HTTPError) as error:
+        except (BotError, NotRestored, APIError, OSError, requests.RequestException,
+                urllib3.exceptions.HTTPError) as error:
             self.journal.step(entry, "failed", str(error))
             return Outcome(d, "failed", str(error), entry["id"])
         self.journal.step(entry, "verified", outcome.detail, outcome.upload_timestamp)
@@ -206,13 +209,13 @@ def blob_file(blobs: Any, workdir: Path) -> Callable[[str], Path]:
 
 def run(config: Any, wiki: Any, catalog: Catalog, decisions: list[Decision], reason: str | None = None,
         report_page: str | None = None, report_dir: Path | None = None, console: Any = None,
-        simulate: bool = False, workers: int = 4, throttle: float = THROTTLE) -> tuple[dict[str, Any], list[Path]]:
+        workers: int = 4, throttle: float = THROTTLE) -> tuple[dict[str, Any], list[Path]]:
     """The bot loop: preflight, then each decision in the plan's order (restoring ones carried out,
     the others reported), then the report, locally and (asked for) on the wiki."""
     from collector.blobstore import open_store
     from restorer import report
 
-    bot = Bot(wiki, config.contact, simulate=simulate, throttle=throttle)
+    bot = Bot(wiki, config.contact, throttle=throttle)
     missing = bot.missing_rights()
     if missing:
         raise BotError("permissiondenied", f"{wiki.user} lacks the rights {', '.join(missing)} on {wiki.api_url}")
@@ -231,7 +234,7 @@ def run(config: Any, wiki: Any, catalog: Catalog, decisions: list[Decision], rea
                                     if d.action not in RESTORING}
     status = "interrupted"
     with tempfile.TemporaryDirectory(prefix="mediarescue-restore-") as workdir:
-        restorer = Restorer(wiki.name, journal, blob_file(open_store(config), Path(workdir)), bot, reader,
+        restorer = Restorer(journal, blob_file(open_store(config), Path(workdir)), bot, reader,
                             config.contact, reason, page_texts)
         pool = ThreadPoolExecutor(workers, thread_name_prefix="restore")
         began = time.monotonic()
@@ -241,9 +244,7 @@ def run(config: Any, wiki: Any, catalog: Catalog, decisions: list[Decision], rea
                     for i in indexes:
                         outcomes[i] = restorer.carry_out(decisions[i], restore_run)
                         advance(outcomes[i])
-                titles = list(by_title)
-                for start in range(0, len(titles), CHUNK):
-                    chunk = titles[start:start + CHUNK]
+                for chunk in title_batches(list(by_title), CHUNK):
                     restorer.prefetch(chunk)
                     for future in [pool.submit(one_title, by_title[title]) for title in chunk]:
                         future.result()

@@ -22,8 +22,7 @@ from collector.mediawiki import APIError, MediaWiki
 from testbed import bed, procs
 from testbed.procs import TestBedError
 
-BEDS = Path(os.environ.get("MEDIARESCUE_TESTBEDS", Path(__file__).resolve().parents[1] / ".testbed"))
-DEFAULT_DIR = BEDS / "default"
+DEFAULT_DIR = bed.BEDS / "default"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -108,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             _print_bed(test_bed, time.monotonic() - began)
     elif args.verb == "stop":
-        dirs = [args.dir] if args.dir else sorted(p for p in BEDS.glob("*") if p.is_dir())
+        dirs = [args.dir] if args.dir else sorted(p for p in bed.BEDS.glob("*") if p.is_dir())
         for bed_dir in dirs:
             stopped = bed.stop(bed_dir)
             print(f"{bed_dir}: {'stopped ' + ', '.join(stopped) if stopped else 'nothing was running'}")

@@ -13,6 +13,8 @@ from testbed import procs, swift_server, wiki
 from testbed.procs import TestBedError
 
 INFO = "testbed.json"
+# Where beds live unless told otherwise: the tests', the benchmarks' and `scripts/testbed`'s alike.
+BEDS = Path(os.environ.get("MEDIARESCUE_TESTBEDS", Path(__file__).resolve().parents[1] / ".testbed"))
 WIKI_ID = "wikipedia-commons"
 URL_PREFIX = "/wikipedia/commons"
 

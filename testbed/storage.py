@@ -24,11 +24,6 @@ class BedStorage:
     def _file(self, zone: str, rel_path: str) -> Path:
         return self.bed.images_dir / ("deleted/" if zone == "deleted" else "") / rel_path
 
-    def where(self, zone: str, rel_path: str) -> str:
-        if self.bed.swift_auth_url:
-            return "swift:{}/{}".format(*self.layout.locate(zone, rel_path))
-        return str(self._file(zone, rel_path))
-
     def sha1(self, zone: str, rel_path: str) -> str | None:
         """The stored bytes' sha1 (hex), or None when nothing is stored there."""
         digest = hashlib.sha1()

@@ -40,22 +40,6 @@ class Account:
     password: str
 
 
-@dataclass(frozen=True)
-class Wiki:
-    port: int
-    root: Path
-    bot: Account
-    seeder: Account
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def api_url(self) -> str:
-        return f"{self.url}/api.php"
-
-
 def mediawiki_code() -> Path:
     for candidate in CODE_CANDIDATES:
         if candidate and (Path(candidate) / "api.php").is_file():
@@ -114,6 +98,7 @@ $wgMaxUploadSize = 6 * 1024 * 1024 * 1024;
 $wgEnableBotPasswords = true;
 $wgRateLimits = [];
 $wgJobRunRate = 0;
+$wgGroupPermissions['sysop']['deleterevision'] = true;  # as on Wikimedia wikis: admins hide file versions
 $wgEnableAsyncUploads = false;
 $wgMainCacheType = CACHE_NONE;
 $wgSessionCacheType = CACHE_DB;  # sessions must persist: login needs them

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,12 +15,12 @@ from testbed import bed
 from testbed.seed import SeedResult, seed
 from testbed.storage import BedStorage
 
-BEDS = Path(os.environ.get("MEDIARESCUE_TESTBEDS", Path(__file__).resolve().parents[1] / ".testbed"))
+MEDIARESCUE = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "mediarescue"
 
 
 def _running_bed(name: str, profile: str) -> Iterator[bed.TestBed]:
-    BEDS.mkdir(exist_ok=True)
-    bed_dir = BEDS / name
+    bed.BEDS.mkdir(exist_ok=True)
+    bed_dir = bed.BEDS / name
     if (bed_dir / bed.INFO).exists():
         bed.stop(bed_dir)
     test_bed = bed.start(bed_dir, profile)
@@ -60,6 +61,16 @@ def seeded(collector_bed: bed.TestBed) -> SeedResult:
 def any_bed(request: pytest.FixtureRequest) -> bed.TestBed:
     """The same test on the Swift-backed and on the filesystem-backed wiki."""
     return request.getfixturevalue(f"{request.param}_bed")
+
+
+def mediarescue(config: Path | None, *args: str, stdin: str | None = None, env: dict[str, str] | None = None,
+                wait: bool = True, timeout: float = 600) -> subprocess.CompletedProcess | subprocess.Popen:
+    """The `mediarescue` command, as an operator runs it (with `--config` when given)."""
+    argv = [str(MEDIARESCUE), *(["--config", str(config)] if config else []), *args]
+    env = {**os.environ, **(env or {})}
+    if not wait:
+        return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.run(argv, input=stdin, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def seeder_api(test_bed: bed.TestBed) -> MediaWiki:

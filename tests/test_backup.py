@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import http.server
-import os
 import signal
 import sqlite3
 import subprocess
@@ -22,9 +21,9 @@ from collector.swift import archive_path, public_path
 from testbed.bed import TestBed
 from testbed.seed import SeedResult
 from testbed.storage import BedStorage
+from tests.conftest import mediarescue
 
 pytestmark = pytest.mark.integration
-MEDIARESCUE = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "mediarescue"
 IDENTITY = ("id", "title", "title_at_upload", "timestamp", "user", "size", "sha1", "sha256", "status",
             "archive_name", "private", "backup_status")
 
@@ -33,10 +32,7 @@ def _backup(test_bed: TestBed, where: Path, swift: bool, workers: int = 4, env: 
             wait: bool = True) -> subprocess.Popen | subprocess.CompletedProcess:
     config = test_bed.write_config(where / "mediarescue.toml", where / "catalog.db", where / "blobs", swift=swift,
                                    workers=workers)
-    argv = [str(MEDIARESCUE), "--config", str(config), "backup"]
-    if not wait:
-        return subprocess.Popen(argv, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    return subprocess.run(argv, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=300)
+    return mediarescue(config, "backup", env=env, wait=wait)
 
 
 def _rows(catalog_path: Path, columns: tuple[str, ...] = IDENTITY) -> list[tuple]:
@@ -74,9 +70,8 @@ def test_full_backup_from_swift_captures_every_version_once(collector_bed: TestB
     run = catalog.run(everything[0]["first_run"])
     assert (run["status"], run["errors"], run["new_blobs"]) == ("done", 0, len(stored))
 
-    found = subprocess.run([str(MEDIARESCUE), "--config", str(tmp_path / "mediarescue.toml"), "find", "--json",
-                            seeded.roles["deleted"].removeprefix("File:").replace(" ", "_")],
-                           capture_output=True, text=True)
+    found = mediarescue(tmp_path / "mediarescue.toml", "find", "--json",
+                        seeded.roles["deleted"].removeprefix("File:").replace(" ", "_"))
     assert found.returncode == 0 and '"status": "deleted"' in found.stdout and "local-deleted" not in found.stdout
 
 

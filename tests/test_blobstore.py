@@ -7,7 +7,6 @@ import io
 import os
 import sqlite3
 import stat
-import subprocess
 import uuid
 from pathlib import Path
 
@@ -22,9 +21,9 @@ from collector.crypto import (CorruptBlob, KeyRequired, Sealer, WrongKey, genera
                               unsealing_reader)
 from collector.swift import SwiftStore
 from testbed.bed import TestBed
+from tests.conftest import mediarescue
 
 KEY, OTHER_KEY = bytes(range(32)), bytes(32)
-MEDIARESCUE = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "mediarescue"
 
 
 def _swift_store(test_bed: TestBed, spool: Path, key: bytes | None = KEY, prefix: str | None = None,
@@ -324,10 +323,10 @@ def test_stored_records_which_blobs_are_sealed(tmp_path: Path) -> None:
 
 
 def test_keygen_writes_a_private_key_file_once(tmp_path: Path) -> None:
-    done = subprocess.run([str(MEDIARESCUE), "keygen", str(tmp_path / "k")], capture_output=True, text=True)
+    done = mediarescue(None, "keygen", str(tmp_path / "k"))
     assert done.returncode == 0, done.stderr
     assert stat.S_IMODE((tmp_path / "k").stat().st_mode) == 0o600
     assert len(parse_key((tmp_path / "k").read_text())) == 32
     before = (tmp_path / "k").read_text()
-    again = subprocess.run([str(MEDIARESCUE), "keygen", str(tmp_path / "k")], capture_output=True, text=True)
+    again = mediarescue(None, "keygen", str(tmp_path / "k"))
     assert again.returncode == 2 and "never overwritten" in again.stderr and (tmp_path / "k").read_text() == before

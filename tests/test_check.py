@@ -6,7 +6,6 @@ import hashlib
 import json
 import re
 import sqlite3
-import subprocess
 import uuid
 from pathlib import Path
 
@@ -19,13 +18,12 @@ from collector.checker import check
 from collector.crypto import KeyRequired, generate_key, parse_key
 from testbed.bed import TestBed
 from testbed.seed import SeedResult
+from tests.conftest import mediarescue
 
-MEDIARESCUE = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "mediarescue"
 
 
 def _mediarescue(config: Path, *args: str) -> tuple[int, dict | str]:
-    done = subprocess.run([str(MEDIARESCUE), "--config", str(config), *args], capture_output=True, text=True,
-                          timeout=600)
+    done = mediarescue(config, *args)
     if "--json" in args and done.stdout.strip():
         return done.returncode, json.loads(done.stdout)
     return done.returncode, done.stdout + done.stderr

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sqlite3
 import subprocess
 import time
@@ -25,16 +24,14 @@ from testbed.bed import TestBed
 from testbed.media import write_media
 from testbed.seed import SAME_TITLE_GAP, SeedResult, seed
 from testbed.storage import BedStorage
-from tests.conftest import seeder_api
+from tests.conftest import mediarescue, seeder_api
 
 pytestmark = pytest.mark.integration
-MEDIARESCUE = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "mediarescue"
 STATE = ("title", "status", "archive_name", "private")
 
 
 def _cli(config: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
-    done = subprocess.run([str(MEDIARESCUE), "--config", str(config), *args], capture_output=True, text=True,
-                          timeout=300, env={**os.environ, "COLUMNS": "200"})
+    done = mediarescue(config, *args, env={"COLUMNS": "200"})
     if ok:
         assert done.returncode == 0, done.stdout + done.stderr
     return done

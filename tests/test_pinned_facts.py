@@ -4,6 +4,7 @@ See ../shared/notes/mediawiki-facts.md."""
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from pathlib import Path
 
@@ -14,7 +15,9 @@ from collector.mediawiki import APIError, MediaWiki
 from collector.swift import archive_path, deleted_path, public_path
 from testbed.media import write_media
 from testbed.seed import SAME_TITLE_GAP
+from testbed.bed import TestBed
 from testbed.storage import BedStorage
+from tests.conftest import mediarescue
 
 pytestmark = pytest.mark.integration
 
@@ -121,3 +124,34 @@ def test_corrupt_current_version_is_served_as_is(
         assert _versions(api, f"File:{name}")[0]["sha1"] == sha1
     finally:
         storage.corrupt("public", public_path(name), path.read_bytes())  # leave the shared wiki whole
+
+
+def test_a_revision_deleted_old_version_is_listed_without_its_sha1_and_a_backup_keeps_it(
+        any_bed: TestBed, api: MediaWiki, storage: BedStorage, tmp_path: Path, unique_name: str) -> None:
+    """Hiding a file version's content (revision deletion) takes its sha1 and URL out of imageinfo
+    for every account, bot included, and moves its bytes to the deleted zone. The collector must
+    not take such a version for one the wiki no longer has."""
+    name, title = f"{unique_name}.png", f"File:{unique_name}.png"
+    old_path, old_sha1 = _make(tmp_path, "png", 6)
+    new_path, new_sha1 = _make(tmp_path, "png", 7)
+    assert api.upload(old_path, name)["result"] == "Success"
+    time.sleep(SAME_TITLE_GAP)
+    assert api.upload(new_path, name, ignore_warnings=True)["result"] == "Success"
+    config = any_bed.write_config(tmp_path / "m.toml", tmp_path / "c.db", tmp_path / "blobs")
+    mediarescue(config, "backup")  # the shared bed may hold other tests' broken files: this title is what counts
+    current, old = _versions(api, title)
+
+    time.sleep(SAME_TITLE_GAP)
+    reply = api.post(action="revisiondelete", type="oldimage", target=title, ids=old["archivename"].split("!")[0],
+                     hide="content", reason="pinned fact")
+    assert reply["revisiondelete"]["status"] == "Success"
+    listed = _versions(api, title)
+    assert [v.get("sha1") for v in listed] == [new_sha1, None] and listed[1]["filehidden"]
+    assert listed[1]["timestamp"] == old["timestamp"] and "url" not in listed[1]  # it is still seen, by its time
+    assert storage.sha1("public", archive_path(old["archivename"])) is None
+    assert storage.sha1("deleted", deleted_path(old_sha1, name)) == old_sha1
+
+    mediarescue(config, "backup")
+    found = json.loads(mediarescue(config, "find", title, "--json").stdout)
+    assert [(r["sha1"], r["status"], r["backup_status"]) for r in found] == [
+        (new_sha1, "current", "ok"), (old_sha1, "old", "ok")]  # seen, kept, never called vanished

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,15 +18,9 @@ from testbed.bed import TestBed
 from testbed.media import write_media
 from testbed.seed import SAME_TITLE_GAP, SeedResult, seed
 from testbed.storage import BedStorage
-from tests.conftest import _running_bed, seeder_api
+from tests.conftest import _running_bed, mediarescue, seeder_api
 
 pytestmark = pytest.mark.integration
-MEDIARESCUE = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "mediarescue"
-
-
-def mediarescue(config: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([str(MEDIARESCUE), "--config", str(config), *args], input=stdin, capture_output=True,
-                          text=True, timeout=300)
 
 
 class Damaged:

@@ -7,7 +7,6 @@ import http.server
 import json
 import re
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -22,18 +21,10 @@ from testbed.bed import TestBed
 from testbed.media import write_media
 from testbed.seed import SAME_TITLE_GAP, SeedResult, seed
 from testbed.storage import BedStorage
-from tests.conftest import _running_bed, seeder_api
+from tests.conftest import _running_bed, mediarescue, seeder_api
 
 pytestmark = pytest.mark.integration
-MEDIARESCUE = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "mediarescue"
 OLD_LOST = [f"File:Restore kill {n}.png" for n in range(4)]
-
-
-def mediarescue(config: Path, *args: str, wait: bool = True) -> subprocess.CompletedProcess | subprocess.Popen:
-    argv = [str(MEDIARESCUE), "--config", str(config), *args]
-    if not wait:
-        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    return subprocess.run(argv, capture_output=True, text=True, timeout=300)
 
 
 class Bed:
@@ -74,8 +65,9 @@ def broken(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
         plain = [t for t in seeded.files if not t.startswith("File:Seed") and len(seeded.files[t]) == 1]
         t = {"current-missing": plain[0], "current-corrupt": plain[1], "gone": plain[2], "renamed-from": plain[3],
              "renamed-to": "File:Renamed before restore." + plain[3].rsplit(".", 1)[1], "gone-killed": plain[4],
-             "old-missing": seeded.roles["history"], "healthy": plain[5]}
+             "old-missing": seeded.roles["history"], "healthy": plain[5], "large-missing": seeded.roles["large"]}
         storage.lose("public", public_path(t["current-missing"][5:]))
+        storage.lose("public", public_path(t["large-missing"][5:]))  # put back by a chunked identical upload
         storage.corrupt("public", public_path(t["current-corrupt"][5:]))
         storage.lose_file_records(t["gone"][5:])
         storage.lose_file_records(t["gone-killed"][5:])
@@ -103,7 +95,8 @@ def test_without_yes_restore_is_the_dry_run_and_writes_nothing(broken: Bed) -> N
 
 def test_restore_brings_back_every_restorable_version_and_audits_it(broken: Bed) -> None:
     t = broken.titles
-    asked = [t[k] for k in ("current-missing", "current-corrupt", "gone", "renamed-from", "old-missing", "healthy")]
+    asked = [t[k] for k in ("current-missing", "current-corrupt", "gone", "renamed-from", "old-missing", "healthy",
+                            "large-missing")]
     done = mediarescue(broken.config, "restore", str(_titles_file(broken, *asked)), "--yes", "--json", "--bot-workers", "3",
                        "--reason", "INC-42 media outage", "--report-page", "Project:Media recovery/INC-42")
     assert done.returncode == 0, done.stdout + done.stderr
@@ -113,10 +106,11 @@ def test_restore_brings_back_every_restorable_version_and_audits_it(broken: Bed)
     assert results == {
         t["current-missing"]: ("repair-current", "restored"), t["current-corrupt"]: ("repair-current", "restored"),
         t["gone"]: ("reupload-file", "restored"), t["renamed-from"]: ("repair-current", "restored"),
-        t["old-missing"]: ("restore-old-version", "restored"), t["healthy"]: ("nothing-to-do", "not-attempted")}
+        t["old-missing"]: ("restore-old-version", "restored"), t["healthy"]: ("nothing-to-do", "not-attempted"),
+        t["large-missing"]: ("repair-current", "restored")}
 
     files = broken.seeded.files
-    for key in ("current-missing", "current-corrupt", "gone"):  # every restored version reads back
+    for key in ("current-missing", "current-corrupt", "gone", "large-missing"):  # every restored version reads back
         current = broken.versions(t[key])[0]
         assert current["sha1"] == files[t[key]][0] and broken.serves(current["url"], current["sha1"])
     renamed = broken.versions(t["renamed-to"])[0]
@@ -130,6 +124,9 @@ def test_restore_brings_back_every_restorable_version_and_audits_it(broken: Bed)
     # the community's record: upload log entries by the bot for the old-version and full-loss cases
     assert broken.bot_log(t["old-missing"]).count(("upload", "overwrite")) == 2  # the upload and the revert
     assert broken.bot_log(t["gone"]) == [("upload", "upload")]
+    gone_page = broken.api.get(action="query", titles=t["gone"], prop="revisions", rvprop="content",
+                               rvslots="main")["query"]["pages"][0]["revisions"][0]["slots"]["main"]["content"]
+    assert "cc-by-sa-4.0" in gone_page  # the description page the loss left behind is kept as it was
     assert broken.bot_log(t["current-missing"]) == []  # MediaWiki logs nothing here: hence the report page
     page = broken.api.get(action="query", titles="Project:Media recovery/INC-42", prop="revisions",
                           rvprop="content|user", rvslots="main")["query"]["pages"][0]["revisions"][0]
@@ -150,6 +147,9 @@ def test_restore_brings_back_every_restorable_version_and_audits_it(broken: Bed)
     assert "already restored" in again.stdout
     assert broken.bot_log(t["old-missing"]).count(("upload", "overwrite")) == 2  # nothing uploaded twice
     assert broken.bot_log(t["gone"]) == [("upload", "upload")]
+    gone_page = broken.api.get(action="query", titles=t["gone"], prop="revisions", rvprop="content",
+                               rvslots="main")["query"]["pages"][0]["revisions"][0]["slots"]["main"]["content"]
+    assert "cc-by-sa-4.0" in gone_page  # the description page the loss left behind is kept as it was
 
 
 class _HoldingProxy:

@@ -35,6 +35,7 @@ def test_apply_policy_matches_the_golden_files(case: str) -> None:
     expected = GOLDEN / f"{case}.expected.json"
     if os.environ.get("MEDIARESCUE_UPDATE_GOLDEN"):
         expected.write_text(json.dumps(got, indent=1) + "\n")
+        pytest.fail(f"{expected.name} rewritten: review the diff, then run the tests without MEDIARESCUE_UPDATE_GOLDEN")
     assert got == json.loads(expected.read_text())
 
 
