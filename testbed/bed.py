@@ -47,6 +47,10 @@ class TestBed:
     bot_password: str
     seed_user: str
     seed_password: str
+    oversight_user: str        # a sysop in the suppress group
+    oversight_password: str
+    bot_no_deleted_user: str   # the bot through a bot password without viewdeleted (no deletedhistory)
+    bot_no_deleted_password: str
     swift_auth_url: str | None = None
     swift_user: str | None = None
     swift_key: str | None = None
@@ -139,7 +143,7 @@ def _start(bed_dir: Path, profile: Profile, port: int) -> TestBed:
     if profile.swift:
         swift_thread.start()
     try:
-        root, bot, seeder = wiki.install(bed_dir, port)
+        root, accounts = wiki.install(bed_dir, port)
     finally:
         if profile.swift:
             swift_thread.join()
@@ -166,8 +170,11 @@ def _start(bed_dir: Path, profile: Profile, port: int) -> TestBed:
     wiki.configure(root, bed_dir, file_settings)
     wiki.serve(bed_dir, root, port)
     bed = TestBed(dir=bed_dir, profile=profile.name, api_url=f"http://127.0.0.1:{port}/api.php", wiki_root=root,
-                  upload_url=upload_url, bot_user=bot.user, bot_password=bot.password, seed_user=seeder.user,
-                  seed_password=seeder.password, **swift_fields)
+                  upload_url=upload_url, bot_user=accounts.bot.user, bot_password=accounts.bot.password,
+                  seed_user=accounts.seeder.user, seed_password=accounts.seeder.password,
+                  oversight_user=accounts.oversighter.user, oversight_password=accounts.oversighter.password,
+                  bot_no_deleted_user=accounts.bot_no_deleted.user,
+                  bot_no_deleted_password=accounts.bot_no_deleted.password, **swift_fields)
     info = {key: str(value) if isinstance(value, Path) else value for key, value in asdict(bed).items()}
     _private_write(bed_dir / INFO, json.dumps(info, indent=1))
     _private_write(bed_dir / "testbed.env", "".join(f"export {k}='{v}'\n" for k, v in bed.env().items()))

@@ -27,7 +27,11 @@ CODE_CANDIDATES = (
 _OWN_ENTRIES = {"LocalSettings.php", "images", "config", "extensions", "cache"}
 BOT_USER, BOT_APP = "MediarescueBot", "mediarescue"
 SEED_USER, SEED_APP = "Seeder", "seed"
+OVERSIGHT_USER, OVERSIGHT_APP = "Oversighter", "oversight"
 BOT_GRANTS = "basic,highvolume,uploadfile,uploadeditmovefile,delete,viewdeleted,editpage,createeditmovepage"
+# The same bot account logged in through a bot password without `viewdeleted`: no deletedhistory,
+# so no filearchive and no hidden log entries (what a wiki may grant a recovery bot at first).
+NO_DELETED_APP, NO_DELETED_GRANTS = "nodeleted", "basic,highvolume,uploadfile,uploadeditmovefile,editpage"
 # What a recovery bot needs beyond the 'user' and 'bot' groups' defaults.
 BOT_RIGHTS = ("delete", "bigdelete", "deletedhistory", "deletedtext", "undelete", "browsearchive",
               "noratelimit")
@@ -55,8 +59,16 @@ def _php(root: Path, *args: str) -> str:
     return done.stdout
 
 
-def install(bed_dir: Path, port: int) -> tuple[Path, Account, Account]:
-    """Build the wiki root, install MediaWiki on SQLite and create the bot and seeder accounts."""
+@dataclass(frozen=True)
+class Accounts:
+    bot: Account
+    seeder: Account          # a sysop
+    oversighter: Account     # a sysop in the suppress group: deletes and suppresses
+    bot_no_deleted: Account  # the bot through a bot password without viewdeleted
+
+
+def install(bed_dir: Path, port: int) -> tuple[Path, Accounts]:
+    """Build the wiki root, install MediaWiki on SQLite and create the accounts."""
     if not shutil.which("php"):
         raise procs.TestBedError("php is missing: run scripts/setup")
     code = mediawiki_code()
@@ -73,14 +85,22 @@ def install(bed_dir: Path, port: int) -> tuple[Path, Account, Account]:
     _php(root, "maintenance/install.php", "--dbtype=sqlite", f"--dbpath={bed_dir / 'db'}", "--dbname=wiki",
          f"--server=http://127.0.0.1:{port}", "--scriptpath=", f"--confpath={root}",
          f"--pass={admin_password}", "--lang=en", "mediarescue test wiki", "Admin")
-    return root, _account(root, BOT_USER, BOT_APP, "--bot"), _account(root, SEED_USER, SEED_APP, "--sysop")
+    bot = _account(root, BOT_USER, BOT_APP, "--bot")
+    return root, Accounts(bot=bot, seeder=_account(root, SEED_USER, SEED_APP, "--sysop"),
+                          oversighter=_account(root, OVERSIGHT_USER, OVERSIGHT_APP, "--sysop",
+                                               "--custom-groups=suppress", grants=BOT_GRANTS + ",oversight"),
+                          bot_no_deleted=_bot_password(root, BOT_USER, NO_DELETED_APP, NO_DELETED_GRANTS))
 
 
-def _account(root: Path, user: str, app: str, group: str) -> Account:
+def _account(root: Path, user: str, app: str, *groups: str, grants: str = BOT_GRANTS) -> Account:
     # Hex: a password starting with "-" would be read as an option by the maintenance script.
-    _php(root, "maintenance/createAndPromote.php", group, user, secrets.token_hex(12))
+    _php(root, "maintenance/createAndPromote.php", *groups, user, secrets.token_hex(12))
+    return _bot_password(root, user, app, grants)
+
+
+def _bot_password(root: Path, user: str, app: str, grants: str) -> Account:
     password = secrets.token_hex(16)  # MediaWiki takes bot passwords of exactly 32 characters
-    _php(root, "maintenance/createBotPassword.php", f"--appid={app}", f"--grants={BOT_GRANTS}", user, password)
+    _php(root, "maintenance/createBotPassword.php", f"--appid={app}", f"--grants={grants}", user, password)
     return Account(f"{user}@{app}", password)
 
 
