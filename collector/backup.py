@@ -32,7 +32,8 @@ from collector.catalog import Catalog, Pending, Version
 from collector.config import WikiConfig
 from collector.incremental import FAPROP, NoLogPosition
 from collector.mediawiki import MediaWiki, user_agent
-from collector.swift import MediaLayout, SwiftStore, archive_path, deleted_path, public_path
+from collector.swift import (MediaLayout, SwiftStore, archive_path, deleted_path, hide_location, public_path,
+                             unreachable)
 from swiftclient.exceptions import ClientException
 
 IIPROP = "timestamp|user|comment|url|size|sha1|mime|mediatype|archivename"
@@ -45,6 +46,11 @@ class Missing(Exception):
 
 class _Transient(Exception):
     """Worth another try: 5xx, 429, a dropped connection."""
+
+
+class StorageUnreachable(_Transient):
+    """No connection to the wiki's Swift could be made, through every retry of a version: every
+    other version would fail the same way, so the run stops (hardening, issue 16)."""
 
 
 @dataclass
@@ -105,8 +111,7 @@ class _Sources:
     def _swift(self) -> SwiftStore:
         if not hasattr(self._local, "swift"):
             s = self.wiki.swift
-            self._local.swift = SwiftStore(s.auth_url, s.user, s.key, retries=self.options.retries,
-                                           starting_backoff=self.options.backoff)
+            self._local.swift = SwiftStore(s.auth_url, s.user, s.key, retries=0)  # _fetch retries: not twice
         return self._local.swift
 
     def chunks(self, version: Version) -> Iterator[bytes]:
@@ -139,6 +144,9 @@ class _Sources:
                 raise Missing(f"no object {container}/{name} in Swift") from None
             raise _Transient(f"Swift {error.http_status} for {container}/{name}") from error
         except (urllib3.exceptions.HTTPError, requests.RequestException) as error:
+            if unreachable(error):
+                raise StorageUnreachable(f"the wiki's Swift at {self.wiki.swift.auth_url} is unreachable "
+                                         f"({type(error).__name__})") from error
             raise _Transient(f"{type(error).__name__} reading {container}/{name} from Swift") from error
 
 
@@ -222,10 +230,13 @@ class _Recorder:
             job = self.in_flight.pop(future)
             try:
                 stored = future.result()
+            except StorageUnreachable:
+                raise
             except (Missing, _Transient, ChecksumMismatch, OSError) as error:
-                self.catalog.failed(job.id, "error", str(error), self.run)
+                message = hide_location(str(error)) if job.version.private else str(error)
+                self.catalog.failed(job.id, "error", message, self.run)
                 self.failed.append(job.id)
-                self.progress.failed(job.version.title, str(error))
+                self.progress.failed(job.version.title, message)
                 self.progress.stored(1, job.version.size)  # handled, if not stored: the bar must reach its end
                 continue
             self.catalog.stored(job.id, stored.sha256, stored.sha1, stored.size, stored.new, self.run)

@@ -30,12 +30,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from collector.crypto import Sealer, unsealing_reader
+from collector.files import private_dir
 
 if TYPE_CHECKING:
     from collector.config import Config
 
 ENCRYPTED_SUFFIX = ".enc"
 BLOB_NAME = re.compile(r"^[0-9a-f]{64}(\.enc)?$")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class ChecksumMismatch(Exception):
@@ -49,6 +51,10 @@ class ChecksumMismatch(Exception):
 
 class BlobMissing(FileNotFoundError):
     """No blob of that sha256 in the store."""
+
+
+class BadDigest(ValueError):
+    """Not a sha256: a blob's name is made of it, so nothing else may become a path or object name."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,10 @@ class BlobStore(Protocol):
 
 
 def blob_name(sha256: str, encrypted: bool) -> str:
+    """The name of a blob, for every store and every operation: only 64 lowercase hex digits pass
+    (a crafted "sha256" such as ../../x would otherwise name a path outside the store)."""
+    if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
+        raise BadDigest(f"{str(sha256)[:80]!r} is not a sha256 (64 lowercase hex digits): refused")
     return sha256 + (ENCRYPTED_SUFFIX if encrypted else "")
 
 
@@ -162,6 +172,7 @@ class SpoolingStore:
 
     tmp: Path
     encryption_key: bytes | None
+    key_source = "encryption_key_file"  # where the key came from, for a wrong key's message (Config)
     segment: int | None = None  # md5 per segment of this many bytes (Swift); None: no md5 needed
     fsync: bool = False
 
@@ -189,7 +200,7 @@ class SpoolingStore:
         except BlobMissing:
             pass
         raw = self._open_raw(blob_name(sha256, True))
-        return unsealing_reader(raw, self.encryption_key, sha256)
+        return unsealing_reader(raw, self.encryption_key, sha256, self.key_source)
 
     def put(self, chunks: Iterable[bytes], expect_sha1: str | None = None, private: bool = False) -> Stored:
         seal = private and self.encryption_key is not None
@@ -230,13 +241,13 @@ class LocalBlobStore(SpoolingStore):
 
     def __init__(self, root: Path | str, encryption_key: bytes | None = None):
         self.root = Path(root)
-        self.tmp = self.root / "tmp"
-        self.tmp.mkdir(parents=True, exist_ok=True)
+        self.tmp = private_dir(self.root / "tmp")
         self.encryption_key = encryption_key
         sweep(self.tmp)
 
     def path(self, sha256: str, encrypted: bool = False) -> Path:
-        return self.root / sha256[:2] / sha256[2:4] / blob_name(sha256, encrypted)
+        name = blob_name(sha256, encrypted)  # first: it refuses what is not a sha256
+        return self.root / sha256[:2] / sha256[2:4] / name
 
     def _exists(self, name: str) -> bool:
         return self.path(name[:64], name.endswith(ENCRYPTED_SUFFIX)).is_file()
@@ -257,7 +268,7 @@ class LocalBlobStore(SpoolingStore):
 
     def quarantine(self, sha256: str) -> None:
         """Move the blob aside (not delete it: a verdict of corruption is worth a second look)."""
-        (self.root / "quarantine").mkdir(exist_ok=True)
+        private_dir(self.root / "quarantine")
         for encrypted in (False, True):
             path = self.path(sha256, encrypted)
             if path.exists():
@@ -285,10 +296,20 @@ class LocalBlobStore(SpoolingStore):
 
 def open_store(config: Config) -> BlobStore:
     """The blob store the config names: `[blobs_swift]` when present, else the `blobs` directory."""
-    if config.blobs_swift is not None:
-        from collector.blobstore_swift import SwiftBlobStore  # swiftclient only when it is used
+    from collector.config import ConfigError
 
-        s = config.blobs_swift
-        return SwiftBlobStore(s.auth_url, s.user, s.key, s.container_prefix, encryption_key=config.encryption_key,
-                              segment_size=s.segment_size, spool=s.spool)
-    return LocalBlobStore(config.blobs, encryption_key=config.encryption_key)
+    store: SpoolingStore
+    try:
+        if config.blobs_swift is not None:
+            from collector.blobstore_swift import SwiftBlobStore  # swiftclient only when it is used
+
+            s = config.blobs_swift
+            store = SwiftBlobStore(s.auth_url, s.user, s.key, s.container_prefix,
+                                   encryption_key=config.encryption_key, segment_size=s.segment_size, spool=s.spool)
+        else:
+            store = LocalBlobStore(config.blobs, encryption_key=config.encryption_key)
+    except OSError as error:  # a folder that cannot be made or written is the config's to fix
+        key = "blobs_swift.spool" if config.blobs_swift else "blobs"
+        raise ConfigError(f"{key}: cannot use {error.filename or 'the folder'}: {error.strerror}") from None
+    store.key_source = config.encryption_key_source
+    return store

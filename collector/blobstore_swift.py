@@ -33,6 +33,7 @@ from swiftclient.exceptions import ClientException
 
 from collector.blobstore import (BLOB_NAME, ENCRYPTED_SUFFIX, BlobMissing, Entry, Spooled, SpoolingStore, _stamp,
                                  blob_name, sweep)
+from collector.files import private_dir
 from collector.swift import SwiftStore
 
 DEFAULT_PREFIX = "mediarescue-blobs"
@@ -71,8 +72,9 @@ class SwiftBlobStore(SpoolingStore):
         self.prefix = container_prefix
         self.encryption_key = encryption_key
         self.segment = segment_size
-        self.tmp = Path(spool) if spool else Path(tempfile.gettempdir()) / "mediarescue-spool"
-        self.tmp.mkdir(parents=True, exist_ok=True)
+        # One spool per account: a folder in the shared temporary directory that belongs to
+        # another user is refused (private_dir), so the default must not be shared.
+        self.tmp = private_dir(Path(spool) if spool else Path(tempfile.gettempdir()) / f"mediarescue-spool-{os.getuid()}")
         sweep(self.tmp)
         self._store = SwiftStore(auth_url, user, key, retries=retries, starting_backoff=backoff)
         self._local = threading.local()  # one connection per thread: backups put from a pool of workers

@@ -8,9 +8,12 @@ actually stored is, and two versions with one sha1 but two sha256 are a collisio
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import heapq
+import os
 import random
+import re
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -19,6 +22,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import sqlite_utils
+
+from collector.files import create_private, sqlite_problem, tighten
 
 # A description page's text, a row per revision read. Keyed in the order a run lists titles, for the
 # same reason as versions; a revision read again changes nothing.
@@ -162,6 +167,24 @@ class CatalogBusy(Exception):
     """Another backup holds the catalog."""
 
 
+class CatalogError(Exception):
+    """The path is not a mediarescue catalog (missing, a folder, not SQLite, another program's
+    database), or it holds a row no catalog of ours can hold: it is input, and refused."""
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+CORE_TABLES = {"runs", "versions"}  # every catalog of ours has had them since the first schema
+
+
+def checked_sha256(value: str | None, where: str) -> str | None:
+    """`value` if it is a sha256 (64 lowercase hex digits) or None; CatalogError otherwise. A blob's
+    name is made of it, so a crafted "sha256" such as ../../x must never reach a blob store."""
+    if value is None or _SHA256.fullmatch(value):
+        return value
+    raise CatalogError(f"{where} holds {value[:80]!r} as a sha256, which is not 64 hex digits: the catalog "
+                       "was altered or is not ours; nothing was touched")
+
+
 def now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -201,9 +224,22 @@ class Pending(NamedTuple):
 
 
 class Catalog:
-    def __init__(self, path: Path | str):
+    def __init__(self, path: Path | str, create: bool = True):
+        """Open the catalog at `path`; with `create` (backup), make it if it does not exist. Either
+        way a folder, a file that is not SQLite or another program's database is refused
+        (CatalogError) before SQLite writes anything to it."""
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        problem = sqlite_problem(self.path, must_exist=not create)
+        if problem:
+            raise CatalogError(f"the catalog {self.path} {problem}"
+                               + (": run `mediarescue backup` first, or fix `catalog` in the config"
+                                  if problem == "does not exist" else ": it is not a mediarescue catalog"))
+        if not self.path.exists():
+            create_private(self.path)
+        elif create:  # the writer takes group and other access away from a catalog made before modes were private
+            for suffix in ("", "-wal", "-shm"):
+                tighten(Path(f"{self.path}{suffix}"))
+        self._refuse_foreign(empty_ok=create)
         self.db = sqlite_utils.Database(self.path)
         self.db.execute("PRAGMA journal_mode = WAL")
         self.db.execute("PRAGMA synchronous = NORMAL")  # WAL: a kill -9 loses nothing committed
@@ -212,6 +248,23 @@ class Catalog:
         self.conn = self.db.conn
         self._migrate()
         self._lock_file = None
+
+    @classmethod
+    def open_existing(cls, path: Path | str) -> Catalog:
+        """A catalog that must exist already: what every verb but `backup` opens."""
+        return cls(path, create=False)
+
+    def _refuse_foreign(self, empty_ok: bool) -> None:
+        """Another program's SQLite database (or, unless `empty_ok`, one without tables) is not
+        written to: no schema, no WAL switch."""
+        try:
+            with contextlib.closing(sqlite3.connect(self.path)) as probe:
+                tables = {name for (name,) in probe.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except sqlite3.Error as error:
+            raise CatalogError(f"the catalog {self.path} cannot be read as SQLite ({error})") from None
+        if not CORE_TABLES <= tables and (tables or not empty_ok):
+            raise CatalogError(f"the catalog {self.path} is an SQLite database but not a mediarescue catalog "
+                               f"(it has no {' and '.join(sorted(CORE_TABLES - tables))} table)")
 
     # Columns added to tables after catalogs already existed: (table, column, declaration).
     ADDED_COLUMNS = (("blobs", "encrypted", "INTEGER NOT NULL DEFAULT 0"),)
@@ -263,7 +316,7 @@ class Catalog:
 
     def lock(self) -> None:
         """One writer at a time: a second backup on the same catalog fails at once."""
-        self._lock_file = open(f"{self.path}.lock", "w")
+        self._lock_file = os.fdopen(os.open(f"{self.path}.lock", os.O_WRONLY | os.O_CREAT, 0o600), "w")
         try:
             fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -454,7 +507,10 @@ class Catalog:
             params += params
         cursor = self.conn.execute(f"{sql} ORDER BY timestamp DESC, id DESC", params)
         names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row)) for row in cursor]
+        rows = [dict(zip(names, row)) for row in cursor]
+        for row in rows:  # restore uploads the blob a row names
+            checked_sha256(row["sha256"], f"versions row {row['id']}")
+        return rows
 
     def titles(self, wiki: str) -> list[str]:
         """Every title the catalog holds a version of."""
@@ -544,6 +600,7 @@ class Catalog:
         merged = heapq.merge(((s, h, z, e, None) for s, h, z, e in blob_rows()),
                              ((s, h, z, None, p) for s, h, z, p, _id in version_rows()), key=lambda row: row[0])
         for sha256, sha1, size, encrypted, private in merged:
+            checked_sha256(sha256, "the blobs table" if private is None else "the versions table")
             if current is None or current.sha256 != sha256:
                 if current is not None:
                     yield current

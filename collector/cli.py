@@ -24,18 +24,21 @@ from typing import Any
 
 import requests
 from rich.console import Console
-from swiftclient.exceptions import ClientException
 from rich.table import Table
+from rich.text import Text
+from swiftclient.exceptions import ClientException
 
 from collector import config as configuration
 from collector import retention, snapshots
-from collector.backup import Options, Summary, backup
-from collector.incremental import NoLogPosition
-from collector.blobstore import open_store
+from collector.backup import Options, StorageUnreachable, Summary, backup
+from collector.blobstore import BadDigest, open_store
+from collector.catalog import Catalog, CatalogBusy, CatalogError
 from collector.checker import CheckBusy, CheckResult, check
 from collector.crypto import KeyRequired, WrongKey, generate_key
-from collector.catalog import Catalog, CatalogBusy
+from collector.incremental import NoLogPosition
 from collector.mediawiki import VERSION, APIError, canonical_title
+from collector.swift import hide_location
+from collector.transport import RedirectRefused
 from collector.progress import reporter
 from restorer import cli as restorer_cli
 from restorer.inspect import Outage
@@ -127,7 +130,8 @@ def _backup(args: argparse.Namespace, config: configuration.Config, console: Con
     finally:
         catalog.close()
     if args.json:
-        _print_json({"run": summary.run, "errors": summary.errors, "unreachable": summary.unreachable,
+        _print_json({"run": summary.run, "errors": [redacted(e) for e in summary.errors],
+                     "unreachable": summary.unreachable,
                      "collisions": summary.collisions, "snapshot": summary.snapshot})
     else:
         _print_summary(console, summary, time.monotonic() - began)
@@ -138,7 +142,7 @@ def _print_summary(console: Console, summary: Summary, seconds: float) -> None:
     run = summary.run
     console.print(f"run {run['id']} ({run['kind']}, {run['wiki']}) {run['status']} in {seconds:.1f} s: "
                   f"{run['versions_seen']} versions seen, {run['new_blobs']} new blobs "
-                  f"({run['bytes'] / 2**20:.1f} MiB), {run['errors']} errors", highlight=False)
+                  f"({run['bytes'] / 2**20:.1f} MiB), {run['errors']} errors", highlight=False, markup=False)
     if summary.snapshot:
         s = summary.snapshot
         console.print(f"snapshot {run['id']}: {s.get('new_versions', 0)} new versions, {s.get('changed_versions', 0)} "
@@ -146,12 +150,19 @@ def _print_summary(console: Console, summary: Summary, seconds: float) -> None:
                       f"{s['requests']} API requests", highlight=False)
     if summary.unreachable:
         console.print(f"{summary.unreachable} deleted versions not backed up: readable only from the wiki's Swift")
-    for error in summary.errors:
+    for error in map(redacted, summary.errors):
         console.print(f"error: {error['title']} ({error['status']} version {error['id']}): {error['error']}",
                       highlight=False, markup=False)
     for collision in summary.collisions:
         console.print(f"sha1 collision: {collision['sha1']} names {collision['contents']} different contents "
-                      f"(versions {collision['version_ids']}); all are kept", highlight=False)
+                      f"(versions {collision['version_ids']}); all are kept", highlight=False, markup=False)
+
+
+def redacted(row: dict[str, Any]) -> dict[str, Any]:
+    """The row with the error of a private (deleted) version stripped of where its bytes were read
+    from, as recorded by catalogs from before backups stopped recording it."""
+    private = row.get("private") or row.get("status") == "deleted"
+    return {**row, "error": hide_location(row["error"])} if private and row.get("error") else row
 
 
 FIND_COLUMNS = ("id", "title", "status", "timestamp", "size", "sha1", "sha256", "backup_status")
@@ -160,7 +171,7 @@ FIND_COLUMNS = ("id", "title", "status", "timestamp", "size", "sha1", "sha256", 
 def _find(args: argparse.Namespace, config: configuration.Config, console: Console) -> int:
     if sum(x is not None for x in (args.title, args.sha1, args.sha256)) != 1:
         raise configuration.ConfigError("find takes one of TITLE, --sha1 or --sha256")
-    catalog = Catalog(config.catalog)
+    catalog = Catalog.open_existing(config.catalog)
     query = dict(title=canonical_title(args.title) if args.title else None, sha1=args.sha1 and args.sha1.lower(),
                  sha256=args.sha256 and args.sha256.lower(), wiki=args.wiki)
     try:
@@ -174,6 +185,7 @@ def _find(args: argparse.Namespace, config: configuration.Config, console: Conso
             rows = snapshots.find_as_of(catalog, as_of, **query)
     finally:
         catalog.close()
+    rows = [redacted(row) for row in rows]
     if args.json:
         _print_json(rows)
     elif rows:
@@ -181,10 +193,11 @@ def _find(args: argparse.Namespace, config: configuration.Config, console: Conso
         for row in rows:
             cells = {c: "" if row[c] is None else str(row[c]) for c in FIND_COLUMNS}
             cells["sha1"], cells["sha256"] = cells["sha1"][:12], cells["sha256"][:12]  # --json has them whole
-            table.add_row(*cells.values(), row["error"] or "")
+            table.add_row(*map(Text, cells.values()), Text(row["error"] or ""))  # Text: titles are not markup
         console.print(table)
     else:
-        console.print("no catalogued version matches" + (f" as of {args.as_of}" if args.as_of else ""))
+        console.print("no catalogued version matches" + (f" as of {args.as_of}" if args.as_of else ""),
+                      markup=False, highlight=False)
     return EXIT_OK if rows else EXIT_FAILED
 
 
@@ -193,7 +206,7 @@ SNAPSHOT_COLUMNS = ("run", "wiki", "kind", "started", "status", "versions_seen",
 
 
 def _snapshots(args: argparse.Namespace, config: configuration.Config, console: Console) -> int:
-    catalog = Catalog(config.catalog)
+    catalog = Catalog.open_existing(config.catalog)
     try:
         rows = snapshots.list_snapshots(catalog, args.wiki, include_forgotten=args.all)
     finally:
@@ -203,8 +216,8 @@ def _snapshots(args: argparse.Namespace, config: configuration.Config, console: 
         return EXIT_OK
     table = Table(*SNAPSHOT_COLUMNS, "MiB", *(["forgotten"] if args.all else []))
     for row in rows:
-        table.add_row(*("" if row[c] is None else str(row[c]) for c in SNAPSHOT_COLUMNS),
-                      f"{row['bytes'] / 2**20:.1f}", *([row["forgotten"] or ""] if args.all else []))
+        table.add_row(*(Text("" if row[c] is None else str(row[c])) for c in SNAPSHOT_COLUMNS),
+                      f"{row['bytes'] / 2**20:.1f}", *([Text(row["forgotten"] or "")] if args.all else []))
     console.print(table if rows else "no snapshots")
     return EXIT_OK
 
@@ -216,7 +229,7 @@ def _forget(args: argparse.Namespace, config: configuration.Config, console: Con
     if policy.empty():
         raise configuration.ConfigError("forget needs a policy that keeps something: --keep-last, --keep-hourly, "
                                         "--keep-daily, --keep-weekly, --keep-monthly or --keep-yearly of 1 or more")
-    catalog = Catalog(config.catalog)
+    catalog = Catalog.open_existing(config.catalog)
     try:
         catalog.lock()  # no backup may write while snapshots are forgotten
         plan = retention.plan_forget(catalog, policy, wiki=args.wiki, prune=args.prune)
@@ -228,10 +241,10 @@ def _forget(args: argparse.Namespace, config: configuration.Config, console: Con
         return EXIT_OK
     for kept in plan.keep:
         console.print(f"keep   run {kept['run']} ({kept['wiki']}, {kept['kind']}, {kept['started']}): "
-                      f"{', '.join(kept['reasons'])}", highlight=False)
+                      f"{', '.join(kept['reasons'])}", highlight=False, markup=False)
     for removed in plan.remove:
         console.print(f"forget run {removed['run']} ({removed['wiki']}, {removed['kind']}, {removed['started']}, "
-                      f"{removed['status']}): {', '.join(removed['reasons'])}", highlight=False)
+                      f"{removed['status']}): {', '.join(removed['reasons'])}", highlight=False, markup=False)
     verb = "forgot" if args.yes else "would forget"
     freed = (f"; {'deleted' if args.yes else 'would delete'} {len(plan.blobs)} blobs, "
              f"{'freeing' if args.yes else 'which would free'} {plan.bytes / 2**20:.1f} MiB" if args.prune
@@ -244,7 +257,7 @@ def _forget(args: argparse.Namespace, config: configuration.Config, console: Con
 def _check(args: argparse.Namespace, config: configuration.Config, console: Console) -> int:
     if args.max_duration is not None and args.max_duration < 0:
         raise configuration.ConfigError(f"--max-duration must not be negative, not {args.max_duration}")
-    catalog = Catalog(config.catalog)
+    catalog = Catalog.open_existing(config.catalog)
     try:
         result = check(catalog, open_store(config), read_data=args.read_data, max_duration=args.max_duration,
                        can_seal=config.encryption_key is not None)
@@ -305,9 +318,16 @@ def main(argv: list[str] | None = None) -> int:
         handlers = {"backup": _backup, "find": _find, "check": _check, "snapshots": _snapshots, "forget": _forget,
                     **restorer_cli.HANDLERS}
         return handlers[args.verb](args, config, console)
-    except (configuration.ConfigError, NoLogPosition) as error:
+    except (configuration.ConfigError, NoLogPosition, CatalogError, RedirectRefused, BadDigest) as error:
         print(f"mediarescue: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except (KeyRequired, WrongKey) as error:  # a key problem is a configuration problem, not corruption
+        print(f"mediarescue: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except StorageUnreachable as error:
+        print(f"mediarescue: error: {error}: the run stopped; run it again once the storage answers",
+              file=sys.stderr)
+        return EXIT_FAILED
     except snapshots.SnapshotError as error:  # no such point in time: nothing found
         print(f"mediarescue: {error}", file=sys.stderr)
         return EXIT_FAILED

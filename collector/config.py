@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from collector.transport import plain_to_remote
+
 
 class ConfigError(Exception):
     """A missing or wrong setting; the message names the key."""
@@ -85,6 +87,7 @@ class Config:
     wikis: dict[str, WikiConfig]
     blobs_swift: SwiftBlobs | None = None
     encryption_key: bytes | None = field(default=None, repr=False)  # 32 bytes; None: private content unsealed
+    encryption_key_source: str = "encryption_key_file"  # where the key came from, named when it is the wrong one
 
     def wiki(self, name: str | None) -> WikiConfig:
         if name is None:
@@ -120,9 +123,11 @@ def _secret(table: dict, where: str, name: str, env_override: str, base: Path) -
     if f"{name}_file" in table:
         path = base / _get(table, f"{name}_file", where, str)
         try:
-            return path.read_text().strip()
+            return path.read_text(encoding="utf-8").strip()
         except OSError as error:
             raise ConfigError(f"{where}{name}_file: cannot read {path}: {error.strerror}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{where}{name}_file: {path} is not UTF-8 text") from None
     raise ConfigError(f"{where}{name}_file (or {name}_env, or ${env_override}) is missing")
 
 
@@ -130,33 +135,56 @@ def _env_name(wiki: str) -> str:
     return re.sub(r"[^A-Z0-9]", "_", wiki.upper())
 
 
+def _url(table: dict, key: str, where: str) -> str:
+    """An http(s) URL that passwords or keys are sent to: plain http only to this machine, unless
+    the table says `allow_insecure = true` (bot passwords and Swift keys would cross in clear)."""
+    url = _get(table, key, where, str)
+    if not re.match(r"^https?://[^/]+", url, re.IGNORECASE):
+        raise ConfigError(f"{where}{key} must be an http(s) URL, not {url!r}")
+    if plain_to_remote(url) and not _get(table, "allow_insecure", where, bool, False):
+        raise ConfigError(f"{where}{key} is plain http to a host that is not this machine: credentials would "
+                          f"cross the network unencrypted; use https, or set {where}allow_insecure = true")
+    return url
+
+
 def _wiki(name: str, table: Any, base: Path) -> WikiConfig:
     where = f"wiki.{name}."
     if not isinstance(table, dict):
         raise ConfigError(f"wiki.{name} must be a table")
-    api_url = _get(table, "api_url", where, str)
+    api_url = _url(table, "api_url", where)
     if not re.match(r"^https?://[^/]+/.*api\.php$", api_url):
         raise ConfigError(f"{where}api_url must be the http(s) URL of an api.php, not {api_url!r}")
     workers = _get(table, "workers", where, int, 4)
     if not 1 <= workers <= 64:
         raise ConfigError(f"{where}workers must be between 1 and 64, not {workers}")
+    maxlag = _get(table, "maxlag", where, int, 5)
+    if maxlag < 0:
+        raise ConfigError(f"{where}maxlag must be 0 or more seconds, not {maxlag}")
     swift = None
     if "swift" in table:
         s, swhere = table["swift"], f"{where}swift."
-        swift = SwiftSource(auth_url=_get(s, "auth_url", swhere, str), user=_get(s, "user", swhere, str),
+        if not isinstance(s, dict):
+            raise ConfigError(f"{where}swift must be a table")
+        swift = SwiftSource(auth_url=_url(s, "auth_url", swhere), user=_get(s, "user", swhere, str),
                             key=_secret(s, swhere, "key", f"MEDIARESCUE_{_env_name(name)}_SWIFT_KEY", base),
                             wiki_id=_get(s, "wiki_id", swhere, str), sharded=_get(s, "sharded", swhere, bool, False))
     return WikiConfig(name=name, api_url=api_url, user=_get(table, "user", where, str),
                       password=_secret(table, where, "password", f"MEDIARESCUE_{_env_name(name)}_PASSWORD", base),
-                      workers=workers, maxlag=_get(table, "maxlag", where, int, 5), swift=swift)
+                      workers=workers, maxlag=maxlag, swift=swift)
 
 
 def load(path: Path | str) -> Config:
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a folder") from None
+    except OSError as error:
+        raise ConfigError(f"config file {path} cannot be read: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {error.start} cannot be decoded)") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path} is not valid TOML: {error}") from None
     base = path.parent
@@ -170,7 +198,8 @@ def load(path: Path | str) -> Config:
         raise ConfigError("blobs and [blobs_swift] both name a blob store: keep one")
     return Config(path=path, catalog=local_path("catalog"), blobs=None if blobs_swift else local_path("blobs"),
                   contact=_get(data, "contact", "", str), wikis={n: _wiki(n, t, base) for n, t in wikis.items()},
-                  blobs_swift=blobs_swift, encryption_key=_encryption_key(data, base))
+                  blobs_swift=blobs_swift, encryption_key=_encryption_key(data, base),
+                  encryption_key_source=_key_source(data))
 
 
 def _blobs_swift(table: Any, base: Path) -> SwiftBlobs:
@@ -184,7 +213,7 @@ def _blobs_swift(table: Any, base: Path) -> SwiftBlobs:
     if not 1 << 20 <= segment <= 5 << 30:  # Swift refuses objects over 5 GiB
         raise ConfigError(f"{where}segment_size must be between 1 MiB and 5 GiB, not {segment}")
     spool = _get(table, "spool", where, str, None)
-    return SwiftBlobs(auth_url=_get(table, "auth_url", where, str), user=_get(table, "user", where, str),
+    return SwiftBlobs(auth_url=_url(table, "auth_url", where), user=_get(table, "user", where, str),
                       key=_secret(table, where, "key", "MEDIARESCUE_BLOBS_SWIFT_KEY", base), container_prefix=prefix,
                       segment_size=segment, spool=base / spool if spool else None)
 
@@ -200,6 +229,10 @@ def _encryption_key(data: dict, base: Path) -> bytes | None:
     try:
         return parse_key(text)
     except ValueError as error:
-        name = ("$MEDIARESCUE_ENCRYPTION_KEY" if os.environ.get("MEDIARESCUE_ENCRYPTION_KEY")
-                else "encryption_key_env" if "encryption_key_env" in data else "encryption_key_file")
-        raise ConfigError(f"{name} {error}; make a key with `mediarescue keygen FILE`") from None
+        raise ConfigError(f"{_key_source(data)} {error}; make a key with `mediarescue keygen FILE`") from None
+
+
+def _key_source(data: dict) -> str:
+    """Where the encryption key is read from (the order of _secret), for messages about it."""
+    return ("$MEDIARESCUE_ENCRYPTION_KEY" if os.environ.get("MEDIARESCUE_ENCRYPTION_KEY")
+            else "encryption_key_env" if "encryption_key_env" in data else "encryption_key_file")

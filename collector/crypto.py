@@ -129,7 +129,7 @@ def _read_up_to(raw: BinaryIO, size: int) -> bytes:
 
 
 class _Unsealing(io.RawIOBase):
-    def __init__(self, raw: BinaryIO, key: bytes | None, name: str):
+    def __init__(self, raw: BinaryIO, key: bytes | None, name: str, key_source: str):
         self._raw, self._name = raw, name
         header = _read_up_to(raw, HEADER_SIZE)
         if len(header) < HEADER_SIZE or header[:8] != MAGIC:
@@ -138,7 +138,7 @@ class _Unsealing(io.RawIOBase):
         if key is None:
             raise KeyRequired(f"blob {name} is encrypted: configure encryption_key_file to read it")
         if kid != key_id(key):
-            raise WrongKey(f"blob {name} was encrypted under another key than encryption_key_file holds")
+            raise WrongKey(f"blob {name} was encrypted under another key than {key_source} holds")
         self._header, self._aead = header, AESGCM(_derive(key, salt, b"mediarescue blob v1"))
         self._sealed_chunk = chunk_size + TAG
         self._next = _read_up_to(raw, self._sealed_chunk)
@@ -174,11 +174,13 @@ class _Unsealing(io.RawIOBase):
         super().close()
 
 
-def unsealing_reader(raw: BinaryIO, key: bytes | None, name: str) -> BinaryIO:
+def unsealing_reader(raw: BinaryIO, key: bytes | None, name: str,
+                     key_source: str = "encryption_key_file") -> BinaryIO:
     """A readable stream of the plaintext of a sealed blob read from `raw`; fails at once with
-    KeyRequired or WrongKey, and with CorruptBlob at the first chunk that fails authentication."""
+    KeyRequired or WrongKey (whose message names `key_source`, where the key came from), and with
+    CorruptBlob at the first chunk that fails authentication."""
     try:
-        return io.BufferedReader(_Unsealing(raw, key, name), CHUNK)
+        return io.BufferedReader(_Unsealing(raw, key, name, key_source), CHUNK)
     except BaseException:
         raw.close()
         raise

@@ -17,6 +17,8 @@ from urllib.parse import quote
 
 import requests
 
+from collector.transport import guard
+
 VERSION = "0.1.0"
 CHUNK_SIZE = 4 * 1024 * 1024
 _NOT_DONE = {"maxlag", "ratelimited", "readonly"}  # the wiki did nothing: safe to send again
@@ -69,7 +71,7 @@ class MediaWiki:
         self.retries = retries
         self.backoff = backoff
         self.timeout = timeout
-        self.session = requests.Session()
+        self.session = guard(requests.Session())  # the login POST carries the password: no redirect takes it
         self.session.headers["User-Agent"] = user_agent(contact)
         self._tokens: dict[str, str] = {}
         self.requests_sent = 0

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress as RichProgress, TextColumn, TimeRemainingColumn, \
     TransferSpeedColumn
+from rich.text import Text
 
 from collector.backup import Progress
 
@@ -37,7 +38,7 @@ def reporter(console: Console, wiki: str, every: float = 5.0) -> Iterator[Progre
             def failed(title: str, error: str) -> None:
                 state["errors"] += 1
                 show()
-                bar.console.print(f"[red]error[/] {title}: {error}", highlight=False)
+                bar.console.print(Text.assemble(("error", "red"), f" {title}: {error}"), highlight=False)  # no markup
 
             yield Progress(listed=lambda n, size: (count(listed=n, listed_bytes=size), show()),
                            stored=lambda n, size: (count(done=n, done_bytes=size), show()), failed=failed)
@@ -53,7 +54,7 @@ def reporter(console: Console, wiki: str, every: float = 5.0) -> Iterator[Progre
             rate = state["done_bytes"] / max(now - began, 1e-9) / 2**20
             console.print(f"backup {wiki}: {state['done']}/{state['listed']} versions, "
                           f"{state['done_bytes'] / 2**20:.1f}/{state['listed_bytes'] / 2**20:.1f} MiB, "
-                          f"{rate:.1f} MiB/s, {state['errors']} errors", highlight=False)
+                          f"{rate:.1f} MiB/s, {state['errors']} errors", highlight=False, markup=False)
 
     def failed(title: str, error: str) -> None:
         state["errors"] += 1

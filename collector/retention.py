@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from collector.blobstore import BlobStore
-from collector.catalog import Catalog, now
+from collector.catalog import Catalog, checked_sha256, now
 
 
 @dataclass(frozen=True)
@@ -176,12 +176,14 @@ def _plan_prune(catalog: Catalog, plan: ForgetPlan, retained: dict[str, list[int
             (sha256, *ids)).fetchone()
         if others:
             continue  # the same content is still needed by another version
-        plan.blobs.append({"sha256": sha256, "versions": ids, **_blob(catalog, sha256)})
+        plan.blobs.append({"sha256": checked_sha256(sha256, f"versions row {ids[0]}"), "versions": ids,
+                           **_blob(catalog, sha256)})
     if wiki is None:  # blobs no version refers to at all (they belong to no wiki in particular)
         for sha256, size, encrypted in catalog.conn.execute(
                 "SELECT sha256, size, encrypted FROM blobs WHERE NOT EXISTS "
                 "(SELECT 1 FROM versions AS v WHERE v.sha256 = blobs.sha256)"):
-            plan.blobs.append({"sha256": sha256, "versions": [], "size": size, "encrypted": bool(encrypted)})
+            plan.blobs.append({"sha256": checked_sha256(sha256, "the blobs table"), "versions": [], "size": size,
+                               "encrypted": bool(encrypted)})
     plan.bytes = sum(b["size"] for b in plan.blobs)
 
 

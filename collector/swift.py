@@ -14,9 +14,14 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
+from urllib.parse import urlsplit
 
+import requests
+import urllib3
 from swiftclient import client as swiftclient
 from swiftclient.exceptions import ClientException
+
+from collector.transport import guard, origin
 
 _BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 # FileBackendStore::getContainerShard: directories of 2+ chars may stand above the hash dirs.
@@ -84,14 +89,65 @@ class MediaLayout:
         return self.container(zone, rel_path), rel_path
 
 
+def auth_v1(auth_url: str, user: str, key: str, timeout: float | None) -> tuple[str, str]:
+    """Swift's v1.0 auth (tempauth, swauth): the storage URL and a token. The key goes in a header
+    that requests would carry along a redirect to any host, so redirects to another host are
+    refused (RedirectRefused) before it is contacted."""
+    with guard(requests.Session()) as session:
+        response = session.get(auth_url, headers={"X-Auth-User": user, "X-Auth-Key": key}, timeout=timeout)
+    url = response.headers.get("x-storage-url")
+    token = response.headers.get("x-storage-token") or response.headers.get("x-auth-token")
+    if not 200 <= response.status_code < 300 or not url or not token:
+        scheme, host, port = origin(auth_url)
+        raise ClientException("Auth GET failed", http_scheme=scheme, http_host=host, http_port=port or "",
+                              http_path=urlsplit(auth_url).path, http_status=response.status_code,
+                              http_reason=response.reason)
+    return url, token
+
+
+class _Connection(swiftclient.Connection):
+    """swiftclient's Connection with the auth of auth_v1, and every later request refusing a redirect
+    to another host too (it carries the token)."""
+
+    def get_auth(self) -> tuple[str, str]:
+        self.url, self.token = auth_v1(self.authurl, self.user, self.key, self.timeout)
+        return self.url, self.token
+
+    def http_connection(self, url: str | None = None) -> tuple[object, swiftclient.HTTPConnection]:
+        parsed, conn = super().http_connection(url)
+        guard(conn.request_session)
+        return parsed, conn
+
+
+_LOCATION = re.compile(r"\S*/\S*")  # container/object, a path or a URL: anything with a slash
+
+
+def hide_location(error: str) -> str:
+    """An error message about a private (deleted) version without where its bytes were read from:
+    the deleted zone names objects by their sha1, and the README promises never to show it."""
+    return _LOCATION.sub("[private location]", error)
+
+
+def unreachable(error: BaseException) -> bool:
+    """Whether `error` says no connection could be made at all (refused, timed out, no such host),
+    as opposed to a failure of one request on a working connection."""
+    if isinstance(error, requests.ConnectTimeout):
+        return True
+    reason = getattr(error.args[0], "reason", None) if error.args else None
+    return isinstance(error, requests.ConnectionError) and isinstance(
+        reason, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError))
+
+
 class SwiftStore:
     """A Swift account, through python-swiftclient. One per thread: connections are not shared."""
 
     def __init__(self, auth_url: str, user: str, key: str, *, retries: int = 5,
-                 starting_backoff: float = 1, max_backoff: float = 16):
+                 starting_backoff: float = 1, max_backoff: float = 16, timeout: float = 60):
         self._credentials = (auth_url, user, key)
-        self._options = dict(retries=retries, starting_backoff=starting_backoff, max_backoff=max_backoff)
-        self.connection = swiftclient.Connection(authurl=auth_url, user=user, key=key, **self._options)
+        self._options = dict(retries=retries, starting_backoff=starting_backoff, max_backoff=max_backoff,
+                             timeout=timeout)  # without one, a Swift that never answers hangs the caller
+        self.auth_url = auth_url
+        self.connection = _Connection(authurl=auth_url, user=user, key=key, **self._options)
 
     def clone(self) -> SwiftStore:
         return SwiftStore(*self._credentials, **self._options)

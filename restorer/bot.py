@@ -30,11 +30,22 @@ os.environ["PYWIKIBOT_NO_USER_CONFIG"] = "2"
 import pywikibot  # noqa: E402  (the environment above must be set before pywikibot is imported)
 from pywikibot import config as pwb_config  # noqa: E402
 from pywikibot import login as pwb_login  # noqa: E402
+from pywikibot.comms import http as pwb_http  # noqa: E402
 from pywikibot.exceptions import APIError as PwbAPIError  # noqa: E402
+from pywikibot.exceptions import FatalServerError  # noqa: E402
 
 from collector.config import WikiConfig  # noqa: E402
 from collector.mediawiki import CHUNK_SIZE  # noqa: E402
 from collector.swift import db_key  # noqa: E402
+from collector.transport import RedirectRefused, redirect_guard  # noqa: E402
+
+
+class _RedirectRefused(RedirectRefused, FatalServerError):
+    """pywikibot waits and retries after most errors of a request, but passes FatalServerError on."""
+
+
+# pywikibot's one session carries the login (clientlogin POSTs the password) and every write.
+pwb_http.session.hooks["response"].append(redirect_guard(_RedirectRefused))
 
 RIGHTS_NEEDED = ("upload", "reupload", "edit")
 SAME_TITLE_GAP = 1.05  # MediaWiki names archived versions by the second

@@ -52,7 +52,9 @@ def add_verbs(verbs: argparse._SubParsersAction, common: Callable[[], argparse.A
                            help="carry out the plan as the bot (without --yes: the dry run, i.e. the plan)")
     _add_input(bot)
     bot.add_argument("--yes", action="store_true", help="really write to the wiki")
-    bot.add_argument("--reason", help="why, for every edit summary and the report (e.g. an incident ticket)")
+    bot.add_argument("--reason", help="why, for every edit summary and the report (e.g. an incident ticket); plain "
+                                      "text: it is escaped on the report page, so ~~~~ does not sign and "
+                                      "{{...}} expands nothing")
     bot.add_argument("--report-page", metavar="PAGE", help="also publish the run's report as this wiki page")
     bot.add_argument("--bot-workers", type=int, default=1,
                      help="restores side by side, one title each (default 1; agree on more with the wiki's operators)")
@@ -81,12 +83,14 @@ def _add_input(parser: argparse.ArgumentParser) -> None:
 def _read_lines(name: str | None) -> list[str]:
     if name is None:
         return []
-    if name == "-":
-        return sys.stdin.read().splitlines()
     try:
-        return Path(name).read_text().splitlines()
+        data = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+        return data.decode("utf-8").splitlines()
     except OSError as error:
         raise ConfigError(f"cannot read {name}: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        where = "standard input" if name == "-" else name
+        raise ConfigError(f"{where} is not UTF-8 text (byte {error.start} cannot be decoded)") from None
 
 
 def _fmt(args: argparse.Namespace, *choices: str) -> str:
@@ -107,15 +111,19 @@ def _inspector(config: Config, args: argparse.Namespace) -> tuple[Inspector, str
 
 def run_verify(args: argparse.Namespace, config: Config, console: Console) -> int:
     fmt = _fmt(args, "csv", "titles")
-    requested = parse(_read_lines(args.titles_file))
     if args.all == bool(args.titles_file):
         raise ConfigError("verify takes a TITLES_FILE ('-' for standard input) or --all")
+    requested = parse(_read_lines(args.titles_file))
     bad = [r for r in requested if r.title is None]
     for r in bad:
         print(f"mediarescue: input error: {r.line!r}: {r.error}", file=sys.stderr)
-    inspector, wiki = _inspector(config, args)
-    catalog = Catalog(config.catalog)
+    if not args.all and len(bad) == len(requested):  # findings of nothing must not replace the last ones
+        where = "standard input" if args.titles_file == "-" else args.titles_file
+        raise ConfigError(f"{where} holds no file title: nothing to verify (the last verify's findings are kept "
+                          "for `plan --from-verify`)")
+    catalog = Catalog.open_existing(config.catalog)
     try:
+        inspector, wiki = _inspector(config, args)
         if args.all:
             names = (row["title"] for batch in inspector.api.query(list="allimages", ailimit="max", aiprop="")
                      for row in batch["allimages"])
@@ -149,6 +157,8 @@ def _decisions(args: argparse.Namespace, config: Config, catalog: Catalog) -> li
         raise ConfigError(f"{args.verb} needs titles: a TITLES_FILE ('-' for standard input), --title, --sha1, "
                           "--sha256 or --from-verify")
     requested: list[Requested] = parse(lines)
+    if not requested:
+        raise ConfigError(f"{args.verb} was given no file title (only blank lines or comments)")
     inspector, wiki = _inspector(config, args)
     return plan(inspector, catalog, wiki, requested, deep=args.deep, include_old=args.include_old,
                 priority=args.priority, probe=not args.no_outage_probe)
@@ -156,7 +166,7 @@ def _decisions(args: argparse.Namespace, config: Config, catalog: Catalog) -> li
 
 def run_plan(args: argparse.Namespace, config: Config, console: Console) -> int:
     fmt = _fmt(args, "csv", "wikitext") if args.verb == "plan" else _fmt(args)
-    catalog = Catalog(config.catalog)
+    catalog = Catalog.open_existing(config.catalog)
     try:
         decisions = _decisions(args, config, catalog)
     finally:
@@ -174,22 +184,26 @@ def run_restore(args: argparse.Namespace, config: Config, console: Console) -> i
         raise ConfigError(f"--bot-workers must be between 1 and 16, not {args.bot_workers}")
     if not 0 <= args.throttle <= 600:
         raise ConfigError(f"--throttle must be between 0 and 600 seconds, not {args.throttle}")
+    from restorer.bot import BotError
     from restorer.restore import run  # imports pywikibot: only when the bot is really needed
 
-    catalog = Catalog(config.catalog)
+    catalog = Catalog.open_existing(config.catalog)
     try:
         catalog.lock()
         decisions = _decisions(args, config, catalog)
         summary, paths = run(config, config.wiki(args.wiki), catalog, decisions, reason=args.reason,
                              report_page=args.report_page, report_dir=args.report_dir, console=console,
                              workers=args.bot_workers, throttle=args.throttle)
+    except BotError as error:  # the bot could not start (login, rights) or publish: one line, not a traceback
+        print(f"mediarescue: error: {error}", file=sys.stderr)
+        return 1
     finally:
         catalog.close()
     if args.json:
         print(json.dumps(summary, indent=1, ensure_ascii=False))
     else:
         console.print(report.restore_text(summary), highlight=False, markup=False)
-        console.print("report: " + "  ".join(str(p) for p in paths), highlight=False)
+        console.print("report: " + "  ".join(str(p) for p in paths), highlight=False, markup=False)
     return 0 if summary["ok"] else 1
 
 

@@ -1,5 +1,6 @@
 """The dry-run report of a plan, and verify's findings, for people: a rich table with totals per
-decision, and the same as JSON, CSV and a wikitext table an operator can paste on a wiki page."""
+decision, and the same as JSON, CSV and a wikitext table an operator can paste on a wiki page.
+Every cell is escaped for where it goes (restorer.escaping): titles are input, not markup."""
 from __future__ import annotations
 
 import csv
@@ -12,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from policies.recovery import Decision
+from restorer.escaping import csv_cell, plain, wikilink, wikitext
 from restorer.plan import Verification
 
 if TYPE_CHECKING:
@@ -43,9 +45,10 @@ def show(console: Console, decisions: list[Decision]) -> None:
     table = Table(*COLUMNS, title=f"Recovery plan: {len(decisions)} decisions (dry run: nothing was written)")
     for d in decisions:
         style = "red" if not d.restorable else "green" if d.version and d.restorable else None
-        table.add_row(*_row(d)[:-1], (d.version.sha1[:12] if d.version else ""), style=style)
+        table.add_row(*map(plain, _row(d)[:-1]), plain(d.version.sha1[:12] if d.version else ""), style=style)
     console.print(table)
-    console.print("totals: " + ", ".join(f"{action} {n}" for action, n in totals(decisions).items()), highlight=False)
+    console.print("totals: " + ", ".join(f"{action} {n}" for action, n in totals(decisions).items()), highlight=False,
+                  markup=False)
 
 
 def as_json(decisions: list[Decision]) -> str:
@@ -58,21 +61,17 @@ def as_csv(decisions: list[Decision]) -> str:
     writer = csv.writer(out)
     writer.writerow(COLUMNS + ("sha256", "asked"))
     for d in decisions:
-        writer.writerow(_row(d) + (d.version.sha256 if d.version else "", d.asked))
+        writer.writerow(map(csv_cell, _row(d) + (d.version.sha256 if d.version else "", d.asked)))
     return out.getvalue()
-
-
-def _wikitext_cell(text: str) -> str:
-    return text.replace("|", "&#124;").replace("\n", " ")
 
 
 def as_wikitext(decisions: list[Decision]) -> str:
     lines = ['{| class="wikitable sortable"', "! " + " !! ".join(COLUMNS)]
     for d in decisions:
         title, *rest = _row(d)
-        lines += ["|-", f"| [[:{_wikitext_cell(title)}]] || " + " || ".join(_wikitext_cell(c) for c in rest)]
+        lines += ["|-", f"| {wikilink(title)} || " + " || ".join(wikitext(c) for c in rest)]
     lines.append("|}")
-    lines.append("Totals: " + ", ".join(f"{action} {n}" for action, n in totals(decisions).items()))
+    lines.append("Totals: " + wikitext(", ".join(f"{action} {n}" for action, n in totals(decisions).items())))
     return "\n".join(lines) + "\n"
 
 
@@ -92,7 +91,7 @@ def verification(result: Verification, fmt: str, console: Console) -> None:
         out = io.StringIO()
         writer = csv.DictWriter(out, ("title", "problem", "timestamp", "sha1", "archive_name"))
         writer.writeheader()
-        writer.writerows(records)
+        writer.writerows({k: csv_cell(v) for k, v in record.items()} for record in records)
         print(out.getvalue(), end="")
     elif fmt == "titles":
         print("".join(f"{title}\n" for title in result.broken_titles), end="")
@@ -101,7 +100,7 @@ def verification(result: Verification, fmt: str, console: Console) -> None:
                       title=f"{len(result.broken_titles)} broken of {result.checked_files} files "
                             f"({result.checked_versions} versions checked)")
         for f in result.findings:
-            table.add_row(f.title, f.problem, f.timestamp or "", (f.sha1 or "")[:12])
+            table.add_row(plain(f.title), plain(f.problem), plain(f.timestamp), plain((f.sha1 or "")[:12]))
         console.print(table)
 
 
@@ -131,15 +130,15 @@ def restore_text(report: dict[str, Any]) -> str:
 def restore_wikitext(report: dict[str, Any]) -> str:
     """The run's report as a wiki page: MediaWiki logs nothing for a repaired current version, so
     this page is the community's record of it."""
-    lines = [f"== mediarescue restore run {report['run']} ==",
-             f"Reason: {_wikitext_cell(report['reason'] or '(none given)')}. Every restored version was read "
+    lines = [f"== mediarescue restore run {int(report['run'])} ==",
+             f"Reason: {wikitext(report['reason'] or '(none given)')}. Every restored version was read "
              "back from its URL and its sha1 checked; only a match counts as restored.", "",
              '{| class="wikitable sortable"', "! file !! action !! result !! version !! sha1 !! details"]
     for o in report["outcomes"]:
         v = o["version"]
-        asked = f" (asked as [[:{_wikitext_cell(o['asked'])}]])" if o["asked"] != o["title"] else ""
-        lines += ["|-", f"| [[:{_wikitext_cell(o['title'])}]]{asked} || {o['decision']} || {o['result']} || "
-                        f"{(v['timestamp'] + ' by ' + str(v['uploader'])) if v else ''} || "
-                        f"{v['sha1'] if v else ''} || {_wikitext_cell(o['detail'] or o['reason'])}"]
-    lines += ["|}", "", "Totals: " + ", ".join(f"{k} {n}" for k, n in report["totals"].items())]
+        asked = f" (asked as {wikilink(o['asked'])})" if o["asked"] != o["title"] else ""
+        cells = [o["decision"], o["result"], f"{v['timestamp']} by {v['uploader']}" if v else "",
+                 v["sha1"] if v else "", o["detail"] or o["reason"]]
+        lines += ["|-", f"| {wikilink(o['title'])}{asked} || " + " || ".join(map(wikitext, cells))]
+    lines += ["|}", "", "Totals: " + wikitext(", ".join(f"{k} {n}" for k, n in report["totals"].items()))]
     return "\n".join(lines) + "\n"

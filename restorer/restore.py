@@ -25,7 +25,9 @@ from typing import Any
 import requests
 import urllib3
 
+from collector.blobstore import blob_name
 from collector.catalog import Catalog
+from collector.files import private_dir, private_write
 from collector.mediawiki import APIError, MediaWiki, title_batches
 from policies.recovery import RESTORING, Action, Decision
 from restorer.bot import SAME_TITLE_GAP, THROTTLE, Bot, BotError
@@ -195,6 +197,7 @@ def blob_file(blobs: Any, workdir: Path) -> Callable[[str], Path]:
     """A path pywikibot can upload from: the blob itself where the store keeps files, else a
     private copy streamed into `workdir`."""
     def path(sha256: str) -> Path:
+        blob_name(sha256, False)  # refuses what is not a sha256 before it becomes a path
         if hasattr(blobs, "path") and blobs.path(sha256).is_file():
             return blobs.path(sha256)
         target = workdir / sha256
@@ -256,11 +259,10 @@ def run(config: Any, wiki: Any, catalog: Catalog, decisions: list[Decision], rea
             journal.close()
     summary = report.restore_report(result, wiki.name, reason)
     summary["seconds"] = round(time.monotonic() - began, 3)  # carrying out the actions, reads-back included
-    folder = report_dir or config.catalog.parent / "reports"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = private_dir(report_dir or config.catalog.parent / "reports")  # reports name private versions too
     paths = [folder / f"restore-{wiki.name}-{restore_run}.json", folder / f"restore-{wiki.name}-{restore_run}.txt"]
-    paths[0].write_text(json.dumps(summary, indent=1, ensure_ascii=False))
-    paths[1].write_text(report.restore_text(summary))
+    private_write(paths[0], json.dumps(summary, indent=1, ensure_ascii=False))
+    private_write(paths[1], report.restore_text(summary))
     if report_page:
         bot.edit(report_page, report.restore_wikitext(summary),
                  f"mediarescue restore run {restore_run}: report" + (f"; {reason}" if reason else ""))

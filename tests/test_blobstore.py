@@ -267,7 +267,7 @@ def test_config_selects_the_swift_store_and_reads_the_key(tmp_path: Path, monkey
     key = generate_key()
     (tmp_path / "key").write_text(key + "\n")
     config = configuration.load(_write(tmp_path / "m.toml", 'catalog = "c.db"\ncontact = "x"\n'
-                                       'encryption_key_file = "key"\n[blobs_swift]\nauth_url = "http://s/auth/v1.0"\n'
+                                       'encryption_key_file = "key"\n[blobs_swift]\nauth_url = "https://s/auth/v1.0"\n'
                                        'user = "a:b"\nkey_file = "sk"\ncontainer_prefix = "mr"\nspool = "spool"\n'))
     assert config.blobs is None and config.encryption_key == bytes.fromhex(key)
     assert (config.blobs_swift.key, config.blobs_swift.container_prefix, config.blobs_swift.spool) == \
@@ -284,11 +284,11 @@ def test_config_selects_the_swift_store_and_reads_the_key(tmp_path: Path, monkey
     ('blobs = "b"\nencryption_key_file = "nope"\n', "encryption_key_file: cannot read"),
     ('blobs = "b"\nencryption_key_file = "short"\n', "encryption_key_file must hold 64 hex digits"),
     ('blobs = "b"\nencryption_key_env = "NO_SUCH_KEY_VAR"\n', "encryption_key_env names NO_SUCH_KEY_VAR"),
-    ('blobs = "b"\n[blobs_swift]\nauth_url = "http://s"\nuser = "u"\nkey_file = "short"\n',
+    ('blobs = "b"\n[blobs_swift]\nauth_url = "https://s"\nuser = "u"\nkey_file = "short"\n',
      "blobs and \\[blobs_swift\\] both"),
-    ('[blobs_swift]\nauth_url = "http://s"\nuser = "u"\n', "blobs_swift.key_file .*is missing"),
+    ('[blobs_swift]\nauth_url = "https://s"\nuser = "u"\n', "blobs_swift.key_file .*is missing"),
     ('[blobs_swift]\nuser = "u"\nkey_file = "short"\n', "blobs_swift.auth_url is missing"),
-    ('[blobs_swift]\nauth_url = "http://s"\nuser = "u"\nkey_file = "short"\nsegment_size = 10\n',
+    ('[blobs_swift]\nauth_url = "https://s"\nuser = "u"\nkey_file = "short"\nsegment_size = 10\n',
      "blobs_swift.segment_size must be between"),
 ])
 def test_store_config_errors_name_the_key(tmp_path: Path, text: str, message: str) -> None:
@@ -298,9 +298,9 @@ def test_store_config_errors_name_the_key(tmp_path: Path, text: str, message: st
 
 
 def test_an_older_catalog_gains_the_encrypted_column(tmp_path: Path) -> None:
+    Catalog(tmp_path / "old.db").close()  # a catalog (runs, versions...) whose blobs table predates `encrypted`
     with sqlite3.connect(tmp_path / "old.db") as db:
-        db.execute("CREATE TABLE blobs (sha256 TEXT PRIMARY KEY, sha1 TEXT NOT NULL, size INTEGER NOT NULL, "
-                   "stored TEXT NOT NULL)")
+        db.execute("ALTER TABLE blobs DROP COLUMN encrypted")
         db.execute("INSERT INTO blobs VALUES ('a', 'b', 1, 'then')")
     catalog = Catalog(tmp_path / "old.db")
     assert catalog.conn.execute("SELECT encrypted FROM blobs").fetchall() == [(0,)]

@@ -1,0 +1,74 @@
+"""Files and folders that hold private data (the catalog, reports, spooled and quarantined bytes)
+are their owner's alone, whatever the umask: folders 0700, files 0600. The catalog holds titles,
+uploaders and comments of deleted versions and description texts; the usual umask 022 would make
+them readable by every account on the machine."""
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def private_dir(path: Path) -> Path:
+    """`path` as a folder only its owner may enter: made (with its parents) if missing, tightened to
+    0700 if it is ours, refused (PermissionError) if another account owns it, since that account
+    could then read or replace what is put in it."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = path.stat()
+    if info.st_uid != os.getuid():
+        raise PermissionError(errno.EPERM, "the folder belongs to another user", str(path))
+    if stat.S_IMODE(info.st_mode) != 0o700:
+        path.chmod(0o700)
+    return path
+
+
+def private_write(path: Path, text: str) -> None:
+    """Write `text` to `path`, mode 0600 even when the file existed with a wider one."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        os.fchmod(fd, 0o600)
+        out.write(text)
+
+
+def create_private(path: Path) -> None:
+    """An empty file of mode 0600 (its folder 0700 if it has to be made); SQLite then gives the
+    catalog's -wal and -shm files the same mode as the database file."""
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+def tighten(path: Path) -> None:
+    """Take group and other access away from a file of ours (one made before modes were private)."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return
+    if info.st_uid == os.getuid() and info.st_mode & 0o077:
+        path.chmod(stat.S_IMODE(info.st_mode) & 0o700)
+
+
+def sqlite_problem(path: Path, must_exist: bool) -> str | None:
+    """What keeps `path` from being an SQLite database we may open, or None: looked at without
+    opening it with SQLite, which would create a missing file or write to an empty one."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return "does not exist" if must_exist else None
+    except OSError as error:
+        return f"cannot be read: {error.strerror}"
+    if stat.S_ISDIR(info.st_mode):
+        return "is a folder"
+    if not stat.S_ISREG(info.st_mode):
+        return "is not a regular file"
+    if info.st_size == 0:
+        return "is empty" if must_exist else None
+    try:
+        with open(path, "rb") as data:
+            head = data.read(len(SQLITE_MAGIC))
+    except OSError as error:
+        return f"cannot be read: {error.strerror}"
+    return None if head == SQLITE_MAGIC else "is not an SQLite database"
