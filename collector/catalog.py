@@ -236,10 +236,10 @@ class Catalog:
                                   if problem == "does not exist" else ": it is not a mediarescue catalog"))
         if not self.path.exists():
             create_private(self.path)
-        elif create:  # the writer takes group and other access away from a catalog made before modes were private
+        self._refuse_foreign(empty_ok=create)
+        if create:  # the writer takes group and other access away from a catalog made before modes were private
             for suffix in ("", "-wal", "-shm"):
                 tighten(Path(f"{self.path}{suffix}"))
-        self._refuse_foreign(empty_ok=create)
         self.db = sqlite_utils.Database(self.path)
         self.db.execute("PRAGMA journal_mode = WAL")
         self.db.execute("PRAGMA synchronous = NORMAL")  # WAL: a kill -9 loses nothing committed
