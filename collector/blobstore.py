@@ -29,6 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
+from collector.config import ConfigError
 from collector.crypto import Sealer, unsealing_reader
 from collector.files import private_dir
 
@@ -296,8 +297,6 @@ class LocalBlobStore(SpoolingStore):
 
 def open_store(config: Config) -> BlobStore:
     """The blob store the config names: `[blobs_swift]` when present, else the `blobs` directory."""
-    from collector.config import ConfigError
-
     store: SpoolingStore
     try:
         if config.blobs_swift is not None:

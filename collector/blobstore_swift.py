@@ -74,7 +74,8 @@ class SwiftBlobStore(SpoolingStore):
         self.segment = segment_size
         # One spool per account: a folder in the shared temporary directory that belongs to
         # another user is refused (private_dir), so the default must not be shared.
-        self.tmp = private_dir(Path(spool) if spool else Path(tempfile.gettempdir()) / f"mediarescue-spool-{os.getuid()}")
+        default = Path(tempfile.gettempdir()) / f"mediarescue-spool-{os.getuid()}"
+        self.tmp = private_dir(Path(spool) if spool else default)
         sweep(self.tmp)
         self._store = SwiftStore(auth_url, user, key, retries=retries, starting_backoff=backoff)
         self._local = threading.local()  # one connection per thread: backups put from a pool of workers

@@ -38,7 +38,10 @@ def create_private(path: Path) -> None:
     catalog's -wal and -shm files the same mode as the database file."""
     if not path.parent.exists():
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:  # another backup made it just now: it is opened as it is
+        pass
 
 
 def tighten(path: Path) -> None:

@@ -60,7 +60,8 @@ class Server:
 def answer(handler: http.server.BaseHTTPRequestHandler, status: int, body: bytes = b"{}",
            headers: dict[str, str] | None = None) -> None:
     handler.send_response(status)
-    for name, value in {"Content-Type": "application/json", "Content-Length": str(len(body)), **(headers or {})}.items():
+    headers = {"Content-Type": "application/json", "Content-Length": str(len(body)), **(headers or {})}
+    for name, value in headers.items():
         handler.send_header(name, value)
     handler.end_headers()
     if handler.command != "HEAD":
