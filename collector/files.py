@@ -12,11 +12,14 @@ from pathlib import Path
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
-def private_dir(path: Path) -> Path:
-    """`path` as a folder only its owner may enter: made (with its parents) if missing, tightened to
-    0700 if it is ours, refused (PermissionError) if another account owns it, since that account
-    could then read or replace what is put in it."""
+def private_dir(path: Path, tighten: bool = True) -> Path:
+    """`path` as a folder only its owner may enter: made (with its parents) if missing; with
+    `tighten` (a folder that is mediarescue's alone), an existing one of ours is tightened to 0700
+    and one of another account's refused (PermissionError): that account could read or replace
+    what is put in it. Without, a folder the operator named is left as it is."""
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not tighten:
+        return path
     info = path.stat()
     if info.st_uid != os.getuid():
         raise PermissionError(errno.EPERM, "the folder belongs to another user", str(path))

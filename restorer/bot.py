@@ -44,7 +44,7 @@ class _RedirectRefused(RedirectRefused, FatalServerError):
     """pywikibot waits and retries after most errors of a request, but passes FatalServerError on."""
 
 
-# pywikibot's one session carries the login (clientlogin POSTs the password) and every write.
+# pywikibot's one session carries the login (a POST with the password) and every write.
 pwb_http.session.hooks["response"].append(redirect_guard(_RedirectRefused))
 
 RIGHTS_NEEDED = ("upload", "reupload", "edit")

@@ -259,7 +259,8 @@ def run(config: Any, wiki: Any, catalog: Catalog, decisions: list[Decision], rea
             journal.close()
     summary = report.restore_report(result, wiki.name, reason)
     summary["seconds"] = round(time.monotonic() - began, 3)  # carrying out the actions, reads-back included
-    folder = private_dir(report_dir or config.catalog.parent / "reports")  # reports name private versions too
+    # Reports name private versions too: reports/ is ours alone; a --report-dir is made 0700 if missing.
+    folder = private_dir(report_dir, tighten=False) if report_dir else private_dir(config.catalog.parent / "reports")
     paths = [folder / f"restore-{wiki.name}-{restore_run}.json", folder / f"restore-{wiki.name}-{restore_run}.txt"]
     private_write(paths[0], json.dumps(summary, indent=1, ensure_ascii=False))
     private_write(paths[1], report.restore_text(summary))
