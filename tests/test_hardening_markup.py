@@ -107,6 +107,11 @@ def test_titles_over_255_bytes_are_input_errors_at_once() -> None:
     assert all(r.title is None and len(r.line) < 300 for r in huge)
 
 
+def test_help_says_the_reason_is_plain_text() -> None:
+    done = mediarescue(None, "restore", "--help")
+    assert done.returncode == 0 and "plain text" in " ".join(done.stdout.split())
+
+
 # --- on the real wiki ---
 
 def _bed_config(test_bed: TestBed, tmp_path: Path) -> Path:

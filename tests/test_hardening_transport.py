@@ -77,7 +77,7 @@ def elsewhere() -> Iterator[Server]:
     server.close()
 
 
-def _one_line_error(done) -> str:
+def _one_line_error(done: subprocess.CompletedProcess) -> str:
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("mediarescue: error:") and "Traceback" not in done.stderr, \
         done.stderr
