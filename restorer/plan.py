@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 
 from collector.catalog import Catalog
 from policies.recovery import Action, Backed, Decision, Situation, decide, order
-from restorer.inspect import FileState, Inspector
+from restorer.inspect import PROBE_SAMPLE, FileState, Inspector
 from restorer.journal import Journal
 from restorer.titles import Requested
 
@@ -60,8 +60,8 @@ def inspect(inspector: Inspector, catalog: Catalog, wiki: str, titles: list[str]
         inspector.deleted_versions({t: s for t, s in states.items() if t in with_deleted
                                     or s.live_title in with_deleted})
     if probe:  # witnesses outside the suspects; when every file is a suspect (verify --all), a sample of them
-        asked, sample = set(titles), catalog.sample_healthy(wiki, 50)
-        inspector.probe(([r for r in sample if r["title"] not in asked] or sample)[:12])
+        asked, sample = set(titles), catalog.sample_healthy(wiki, 2 * PROBE_SAMPLE)
+        inspector.probe([r for r in sample if r["title"] not in asked] or sample)
     inspector.check(states, deep)
     return states
 
