@@ -153,5 +153,5 @@ def test_a_revision_deleted_old_version_is_listed_without_its_sha1_and_a_backup_
 
     mediarescue(config, "backup")
     found = json.loads(mediarescue(config, "find", title, "--json").stdout)
-    assert [(r["sha1"], r["status"], r["backup_status"]) for r in found] == [
-        (new_sha1, "current", "ok"), (old_sha1, "old", "ok")]  # seen, kept, never called vanished
+    assert [(r["sha1"], r["status"], r["backup_status"], r["private"]) for r in found] == [
+        (new_sha1, "current", "ok", 0), (old_sha1, "old", "ok", 1)]  # seen, kept, never called vanished; hidden
