@@ -65,16 +65,18 @@ class FileState:
     versions: list[Live] = field(default_factory=list)    # newest first
     urls: list[str] = field(default_factory=list)         # one per version
     deleted: list[Live] = field(default_factory=list)     # deleted versions (with Swift only)
-    deleted_on_wiki: bool = False            # the logs end with a deletion
+    deleted_on_wiki: bool = False            # the logs the account sees end with a deletion
+    page_exists: bool = False                # the description page exists (with or without a file)
+    archived: list[Live] | None = None       # the filearchive rows (sha1 "" where hidden); None: not read
     invalid: str | None = None               # the wiki rejects the title
 
 
 class Inspector:
     def __init__(self, api: MediaWiki, wiki: WikiConfig, contact: str, workers: int = 8, batch: int | None = None):
         self.api, self.wiki, self.workers = api, wiki, workers
-        rights = api.rights()
+        self.user, rights = api.account()
         self.batch = batch or (500 if "apihighlimits" in rights else 50)
-        self.may_see_deleted = "deletedhistory" in rights
+        self.may_see_deleted = "deletedhistory" in rights  # reads the filearchive
         self._local = threading.local()
         self._contact = contact
         self.layout = MediaLayout(wiki.swift.wiki_id, wiki.swift.sharded) if wiki.swift else None
@@ -90,6 +92,7 @@ class Inspector:
             if page.get("invalid"):
                 state.invalid = page.get("invalidreason", "invalid title")
                 continue
+            state.page_exists = not page.get("missing")
             infos = [i for i in page.get("imageinfo", []) if "sha1" in i]
             if infos:
                 state.live_title = page["title"]
@@ -116,16 +119,26 @@ class Inspector:
                         state.live_title, state.versions, state.urls = moved.live_title, moved.versions, moved.urls
                     break
 
+    def filearchive(self, states: dict[str, FileState]) -> None:
+        """Each file's filearchive rows (its deleted versions), where the account may read them: one
+        request per title for a few titles, one listing of the whole archive for many. A row whose
+        content is hidden from the account comes without its sha1: it still says 'deleted'."""
+        if not self.may_see_deleted:
+            return
+        by_name = {db_key(s.live_title or s.title): s for s in states.values() if s.archived is None}
+        for state in by_name.values():
+            state.archived = []
+        for row in self.api.filearchive(by_name, "sha1|timestamp|user|size", self.batch):
+            by_name[row["name"]].archived.append(Live(row["timestamp"], row.get("user"), int(row.get("size", 0)),
+                                                      row.get("sha1", ""), None, "unchecked"))
+
     def deleted_versions(self, states: dict[str, FileState]) -> None:
-        """Deleted versions of each file, from the filearchive, to be looked up in the deleted zone:
-        one request per title for a few titles, one listing of the whole archive for many."""
+        """Deleted versions of each file whose bytes can be looked up in the deleted zone (with Swift)."""
         if not (self.layout and self.may_see_deleted):
             return
-        by_name = {db_key(s.live_title or s.title): s for s in states.values()}
-        for row in self.api.filearchive(by_name, "sha1|timestamp|user|size", self.batch):
-            if "sha1" in row:
-                by_name[row["name"]].deleted.append(Live(row["timestamp"], row.get("user"), int(row["size"]),
-                                                         row["sha1"], None, "unchecked"))
+        self.filearchive(states)
+        for state in states.values():
+            state.deleted = [row for row in state.archived or () if row.sha1]
 
     # --- what storage answers ---
     def _pool(self) -> urllib3.PoolManager:
