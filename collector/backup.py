@@ -244,7 +244,7 @@ class _Recorder:
     def seal_private(self, version_ids: Iterable[int]) -> None:
         """Versions this run found private: their blobs still kept in plaintext are sealed before the
         run ends, by the download workers, with the store's one sealing step (as `check` does)."""
-        if getattr(self.blobs, "encryption_key", None) is None:
+        if self.blobs.encryption_key is None:
             return  # no key: `backup` warned, `check` counts them
         sealing = set(self.seals.values())
         for blob in self.catalog.unsealed_private(version_ids):

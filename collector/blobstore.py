@@ -70,6 +70,8 @@ class Entry:
 
 
 class BlobStore(Protocol):
+    encryption_key: bytes | None  # seals private content when set
+
     def has(self, sha256: str) -> bool: ...
 
     def put(self, chunks: Iterable[bytes], expect_sha1: str | None = None, private: bool = False) -> Stored: ...

@@ -30,7 +30,7 @@ from testbed.seed import SAME_TITLE_GAP
 from tests.conftest import _running_bed, mediarescue, seeder_api
 
 pytestmark = pytest.mark.integration
-ROLES = ("incremental", "full", "suppressed", "hidden_row", "hidden_row_logged", "history", "kept")
+ROLES = ("incremental", "full", "suppressed", "hidden_row", "hidden_row_logged", "history", "kept", "corrupt")
 
 
 @dataclass
@@ -221,3 +221,18 @@ def test_a_backup_sweeps_what_killed_runs_left_but_never_a_live_writers_file(pri
         live.join(30)
     assert store.open(stored[0].sha256).read() == b"another catalog's run, writing to the same store"
     assert list(store.tmp.glob("incoming-*")) == []
+
+
+def test_a_blob_that_cannot_be_sealed_is_an_error_of_the_run_and_check_takes_it_from_there(private: Bed) -> None:
+    title = private.titles["corrupt"]
+    [row] = _rows(private, title)
+    blob = private.blobs / row["sha256"][:2] / row["sha256"][2:4] / row["sha256"]
+    blob.write_bytes(b"rotted on the backup disk")
+    seeder_api(private.bed).post(action="delete", title=title, reason="a community decision")
+    done = _cli(private.config, "backup", "--incremental", code=1)
+    assert "could not be sealed" in done.stdout and "Traceback" not in done.stdout + done.stderr
+    [row] = _rows(private, title)
+    assert (row["status"], row["private"], row["encrypted"]) == ("deleted", 1, 0)  # recorded, not sealed
+    assert not blob.with_name(blob.name + ".enc").exists()  # nothing half-written
+    checked = json.loads(_cli(private.config, "check", "--json", code=1).stdout)
+    assert [p["sha256"] for p in checked["corrupt"]] == [row["sha256"]] and not blob.exists()  # quarantined
