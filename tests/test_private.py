@@ -165,7 +165,8 @@ def test_filearchive_rows_hidden_from_the_bot_are_matched_by_name_and_time(priva
     oversighter.post(action="revisiondelete", type="logging", ids=logid, hide="content|comment|user", suppress="yes")
     _hide_archived_content(oversighter, silent)  # ... and neither this one nor its content
     bot = _logged_in(bed.api_url, bed.bot_user, bed.bot_password)
-    archived = {r["title"]: r for reply in bot.query(list="filearchive", faprop="sha1|size") for r in reply["filearchive"]}
+    archived = {r["title"]: r for reply in bot.query(list="filearchive", faprop="sha1|size")
+                for r in reply["filearchive"]}
     assert "sha1" not in archived[logged] and "sha1" not in archived[silent] and archived[silent]["filehidden"]
 
     _backup(private, "--incremental")
