@@ -1,6 +1,6 @@
 """The MediaWiki behaviours the restorer relies on, proven on the real wiki, Swift-backed and
 filesystem-backed. If a MediaWiki upgrade changes any of them, these fail first.
-See ../shared/notes/mediawiki-facts.md."""
+See docs/mediawiki-facts.md."""
 from __future__ import annotations
 
 import hashlib
