@@ -1,7 +1,7 @@
 """What the right recovery of one file is: a pure function from what the catalog holds and what the
 live wiki shows to decisions an operator and a community member can read.
 
-MediaWiki's upload rules shape every action (see shared/notes/mediawiki-facts.md):
+MediaWiki's upload rules shape every action (see docs/mediawiki-facts.md):
 - a lost or corrupt current version is repaired by re-uploading identical bytes: the API answers
   `fileexists-no-change` but publishes them, so success is decided only by reading the URL back;
 - a lost old version cannot be put back in place through the API: its bytes are uploaded (they

@@ -149,7 +149,7 @@ def _during(timestamp: str, started: str, ended: str, slack: int = 2) -> bool:
 def _settled(catalog: Catalog, journal: Journal, wiki: str, d: Decision) -> Decision:
     """A lost old version stays lost in the wiki's history even once its bytes are back as a new
     version, and a re-uploaded file looks like a newer upload: the journal knows both are done."""
-    pending = journal.unfinished(d.title) if d.action in (Action.NOTHING, Action.SKIP) else None
+    pending = journal.unfinished(d.title) if d.action in (Action.NOTHING, Action.SKIP, Action.LOST_HISTORY) else None
     if pending:  # the wiki may already show our write: the restorer finds it, finishes and verifies it
         version = next((b for b in _backed(catalog, wiki, d.asked, d.title) if b.id == pending["version_id"]), None)
         if version:

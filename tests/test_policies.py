@@ -142,6 +142,15 @@ def test_decisions_about_deleted_content_are_private_and_name_no_deleted_uploade
     assert not any(d.private for d in decide(Situation("File:X.png", HISTORY, page_exists=True)))
 
 
+def test_a_private_version_with_the_same_bytes_never_lends_its_metadata_to_a_restore() -> None:
+    deleted_twin = Backed(7, "File:Secret.png", T1, "Hidden person", 100, B, "f" * 64, "deleted", None, True, True)
+    [decision] = decide(Situation("File:X.png", (deleted_twin,), live=(live(B, T2, "missing"),)))
+    assert decision.action == Action.CANNOT and decision.version is None and "Hidden person" not in decision.reason
+    public_twin = backed(B, T3, "old", i=8)
+    [decision] = decide(Situation("File:X.png", (deleted_twin, public_twin), live=(live(B, T2, "missing"),)))
+    assert decision.action == Action.REPAIR_CURRENT and decision.version == public_twin
+
+
 def test_the_operators_word_is_recorded_on_the_decision() -> None:
     [assumed] = decide(Situation("File:X.png", HISTORY, assume_lost=True))
     [evidenced] = decide(Situation("File:X.png", HISTORY, page_exists=True))
