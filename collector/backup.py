@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +28,7 @@ import urllib3
 
 from collector import incremental, snapshots
 from collector.blobstore import BlobStore, ChecksumMismatch, Stored
+from collector.crypto import CorruptBlob, KeyRequired, WrongKey
 from collector.catalog import Catalog, Pending, Version
 from collector.config import WikiConfig
 from collector.incremental import FAPROP, NoLogPosition
@@ -176,6 +177,8 @@ class _Recorder:
         self.failed: list[int] = []      # version ids whose bytes could not be stored
         self.unreachable = 0
         self.stored_sha1: set[str] = set()
+        self.seals: dict[Future, tuple[str, str]] = {}  # blobs being sealed: (sha256, sha1)
+        self.seal_errors: list[dict[str, Any]] = []
 
     def live_versions(self, page: dict) -> tuple[list[Version], list[dict], list[tuple[str, str]]]:
         versions, texts, hidden = [], [], []
@@ -189,7 +192,8 @@ class _Recorder:
             versions.append(Version(
                 self.wiki, page["title"], info["timestamp"], info["sha1"], page["title"], int(info["size"]), status,
                 user=info.get("user"), comment=info.get("comment"), mime=info.get("mime"),
-                media_type=info.get("mediatype"), archive_name=info.get("archivename"), private=0,
+                media_type=info.get("mediatype"), archive_name=info.get("archivename"),
+                private=int(bool(info.get("filehidden") or info.get("suppressed"))),  # what the wiki hides, we hide
                 source_url=info.get("url"), source_container=container, source_object=obj))
         for revision in page.get("revisions", [])[:1]:
             texts.append({"wiki": self.wiki, "title": page["title"], "page_id": page.get("pageid"),
@@ -207,12 +211,16 @@ class _Recorder:
             media_type=row.get("mediatype"), archive_name=row.get("archivename"), filearchive_id=row.get("id"),
             private=1, source_container=container, source_object=obj)
 
-    def record(self, versions: list[Version], texts: Sequence[dict] = (), hidden: Sequence[tuple[str, str]] = ()
-               ) -> None:
+    def record(self, versions: list[Version], texts: Sequence[dict] = (), hidden: Sequence[tuple[str, str]] = (),
+               hidden_deleted: Sequence[tuple[str, str]] = ()) -> None:
         jobs = self.catalog.record_versions(self.run, versions)
         self.catalog.record_pages(self.run, texts)
-        if hidden:
-            self.catalog.seen_hidden(self.run, self.wiki, hidden)
+        private = self.catalog.seen_hidden(self.run, self.wiki, hidden) if hidden else []
+        if hidden_deleted:
+            private += self.catalog.seen_hidden(self.run, self.wiki, hidden_deleted, deleted=True)
+        # State, not change: a run killed before its seals were done leaves them to the next run, which sees
+        # the same versions private again.
+        self.seal_private(private + self.catalog.version_ids([v for v in versions if v.private]))
         self.progress.listed(len(versions), sum(v.size for v in versions))
         for job in jobs:
             if job.version.status == "deleted" and not job.version.source_container:
@@ -239,12 +247,40 @@ class _Recorder:
                 self.progress.failed(job.version.title, message)
                 self.progress.stored(1, job.version.size)  # handled, if not stored: the bar must reach its end
                 continue
-            self.catalog.stored(job.id, stored.sha256, stored.sha1, stored.size, stored.new, self.run)
+            self.catalog.stored(job.id, stored.sha256, stored.sha1, stored.size, stored.new, self.run,
+                                encrypted=stored.encrypted)
             self.stored_sha1.add(job.version.sha1)
             self.progress.stored(1, job.version.size)
 
+    def seal_private(self, version_ids: Iterable[int]) -> None:
+        """Versions this run found private: their blobs still kept in plaintext are sealed before the
+        run ends, by the download workers, with the store's one sealing step (as `check` does)."""
+        if self.blobs.encryption_key is None:
+            return  # no key: `backup` warned, `check` counts them
+        sealing = set(self.seals.values())
+        for blob in self.catalog.unsealed_private(version_ids):
+            if blob not in sealing:
+                self.seals[self.pool.submit(self.blobs.seal, *blob)] = blob
+                sealing.add(blob)
+
+    def _settle_seals(self) -> None:
+        for future in list(self.seals):
+            sha256, sha1 = self.seals.pop(future)
+            try:
+                self.catalog.blob_encrypted(sha256, future.result().encrypted)
+            except (ChecksumMismatch, CorruptBlob, KeyRequired, WrongKey, _Transient, OSError, ClientException,
+                    urllib3.exceptions.HTTPError, requests.RequestException) as error:
+                why = f"its blob {sha256} is private and could not be sealed ({type(error).__name__}: {error}); " \
+                      "`mediarescue check` seals it or reports it"
+                for v in self.catalog.blob_versions(sha256):
+                    if v["private"]:
+                        self.seal_errors.append({"id": v["id"], "title": v["title"], "status": v["status"],
+                                                 "sha1": sha1, "error": why})
+                        self.progress.failed(v["title"], why)
+
     def finish(self) -> None:
         self._settle(set(self.in_flight))
+        self._settle_seals()
 
     def close(self, wait_for_downloads: bool) -> None:
         self.pool.shutdown(wait=wait_for_downloads, cancel_futures=True)
@@ -265,7 +301,7 @@ def _listing(api: MediaWiki, recorder: _Recorder, batch: int, see_deleted: bool)
         for reply in api.query(list="filearchive", falimit=batch, faprop=FAPROP):
             rows = reply.get("filearchive", [])
             versions = [v for v in map(recorder.deleted_version, rows) if v]
-            recorder.record(versions, (), [(r["title"], r["timestamp"]) for r in rows if "sha1" not in r])
+            recorder.record(versions, hidden_deleted=[(r["title"], r["timestamp"]) for r in rows if "sha1" not in r])
 
 
 def _mark_vanished(catalog: Catalog, run: int, wiki: str, see_deleted: bool) -> int:
@@ -294,6 +330,7 @@ def backup(wiki: WikiConfig, catalog: Catalog, blobs: BlobStore, contact: str, o
     batch = options.batch or (500 if "apihighlimits" in rights else 50)
     see_deleted = "deletedhistory" in rights
     run = catalog.start_run(wiki.name, "incremental" if incremental_run else "full")
+    blobs.sweep()  # what killed runs left in the spool; a live writer's file (another catalog's run) stays
     recorder = _Recorder(wiki, catalog, blobs, _Sources(wiki, contact, options), options, run)
     changes = incremental.Changes()
     status = "interrupted"
@@ -325,5 +362,5 @@ def backup(wiki: WikiConfig, catalog: Catalog, blobs: BlobStore, contact: str, o
     detail = {**snapshots.snapshot(catalog, run), "log_entries": changes.entries,
               "titles_read_again": len(changes.titles), "hidden_log_entries": changes.hidden_entries,
               "requests": api.requests_sent}
-    return Summary(run=record, errors=catalog.errors(recorder.failed), unreachable=recorder.unreachable, collisions=collisions,
-                   snapshot=detail)
+    return Summary(run=record, errors=catalog.errors(recorder.failed) + recorder.seal_errors,
+                   unreachable=recorder.unreachable, collisions=collisions, snapshot=detail)

@@ -17,6 +17,7 @@ in plaintext, as before encryption existed, and `mediarescue check` counts such 
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import re
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from collector.config import ConfigError
-from collector.crypto import Sealer, unsealing_reader
+from collector.crypto import CHUNK, KeyRequired, Sealer, unsealing_reader
 from collector.files import private_dir
 
 if TYPE_CHECKING:
@@ -76,6 +77,8 @@ class Entry:
 
 
 class BlobStore(Protocol):
+    encryption_key: bytes | None  # seals private content when set
+
     def has(self, sha256: str) -> bool: ...
 
     def put(self, chunks: Iterable[bytes], expect_sha1: str | None = None, private: bool = False) -> Stored: ...
@@ -87,6 +90,10 @@ class BlobStore(Protocol):
     def remove(self, sha256: str, encrypted: bool) -> None: ...
 
     def quarantine(self, sha256: str) -> None: ...
+
+    def seal(self, sha256: str, sha1: str) -> Stored: ...
+
+    def sweep(self, idle_seconds: float = 0) -> int: ...
 
 
 def blob_name(sha256: str, encrypted: bool) -> str:
@@ -106,17 +113,40 @@ class Spooled:
     size: int  # plaintext bytes
     stored_size: int  # bytes in the spool file (sealed size when sealed)
     segments: list[tuple[str, int]] = field(default_factory=list)  # (md5 hex, length) per segment of the file
+    lock: int | None = None  # a descriptor holding the file's flock until it is installed or discarded (sweep)
+
+    def discard(self) -> None:
+        """Remove the temporary file if it is still there (not installed), then let go of its lock."""
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+        if self.lock is not None:
+            os.close(self.lock)
+            self.lock = None
+
+
+def _locked_temporary(directory: Path) -> tuple[int, str]:
+    """A new temporary file, flock-ed for as long as its writer lives: `sweep` removes only the
+    temporary files whose lock it can take, so a live writer's file is never swept, whichever
+    catalog or process it writes for."""
+    while True:
+        fd, name = tempfile.mkstemp(dir=directory, prefix="incoming-")
+        fcntl.flock(fd, fcntl.LOCK_EX)  # waits only while a sweep holds it, about to remove it
+        if os.fstat(fd).st_nlink:  # not swept between its creation and the lock
+            return fd, name
+        os.close(fd)
 
 
 def spool(chunks: Iterable[bytes], directory: Path, *, sealer: Sealer | None = None, segment: int | None = None,
           fsync: bool = False, expect_sha1: str | None = None) -> Spooled:
     """Write `chunks` to a temporary file in `directory`, sealed if `sealer`, hashing everything in
     one pass: sha1 and sha256 of the plaintext, and with `segment` the md5 of each `segment`-sized
-    piece of the file (what Swift checks as ETag). The file is removed if anything fails."""
+    piece of the file (what Swift checks as ETag). The file is removed if anything fails; else the
+    caller installs it and calls `Spooled.discard`, which releases its lock."""
     sha1, sha256, size, stored = hashlib.sha1(), hashlib.sha256(), 0, 0
     md5s: list[tuple[str, int]] = []
     md5, md5_len = hashlib.md5(usedforsecurity=False), 0
-    fd, tmp_name = tempfile.mkstemp(dir=directory, prefix="incoming-")
+    fd, tmp_name = _locked_temporary(directory)
+    lock = os.dup(fd)  # the same open file: its flock lasts until this copy is closed, past the writing
 
     def write(out: BinaryIO, data: bytes) -> None:
         nonlocal stored, md5, md5_len
@@ -150,21 +180,32 @@ def spool(chunks: Iterable[bytes], directory: Path, *, sealer: Sealer | None = N
             md5s.append((md5.hexdigest(), md5_len))
         if expect_sha1 is not None and sha1.hexdigest() != expect_sha1:
             raise ChecksumMismatch(expect_sha1, sha1.hexdigest(), sha256.hexdigest(), size)
-        return Spooled(tmp_name, sha1.hexdigest(), sha256.hexdigest(), size, stored, md5s)
+        return Spooled(tmp_name, sha1.hexdigest(), sha256.hexdigest(), size, stored, md5s, lock)
     except BaseException:
         os.unlink(tmp_name)
+        os.close(lock)
         raise
 
 
-def sweep(directory: Path, idle_seconds: float = 3600) -> None:
-    """Remove what killed writers left behind: a live writer touches its file all the time."""
-    cutoff = time.time() - idle_seconds
+def sweep(directory: Path, idle_seconds: float = 3600) -> int:
+    """Remove the temporary files killed writers left behind, idle for `idle_seconds`; returns how
+    many. A file whose flock is held belongs to a live writer (`_locked_temporary`) and stays; the
+    age rule only spares files of writers older than the lock (an earlier mediarescue)."""
+    cutoff, removed = time.time() - idle_seconds, 0
     for leftover in directory.glob("incoming-*"):
         try:
-            if leftover.stat().st_mtime < cutoff:
-                leftover.unlink()
+            with open(leftover, "rb") as held:
+                if os.fstat(held.fileno()).st_mtime >= cutoff:
+                    continue
+                try:
+                    fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # being written
+                leftover.unlink()  # under the lock: its writer, if it just started, sees it gone and starts anew
+                removed += 1
         except FileNotFoundError:
-            pass
+            pass  # its writer finished meanwhile
+    return removed
 
 
 class SpoolingStore:
@@ -226,8 +267,21 @@ class SpoolingStore:
             self._install(spooled, plain)
             return Stored(digest, spooled.sha1, spooled.size, new=True)
         finally:
-            if os.path.exists(spooled.path):
-                os.unlink(spooled.path)
+            spooled.discard()
+
+    def seal(self, sha256: str, sha1: str) -> Stored:
+        """Private content kept in plaintext, sealed in place: read back, stored sealed and verified
+        by its sha1, then the plaintext removed (`put` does both, as for any private content). The
+        one sealing step: `check` and the backup run that learns a version became private call it.
+        ChecksumMismatch when the stored bytes are not that content; KeyRequired without a key."""
+        if self.encryption_key is None:
+            raise KeyRequired(f"blob {sha256} cannot be sealed: no encryption_key_file")
+        with self.open(sha256) as stream:
+            return self.put(iter(lambda: stream.read(CHUNK), b""), expect_sha1=sha1, private=True)
+
+    def sweep(self, idle_seconds: float = 0) -> int:
+        """Remove the temporary files of killed writers now (no live writer's: see `sweep`)."""
+        return sweep(self.tmp, idle_seconds)
 
 
 def _stamp() -> str:

@@ -418,7 +418,9 @@ class Catalog:
         """Set the title, status, archive name or private flag of known versions (by id), each
         keeping the state it had before this run in `version_states`; returns how many changed.
         For what `record_versions` cannot say: a move (the title is part of the identity), a
-        version the wiki no longer shows."""
+        version the wiki no longer shows. The private flag only rises here: what a run does not
+        see never makes content public again (only the wiki listing it publicly does, in
+        `record_versions`)."""
         count = 0
         with self.conn:
             for version_id, new in changes.items():
@@ -426,7 +428,8 @@ class Catalog:
                     "SELECT title, status, archive_name, private, first_run FROM versions WHERE id = ?",
                     (version_id,)).fetchone()
                 before = {"title": title, "status": status, "archive_name": archive_name, "private": private}
-                fields = {f: value for f, value in new.items() if value != before[f]}
+                fields = {f: value for f, value in new.items() if value != before[f]
+                          and not (f == "private" and value < private)}
                 if not fields:
                     continue
                 if first_run < run:
@@ -438,12 +441,37 @@ class Catalog:
             self._count_snapshot(run, changed_versions=count)
         return count
 
-    def seen_hidden(self, run: int, wiki: str, versions: Iterable[tuple[str, str]]) -> None:
-        """Versions (title, upload timestamp) the wiki lists but hides from this account (revision
-        deletion): seen, so not vanished, though their state cannot be read."""
+    def seen_hidden(self, run: int, wiki: str, versions: Iterable[tuple[str, str]], deleted: bool = False
+                    ) -> list[int]:
+        """Versions (title, upload timestamp) the wiki lists but whose content it hides from this
+        account: an old version revision-deleted (imageinfo: filehidden), or with `deleted` a
+        filearchive row hidden (a suppressed deletion shows no sha1). Seen, so not vanished; and
+        private, since the wiki hid them; a hidden filearchive row also says the version was
+        deleted. Matched without the sha1 the wiki withholds: one title never has two versions
+        uploaded in the same second. Returns their ids."""
+        ids = [version_id for title, timestamp in versions for (version_id,) in self.conn.execute(
+            "SELECT id FROM versions WHERE wiki = ? AND title = ? AND timestamp = ?", (wiki, title, timestamp))]
         with self.conn:
-            self.conn.executemany("UPDATE versions SET last_run = ? WHERE wiki = ? AND title = ? AND timestamp = ?",
-                                  [(run, wiki, title, timestamp) for title, timestamp in versions])
+            self.conn.executemany("UPDATE versions SET last_run = ? WHERE id = ?", [(run, i) for i in ids])
+        # A hidden live version is an old one: the current version cannot be revision-deleted.
+        self.change_versions(run, {i: {"status": "deleted" if deleted else "old", "private": 1} for i in ids})
+        return ids
+
+    def version_ids(self, versions: Iterable[Version]) -> list[int]:
+        """The ids of those of `versions` that are catalogued."""
+        return [known[0] for known in self._known_versions([v[_IDENTITY] for v in versions]) if known]
+
+    def unsealed_private(self, version_ids: Iterable[int]) -> list[tuple[str, str]]:
+        """(sha256, sha1) of each blob of these versions that is private but stored in plaintext:
+        what the run that learned they are private must seal (blobstore.seal)."""
+        ids, found = sorted(set(version_ids)), {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            found.update(self.conn.execute(
+                "SELECT b.sha256, b.sha1 FROM versions AS v JOIN blobs AS b ON b.sha256 = v.sha256 "
+                f"WHERE v.id IN ({', '.join('?' * len(chunk))}) AND v.private = 1 AND v.backup_status = 'ok' "
+                "AND b.encrypted = 0", chunk))
+        return sorted(found.items())
 
     # Whether the blob store in use seals private content (it has a key). Set by whoever opens both,
     # so that `stored` records blobs.encrypted when its caller does not pass it.
@@ -528,20 +556,28 @@ class Catalog:
         return found
 
     def sample_healthy(self, wiki: str, count: int) -> list[dict[str, Any]]:
-        """A few current versions whose bytes were stored, from a random place in the catalog
-        (no full scan: this must stay instant on 100 million rows)."""
-        top = self.conn.execute("SELECT MAX(id) FROM versions").fetchone()[0] or 0
-        start = random.randint(0, top)
-        rows = []
-        for clause in ("id >= ?", "id < ?"):
-            cursor = self.conn.execute(
-                f"SELECT * FROM versions WHERE wiki = ? AND {clause} AND status = 'current' "
-                "AND backup_status = 'ok' LIMIT ?", (wiki, start, count - len(rows)))
-            names = [d[0] for d in cursor.description]
-            rows += [dict(zip(names, row)) for row in cursor]
-            if len(rows) >= count:
-                break
-        return rows
+        """Up to `count` current versions whose bytes were stored, spread over the whole catalog:
+        the first such version after a random point in each of `count` equal id ranges. Files lost
+        together (one upload batch, one failed shard) have neighbouring ids, so a sample from one
+        place could hold nothing else. No full scan: one step along the id per pick, instant on
+        100 million rows."""
+        # Each bound on its own: SQLite reads one end of the rowid for either, but scans for both at once.
+        low, high = (self.conn.execute(f"SELECT {end}(id) FROM versions").fetchone()[0] for end in ("MIN", "MAX"))
+        if low is None:
+            return []
+        width, rows = (high - low + 1) / count, {}
+        for k in range(count):
+            first, end = low + int(width * k), low + int(width * (k + 1))
+            point = low + int(width * (k + random.random()))
+            for since, until in ((point, end), (first, point)):  # after the point, else before it in its range
+                cursor = self.conn.execute(  # NOT INDEXED: along the id, not through all of a wiki's rows
+                    "SELECT * FROM versions NOT INDEXED WHERE id >= ? AND id < ? AND wiki = ? AND status = 'current' "
+                    "AND backup_status = 'ok' ORDER BY id LIMIT 1", (since, max(until, since + 1), wiki))
+                row = cursor.fetchone()
+                if row:
+                    rows[row[0]] = dict(zip([d[0] for d in cursor.description], row))
+                    break
+        return list(rows.values())
 
     def record_verification(self, wiki: str, checked_files: int, checked_versions: int,
                             findings: Iterable[dict[str, Any]]) -> int:

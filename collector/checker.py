@@ -203,11 +203,9 @@ class _Checker:
         return None
 
     def seal(self, blob: CataloguedBlob) -> None:
-        """Private content kept in plaintext: store it sealed, verified by its sha1, then the
-        plaintext goes (the store's put does both, as for any private content)."""
+        """Private content kept in plaintext: sealed in place (the store's one sealing step)."""
         try:
-            with self.store.open(blob.sha256) as stream:
-                stored = self.store.put(iter(lambda: stream.read(CHUNK), b""), expect_sha1=blob.sha1, private=True)
+            stored = self.store.seal(blob.sha256, blob.sha1)
         except ChecksumMismatch as error:
             return self.lost(blob, "corrupt", str(error))
         except TRANSIENT as error:

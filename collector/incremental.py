@@ -82,13 +82,15 @@ class Changes:
     move_sources: set[str] = field(default_factory=set)     # titles a file was moved away from
     uploaded_as: dict[tuple[str, str], str] = field(default_factory=dict)  # (timestamp, sha1 hex) -> title
     entries: int = 0
-    hidden_entries: int = 0  # entries whose title is hidden from this account: the next full run covers them
+    hidden_entries: int = 0  # entries whose target is hidden (revision deletion); those whose title this
+    # account cannot see are skipped: the next full run covers them
 
     def add(self, entry: dict[str, Any]) -> None:
         self.entries += 1
         kind, action, title = entry.get("type"), entry.get("action"), entry.get("title")
-        if entry.get("actionhidden") or title is None:
-            self.hidden_entries += 1
+        if entry.get("actionhidden"):
+            self.hidden_entries += 1  # counted; still applied when this account may see its title
+        if title is None:
             return
         params = entry.get("params") or {}
         if kind in ("upload", "import"):
@@ -141,9 +143,13 @@ class Recorder(Protocol):
     def deleted_version(self, row: dict) -> Version | None:
         """A filearchive row as a version; None when its content is hidden from us."""
 
-    def record(self, versions: list[Version], texts: Sequence[dict] = (), hidden: Sequence[tuple[str, str]] = ()
-               ) -> None:
-        """Into the catalog, and the bytes still missing to the downloads."""
+    def record(self, versions: list[Version], texts: Sequence[dict] = (), hidden: Sequence[tuple[str, str]] = (),
+               hidden_deleted: Sequence[tuple[str, str]] = ()) -> None:
+        """Into the catalog, and the bytes still missing to the downloads; (title, timestamp) of live
+        versions and of filearchive rows whose content is hidden from us."""
+
+    def seal_private(self, version_ids: Iterable[int]) -> None:
+        """Versions found private: their blobs are sealed before the run ends."""
 
 
 def apply_changes(api: MediaWiki, catalog: Catalog, recorder: Recorder, changes: Changes, batch: int,
@@ -151,7 +157,7 @@ def apply_changes(api: MediaWiki, catalog: Catalog, recorder: Recorder, changes:
     """Read the changed titles again and reconcile the catalog with what the wiki shows now."""
     titles = sorted(changes.titles)
     for chunk in title_batches(titles, batch):
-        versions, texts, hidden = [], [], []
+        versions, texts, hidden, hidden_deleted = [], [], [], []
         for pages in api.pages(titles="|".join(chunk), prop="imageinfo|revisions|info", iilimit="max", iiprop=iiprop,
                                rvprop="ids|timestamp|content", rvslots="main"):
             for page in pages:
@@ -170,10 +176,10 @@ def apply_changes(api: MediaWiki, catalog: Catalog, recorder: Recorder, changes:
                 if version:
                     versions.append(version)
                 else:
-                    hidden.append((row["title"], row["timestamp"]))
+                    hidden_deleted.append((row["title"], row["timestamp"]))
         if changes.move_sources:  # deleted versions too: a file may have been moved, then deleted
             _follow_moves(catalog, recorder, versions, changes.move_sources)
-        recorder.record(versions, texts, hidden)
+        recorder.record(versions, texts, hidden, hidden_deleted)
     _judge_unseen(catalog, recorder, titles, changes, see_deleted)
 
 
@@ -207,8 +213,10 @@ def _judge_unseen(catalog: Catalog, recorder: Recorder, titles: list[str], chang
             f"SELECT id, title, status FROM versions WHERE wiki = ? AND title IN ({', '.join('?' * len(chunk))}) "
             "AND last_run < ? AND status IN ('current', 'old', 'deleted')", (recorder.wiki, *chunk, recorder.run))
         verdicts: dict[int, dict[str, Any]] = {}
+        deleted = []  # sealed if a killed run left them in plaintext: the next run judges them no more
         for version_id, title, status in rows:
             if status == "deleted":
+                deleted.append(version_id)
                 if see_deleted and title in changes.archive_titles:
                     verdicts[version_id] = {"status": "vanished"}  # gone from the filearchive too (purged)
             elif title in changes.deleted_titles and not see_deleted:
@@ -217,3 +225,4 @@ def _judge_unseen(catalog: Catalog, recorder: Recorder, titles: list[str], chang
             else:
                 verdicts[version_id] = {"status": "vanished"}
         catalog.change_versions(recorder.run, verdicts)
+        recorder.seal_private(deleted + [i for i, verdict in verdicts.items() if verdict.get("private")])

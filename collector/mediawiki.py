@@ -129,7 +129,12 @@ class MediaWiki:
 
     def rights(self) -> set[str]:
         """What the logged-in account may do."""
-        return set(self.get(action="query", meta="userinfo", uiprop="rights")["query"]["userinfo"]["rights"])
+        return self.account()[1]
+
+    def account(self) -> tuple[str, set[str]]:
+        """The logged-in account's user name and rights, in one request."""
+        info = self.get(action="query", meta="userinfo", uiprop="rights")["query"]["userinfo"]
+        return info["name"], set(info["rights"])
 
     def login(self, user: str, password: str) -> None:
         """Log in with a bot password (User@app)."""

@@ -161,6 +161,15 @@ class SwiftStore:
                 return None
             raise
 
+    def head_container(self, container: str) -> dict[str, str] | None:
+        """The container's headers, or None when it does not exist: either way Swift answered."""
+        try:
+            return self.connection.head_container(container)
+        except ClientException as error:
+            if error.http_status == 404:
+                return None
+            raise
+
     def stream(self, container: str, name: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
         _headers, body = self.connection.get_object(container, name, resp_chunk_size=chunk_size)
         yield from body

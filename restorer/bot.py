@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 # pywikibot keeps its files (session cookies among them) in PYWIKIBOT_DIR only when that folder
 # holds a user-config.py; otherwise in the current directory. Give it a private, empty one that
@@ -31,8 +32,10 @@ import pywikibot  # noqa: E402  (the environment above must be set before pywiki
 from pywikibot import config as pwb_config  # noqa: E402
 from pywikibot import login as pwb_login  # noqa: E402
 from pywikibot.comms import http as pwb_http  # noqa: E402
+from pywikibot.data.api import Request as PwbRequest  # noqa: E402
 from pywikibot.exceptions import APIError as PwbAPIError  # noqa: E402
 from pywikibot.exceptions import FatalServerError  # noqa: E402
+from urllib3.filepost import encode_multipart_formdata  # noqa: E402
 
 from collector.config import WikiConfig  # noqa: E402
 from collector.mediawiki import CHUNK_SIZE  # noqa: E402
@@ -50,6 +53,32 @@ pwb_http.session.hooks["response"].append(redirect_guard(_RedirectRefused))
 RIGHTS_NEEDED = ("upload", "reupload", "edit")
 SAME_TITLE_GAP = 1.05  # MediaWiki names archived versions by the second
 THROTTLE = 0.1  # seconds between writes: pywikibot's minthrottle
+
+
+def form_data(params: dict[str, str | bytes], parts: dict[str, tuple]) -> tuple[dict[str, str], bytes]:
+    """The multipart/form-data body of an upload, byte-exact: what pywikibot sends in its place.
+
+    pywikibot serialises the body with the email package, which ends each part with a bare LF
+    before the next boundary. PHP takes CRLF as the delimiter and drops a CR it finds there, so a
+    file (or chunk) whose last byte is 0x0D reached the wiki one byte short. urllib3 writes the
+    CRLF delimiters of RFC 7578, so the bytes arrive as they are.
+
+    pywikibot works around that loss for the last chunk of a chunked upload by appending a CR of
+    its own (T132676); with correct delimiters that CR would arrive, so it is taken off again. A
+    chunk that reaches one byte past `filesize` with a trailing CR can only be that padding.
+    """
+    fields: list[tuple[str, Any]] = list(params.items())
+    for name, (content, kind, headers) in parts.items():
+        if name == "chunk" and content.endswith(b"\r") and \
+                int(params["offset"]) + len(content) == int(params["filesize"]) + 1:
+            content = content[:-1]
+        fields.append((name, ((headers or {}).get("filename", name), content, "/".join(kind))))
+    body, content_type = encode_multipart_formdata(fields)
+    return {"Content-Type": content_type}, body
+
+
+PYWIKIBOT_FORM_DATA = PwbRequest.__dict__["_build_mime_request"]  # kept for the test that shows the loss
+PwbRequest._build_mime_request = staticmethod(form_data)  # the lowest write layer: every upload goes through it
 
 
 class BotError(Exception):

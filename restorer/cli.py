@@ -71,6 +71,10 @@ def _add_input(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sha1", help="the catalogued files with versions of this sha1")
     parser.add_argument("--sha256", help="the catalogued files with versions of this sha256")
     parser.add_argument("--from-verify", action="store_true", help="the broken titles of the last verify")
+    parser.add_argument("--assume-lost", action="append", default=[], metavar="TITLE",
+                        help="a file gone from the wiki that you know was lost, not deleted, where the wiki gives "
+                             "no evidence either way (repeatable; also asks for the title). Never overrides a "
+                             "deletion the filearchive shows; the edit summary and the report say it was your call")
     parser.add_argument("--include-old", action="store_true",
                         help="restore lost old versions even where a newer version was uploaded since the backup")
     parser.add_argument("--priority", choices=("size", "mediatype", "usage"), default="size",
@@ -106,7 +110,12 @@ def _inspector(config: Config, args: argparse.Namespace) -> tuple[Inspector, str
         raise ConfigError(f"--workers must be between 1 and 64, not {args.workers}")
     api = MediaWiki(wiki.api_url, config.contact, maxlag=wiki.maxlag)
     api.login(wiki.user, wiki.password)
-    return Inspector(api, wiki, config.contact, workers=args.workers), wiki.name
+    inspector = Inspector(api, wiki, config.contact, workers=args.workers)
+    if not inspector.may_see_deleted:  # said once, up front: it changes what every gone file becomes
+        print(f"mediarescue: warning: {wiki.user} cannot read deletions (no deletedhistory right): a file gone from "
+              "the wiki is reported for an administrator, never re-uploaded, unless named with --assume-lost",
+              file=sys.stderr)
+    return inspector, wiki.name
 
 
 def run_verify(args: argparse.Namespace, config: Config, console: Console) -> int:
@@ -147,21 +156,27 @@ def _decisions(args: argparse.Namespace, config: Config, catalog: Catalog) -> li
             rows = catalog.find(wiki=wiki_name, **{column: digest.lower()})
             if not rows:
                 raise ConfigError(f"no catalogued version has {column} {digest}")
-            lines += [r["title"] for r in rows]
+            public = [r["title"] for r in rows if not r["private"] and r["status"] != "deleted"]
+            if not public:  # a deleted version's title is itself private: never a restore's input
+                raise ConfigError(f"only deleted or hidden versions have {column} {digest}: deleted content is never "
+                                  "republished")
+            lines += public
     if args.from_verify:
         found = catalog.last_verification_titles(wiki_name)
         if found is None:
             raise ConfigError(f"{wiki_name} was never verified: run `mediarescue verify` first")
         lines += found
+    lines += args.assume_lost
     if not lines:
         raise ConfigError(f"{args.verb} needs titles: a TITLES_FILE ('-' for standard input), --title, --sha1, "
-                          "--sha256 or --from-verify")
+                          "--sha256, --from-verify or --assume-lost")
     requested: list[Requested] = parse(lines)
     if not requested:
         raise ConfigError(f"{args.verb} was given no file title (only blank lines or comments)")
+    assume_lost = frozenset(r.title for r in parse(args.assume_lost) if r.title)
     inspector, wiki = _inspector(config, args)
     return plan(inspector, catalog, wiki, requested, deep=args.deep, include_old=args.include_old,
-                priority=args.priority, probe=not args.no_outage_probe)
+                priority=args.priority, probe=not args.no_outage_probe, assume_lost=assume_lost)
 
 
 def run_plan(args: argparse.Namespace, config: Config, console: Console) -> int:

@@ -12,6 +12,7 @@ Swift outage behind img_auth.php even looks like 404s).
 from __future__ import annotations
 
 import hashlib
+import random
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -23,10 +24,13 @@ from swiftclient.exceptions import ClientException
 
 from collector.config import WikiConfig
 from collector.mediawiki import MediaWiki, user_agent
-from collector.swift import MediaLayout, SwiftStore, db_key, deleted_path
+from collector.swift import MediaLayout, SwiftStore, db_key, deleted_path, public_path
 from policies.recovery import Live
 
 IIPROP = "timestamp|user|size|sha1|url|archivename"
+# Files the outage probe may ask: were the storage up with 90 % of the files lost, all of them failing
+# would happen once in 800 probes (0.9 ** 64); one answering ends the probe, so only an outage asks them all.
+PROBE_SAMPLE = 64
 
 
 def file_pool(contact: str) -> urllib3.PoolManager:
@@ -61,16 +65,18 @@ class FileState:
     versions: list[Live] = field(default_factory=list)    # newest first
     urls: list[str] = field(default_factory=list)         # one per version
     deleted: list[Live] = field(default_factory=list)     # deleted versions (with Swift only)
-    deleted_on_wiki: bool = False            # the logs end with a deletion
+    deleted_on_wiki: bool = False            # the logs the account sees end with a deletion
+    page_exists: bool = False                # the description page exists (with or without a file)
+    archived: list[Live] | None = None       # the filearchive rows (sha1 "" where hidden); None: not read
     invalid: str | None = None               # the wiki rejects the title
 
 
 class Inspector:
     def __init__(self, api: MediaWiki, wiki: WikiConfig, contact: str, workers: int = 8, batch: int | None = None):
         self.api, self.wiki, self.workers = api, wiki, workers
-        rights = api.rights()
+        self.user, rights = api.account()
         self.batch = batch or (500 if "apihighlimits" in rights else 50)
-        self.may_see_deleted = "deletedhistory" in rights
+        self.may_see_deleted = "deletedhistory" in rights  # reads the filearchive
         self._local = threading.local()
         self._contact = contact
         self.layout = MediaLayout(wiki.swift.wiki_id, wiki.swift.sharded) if wiki.swift else None
@@ -86,6 +92,7 @@ class Inspector:
             if page.get("invalid"):
                 state.invalid = page.get("invalidreason", "invalid title")
                 continue
+            state.page_exists = not page.get("missing")
             infos = [i for i in page.get("imageinfo", []) if "sha1" in i]
             if infos:
                 state.live_title = page["title"]
@@ -112,16 +119,26 @@ class Inspector:
                         state.live_title, state.versions, state.urls = moved.live_title, moved.versions, moved.urls
                     break
 
+    def filearchive(self, states: dict[str, FileState]) -> None:
+        """Each file's filearchive rows (its deleted versions), where the account may read them: one
+        request per title for a few titles, one listing of the whole archive for many. A row whose
+        content is hidden from the account comes without its sha1: it still says 'deleted'."""
+        if not self.may_see_deleted:
+            return
+        by_name = {db_key(s.live_title or s.title): s for s in states.values() if s.archived is None}
+        for state in by_name.values():
+            state.archived = []
+        for row in self.api.filearchive(by_name, "sha1|timestamp|user|size", self.batch):
+            by_name[row["name"]].archived.append(Live(row["timestamp"], row.get("user"), int(row.get("size", 0)),
+                                                      row.get("sha1", ""), None, "unchecked"))
+
     def deleted_versions(self, states: dict[str, FileState]) -> None:
-        """Deleted versions of each file, from the filearchive, to be looked up in the deleted zone:
-        one request per title for a few titles, one listing of the whole archive for many."""
+        """Deleted versions of each file whose bytes can be looked up in the deleted zone (with Swift)."""
         if not (self.layout and self.may_see_deleted):
             return
-        by_name = {db_key(s.live_title or s.title): s for s in states.values()}
-        for row in self.api.filearchive(by_name, "sha1|timestamp|user|size", self.batch):
-            if "sha1" in row:
-                by_name[row["name"]].deleted.append(Live(row["timestamp"], row.get("user"), int(row["size"]),
-                                                         row["sha1"], None, "unchecked"))
+        self.filearchive(states)
+        for state in states.values():
+            state.deleted = [row for row in state.archived or () if row.sha1]
 
     # --- what storage answers ---
     def _pool(self) -> urllib3.PoolManager:
@@ -157,12 +174,9 @@ class Inspector:
             raise Outage(f"storage did not answer for {url}: {type(error).__name__}") from None
 
     def _deleted_health(self, title: str, version: Live) -> Live:
-        if not hasattr(self._local, "swift"):
-            s = self.wiki.swift
-            self._local.swift = SwiftStore(s.auth_url, s.user, s.key, retries=1, starting_backoff=0.5)
         container, obj = self.layout.locate("deleted", deleted_path(version.sha1, title))
         try:
-            found = self._local.swift.head(container, obj)
+            found = self._swift().head(container, obj)
         except (ClientException, requests.RequestException) as error:
             raise Outage(f"Swift did not answer for {container}/{obj}: {error}") from None
         return replace(version, health="ok" if found else "missing")
@@ -181,17 +195,65 @@ class Inspector:
             for (state, i), version in zip(deleted, checked):
                 state.deleted[i] = version
 
-    def probe(self, known_good: list[dict[str, Any]], sample: int = 3) -> None:
-        """Before calling anything lost: do files the backup saw healthy, and that the wiki still
-        shows unchanged, answer? If none of a few does, the storage is down (or hidden behind a
-        failing img_auth.php), not empty."""
+    def probe(self, known_good: list[dict[str, Any]], sample: int = PROBE_SAMPLE) -> None:
+        """Before calling anything lost: is the storage up? Raises Outage when it is not.
+
+        `known_good`: files the backup saw healthy (Catalog.sample_healthy: spread over the whole
+        catalog, since files lost together have neighbouring ids). Of those the wiki still shows
+        unchanged, up to `sample` are asked in turn, a few at a time, until one answers: a large
+        partial loss still leaves some answering, an outage none (a Swift outage behind
+        img_auth.php even answers 404). Where the wiki's Swift is configured, Swift itself says:
+        its containers answer when it is up, and a 404 from it is a real one."""
         states = self.records([c["title"] for c in known_good])
         picks = []
         for candidate in known_good:
             state = states.get(candidate["title"])
             if state and state.versions and state.versions[0].sha1 == candidate["sha1"]:
-                picks.append((state.urls[0], state.versions[0]))
-        answers = [self.health(url, live.size, live.sha1, deep=False) for url, live in picks[:sample]]
-        if answers and all(a == "missing" for a in answers):
-            raise Outage(f"none of {len(answers)} files that were healthy at the last backup answers "
-                         "(all 404): this looks like a storage outage, not a loss")
+                picks.append((state.live_title, state.urls[0], state.versions[0]))
+        random.shuffle(picks)  # the catalog's order would put one region of it first
+        picks = picks[:sample]
+        if not picks:
+            return
+        ask = self._ask_swift if self.layout else self._ask_url
+        with ThreadPoolExecutor(self.workers) as pool:
+            if self.layout:
+                list(pool.map(self._container_answers, {self.layout.locate("public", public_path(title))[0]
+                                                        for title, _, _ in picks}))
+            for start in range(0, len(picks), self.workers):
+                if any(pool.map(ask, picks[start:start + self.workers])):
+                    return
+        if not self.layout:
+            raise Outage(f"none of {len(picks)} files that were healthy at the last backup, spread over the "
+                         "catalog, answers (all 404): this looks like a storage outage, not a loss")
+
+    def _swift(self) -> SwiftStore:
+        if not hasattr(self._local, "swift"):
+            s = self.wiki.swift
+            self._local.swift = SwiftStore(s.auth_url, s.user, s.key, retries=1, starting_backoff=0.5)
+        return self._local.swift
+
+    def _container_answers(self, container: str) -> None:
+        """A public container answers a HEAD when Swift is up (a missing one answers 404: an answer)."""
+        try:
+            self._swift().head_container(container)
+        except (ClientException, requests.RequestException) as error:
+            raise Outage(f"the wiki's Swift does not answer for its container {container}: {error}") from None
+
+    def _ask_url(self, pick: tuple[str, str, Live]) -> bool:
+        """Whether the file's URL answers (a wrong size is an answer too); Outage on 5xx."""
+        _title, url, live = pick
+        return self.health(url, live.size, live.sha1, deep=False) != "missing"
+
+    def _ask_swift(self, pick: tuple[str, str, Live]) -> bool:
+        """Whether Swift holds the file; when it does, its URL must serve it, or the front end
+        (img_auth.php, a rewrite) is what fails."""
+        title, url, live = pick
+        container, name = self.layout.locate("public", public_path(title))
+        try:
+            held = self._swift().head(container, name) is not None
+        except (ClientException, requests.RequestException) as error:
+            raise Outage(f"the wiki's Swift did not answer for {container}/{name}: {error}") from None
+        if held and not self._ask_url(pick):
+            raise Outage(f"Swift holds {container}/{name} but {url} answers 404: the file server in front of "
+                         "Swift is failing, not the files")
+        return held

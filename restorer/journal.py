@@ -82,5 +82,13 @@ class Journal:
         return self._one("SELECT * FROM restore_journal WHERE wiki = ? AND title = ? "
                          "AND step NOT IN ('verified', 'failed') ORDER BY id DESC LIMIT 1", (self.wiki, title))
 
+    def failed(self, *titles: str) -> list[dict[str, Any]]:
+        """The failed actions on these titles: the versions they may have left on the wiki are the bot's."""
+        with self._tx() as conn:
+            cursor = conn.execute(f"SELECT * FROM restore_journal WHERE wiki = ? AND title IN "
+                                  f"({', '.join('?' * len(titles))}) AND step = 'failed'", (self.wiki, *titles))
+            names = [c[0] for c in cursor.description]
+            return [dict(zip(names, row)) for row in cursor]
+
     def close(self) -> None:
         self._conn.close()

@@ -25,7 +25,8 @@ COLUMNS = ("title", "version", "decision", "reason", "size", "sha1")
 def decision_record(d: Decision) -> dict[str, Any]:
     v = d.version
     return {"asked": d.asked, "title": d.title, "decision": d.action.value, "reason": d.reason,
-            "restorable": d.restorable, "revert_to": d.revert_to,
+            "restorable": d.restorable, "revert_to": d.revert_to, "assumed_lost": d.assumed_lost,
+            "private": d.private,
             "version": None if v is None else {"catalog_id": v.id, "timestamp": v.timestamp, "uploader": v.user,
                                                "size": v.size, "sha1": v.sha1, "sha256": v.sha256,
                                                "status_at_backup": v.status, "archive_name": v.archive_name}}
@@ -67,7 +68,7 @@ def as_csv(decisions: list[Decision]) -> str:
 
 def as_wikitext(decisions: list[Decision]) -> str:
     lines = ['{| class="wikitable sortable"', "! " + " !! ".join(COLUMNS)]
-    for d in decisions:
+    for d in (d for d in decisions if not d.private):  # deleted files are named in no public page
         title, *rest = _row(d)
         lines += ["|-", f"| {wikilink(title)} || " + " || ".join(wikitext(c) for c in rest)]
     lines.append("|}")
@@ -134,11 +135,14 @@ def restore_wikitext(report: dict[str, Any]) -> str:
              f"Reason: {wikitext(report['reason'] or '(none given)')}. Every restored version was read "
              "back from its URL and its sha1 checked; only a match counts as restored.", "",
              '{| class="wikitable sortable"', "! file !! action !! result !! version !! sha1 !! details"]
-    for o in report["outcomes"]:
+    private = sum(o["private"] for o in report["outcomes"])
+    for o in (o for o in report["outcomes"] if not o["private"]):  # deleted files are named in no public page
         v = o["version"]
         asked = f" (asked as {wikilink(o['asked'])})" if o["asked"] != o["title"] else ""
         cells = [o["decision"], o["result"], f"{v['timestamp']} by {v['uploader']}" if v else "",
                  v["sha1"] if v else "", o["detail"] or o["reason"]]
         lines += ["|-", f"| {wikilink(o['title'])}{asked} || " + " || ".join(map(wikitext, cells))]
     lines += ["|}", "", "Totals: " + wikitext(", ".join(f"{k} {n}" for k, n in report["totals"].items()))]
+    if private:
+        lines.append(f"{private} decisions about deleted content are left out here: an administrator has them.")
     return "\n".join(lines) + "\n"

@@ -68,8 +68,11 @@ def summary_text(d: Decision, reason: str | None, run: int) -> str:
     text = {Action.REPAIR_CURRENT: "restoring the lost content of the current version from backup, identical bytes",
             Action.REUPLOAD_FILE: "re-uploading a file lost from the wiki, from backup",
             Action.RESTORE_OLD: "restoring a lost old version from backup (it becomes current; "
-                                "the version that was current is reverted to next)"}[d.action]
-    return f"mediarescue recovery run {run}: {text} ({original}){why}"
+                                "the version that was current is reverted to next)",
+            Action.REPLACE_BAD_UPLOAD: "replacing an earlier mediarescue upload that arrived damaged with the "
+                                       "backed-up version"}[d.action]
+    assumed = "; the operator states it was lost, not deleted (--assume-lost)" if d.assumed_lost else ""
+    return f"mediarescue recovery run {run}: {text} ({original}){assumed}{why}"
 
 
 class Restorer:
@@ -137,7 +140,8 @@ class Restorer:
         self.journal.step(entry, "uploaded", upload_timestamp=ours["timestamp"])
         if not self._serves(ours["url"], d.version.sha1):
             raise NotRestored(f"{ours['url']} does not serve sha1 {d.version.sha1}")
-        return Outcome(d, "restored", f"uploaded as a new file ({ours['timestamp']}) and read back",
+        what = "a new file" if d.action == Action.REUPLOAD_FILE else "the current version"
+        return Outcome(d, "restored", f"uploaded as {what} ({ours['timestamp']}) and read back",
                        upload_timestamp=ours["timestamp"])
 
     def _restore_old(self, d: Decision, entry: dict, run: int) -> Outcome:
@@ -173,7 +177,7 @@ class Restorer:
     def carry_out(self, d: Decision, run: int) -> Outcome:
         entry = self.journal.open_entry(run, d)
         act = {Action.REPAIR_CURRENT: self._repair_current, Action.REUPLOAD_FILE: self._reupload_file,
-               Action.RESTORE_OLD: self._restore_old}[d.action]
+               Action.REPLACE_BAD_UPLOAD: self._reupload_file, Action.RESTORE_OLD: self._restore_old}[d.action]
         try:
             outcome = act(d, entry, run)
         except (BotError, NotRestored, APIError, OSError, requests.RequestException,

@@ -5,8 +5,12 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import signal
 import sqlite3
 import stat
+import subprocess
+import sys
+import threading
 import uuid
 from pathlib import Path
 
@@ -101,6 +105,61 @@ def test_leftovers_of_a_killed_writer_are_swept_when_idle(make_store) -> None:
     os.utime(stale, (0, 0))
     make_store()
     assert not stale.exists() and fresh.exists()
+
+
+def _killed_writer(tmp: Path) -> Path:
+    """A process that dies (kill -9) while spooling into `tmp`, as a killed backup's worker does."""
+    writer = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time\nfrom pathlib import Path\nfrom collector.blobstore import spool\n"
+        "def chunks():\n    yield b'half'\n    print('writing', flush=True)\n    time.sleep(60)\n    yield b''\n"
+        f"spool(chunks(), Path({str(tmp)!r}))\n")], stdout=subprocess.PIPE, text=True,
+        cwd=Path(__file__).resolve().parents[1])
+    assert writer.stdout.readline() == "writing\n"
+    [left] = list(tmp.glob("incoming-*"))
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    return left
+
+
+def test_a_sweep_removes_killed_writers_files_at_once_and_never_a_live_writers(make_store) -> None:
+    store = make_store()
+    killed = _killed_writer(store.tmp)
+    unlocked = store.tmp / "incoming-from-an-older-mediarescue"  # no lock at all, just written
+    unlocked.write_bytes(b"x")
+    writing, go_on = threading.Event(), threading.Event()
+
+    def slow_chunks():
+        yield b"being written "
+        writing.set()
+        go_on.wait(30)
+        yield b"by a live writer"
+
+    stored = []
+    live = threading.Thread(target=lambda: stored.append(store.put(slow_chunks())))
+    live.start()
+    assert writing.wait(30)
+    [live_file] = [f for f in store.tmp.glob("incoming-*") if f not in (killed, unlocked)]
+    try:
+        assert store.sweep() == 2  # at once: no hour of idleness needed
+        assert not killed.exists() and not unlocked.exists() and live_file.exists()
+    finally:
+        go_on.set()
+        live.join(30)
+    assert store.open(stored[0].sha256).read() == b"being written by a live writer"
+    assert list(store.tmp.glob("incoming-*")) == []
+
+
+def test_sealing_in_place_keeps_the_content_and_drops_the_plaintext(make_store) -> None:
+    store = make_store()
+    data = b"public when backed up, deleted since"
+    public = store.put(iter([data]))
+    with pytest.raises(KeyRequired):
+        make_store(key=None).seal(public.sha256, public.sha1)
+    assert _raw(store, public.sha256, encrypted=False) == data
+    sealed = store.seal(public.sha256, public.sha1)
+    assert sealed.encrypted and _raw(store, public.sha256, encrypted=False) is None
+    assert data not in _raw(store, public.sha256, encrypted=True) and store.open(public.sha256).read() == data
+    assert store.seal(public.sha256, public.sha1).encrypted  # twice changes nothing
 
 
 def test_private_content_is_sealed_readable_with_the_key_only(make_store) -> None:

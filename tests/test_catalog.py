@@ -75,6 +75,57 @@ def test_lookups_find_versions_in_every_state_through_an_index(tmp_path: Path) -
     assert plans and not scans, plans  # 100 million rows: no lookup may read them all, nor all of a wiki's
 
 
+def test_the_healthy_sample_is_spread_over_the_whole_catalog_without_a_scan(tmp_path: Path) -> None:
+    catalog = Catalog(tmp_path / "c.db")
+    run = catalog.start_run("w", "full")
+    catalog.record_versions(run, [_version(f"File:{n:04d}.png", f"{n:040x}") for n in range(1000)])
+    catalog.record_versions(run, [_version(f"File:{n:04d}.png", f"{n + 5000:040x}", status="old") for n in range(50)]
+                            + [_version("File:Elsewhere.png", "e" * 40)._replace(wiki="x")])
+    with catalog.conn:  # bytes stored for all but the last ten current versions
+        catalog.conn.execute("UPDATE versions SET backup_status = 'ok', sha256 = printf('%064x', id) WHERE id <= 990 "
+                             "OR status = 'old' OR wiki = 'x'")
+    plans: list[str] = []
+    catalog.conn.set_trace_callback(lambda sql: plans.extend(
+        row[3] for row in catalog.conn.execute(f"EXPLAIN QUERY PLAN {sql}")) if sql.startswith("SELECT") else None)
+    sample = catalog.sample_healthy("w", 64)
+    catalog.conn.set_trace_callback(None)
+    # the ends of the id, then a step along it per pick: never a scan, nor all of a wiki's rows
+    assert plans and all(p == "SEARCH versions" or "INTEGER PRIMARY KEY" in p for p in plans), plans
+    ids = sorted(r["id"] for r in sample)
+    assert 60 <= len(ids) <= 64 and len(set(ids)) == len(ids)
+    assert all(r["wiki"] == "w" and r["status"] == "current" and r["backup_status"] == "ok" for r in sample)
+    # Files lost together are neighbours: 90 % of the catalog lost in one block leaves a sample that
+    # still reaches the rest (one pick in each sixty-fourth of the ids).
+    assert len([i for i in ids if i > 900]) >= 5 and len([i for i in ids if i <= 100]) >= 6
+    assert max(b - a for a, b in zip(ids, ids[1:])) < 2 * 1051 / 64 + 1
+    assert Catalog(tmp_path / "empty.db").sample_healthy("w", 64) == []
+    assert len(catalog.sample_healthy("x", 64)) == 1  # a small wiki: every healthy version, once
+
+
+def test_hidden_versions_become_private_and_nothing_unseen_makes_them_public_again(tmp_path: Path) -> None:
+    catalog = Catalog(tmp_path / "c.db")
+    run = catalog.start_run("w", "full")
+    old, deleted, other = catalog.record_versions(run, [
+        _version("File:A.png", "a" * 40, "2026-01-01T00:00:00Z", "old"),
+        _version("File:B.png", "b" * 40, "2026-01-02T00:00:00Z"), _version("File:C.png", "c" * 40)])
+    for n, pending in enumerate((old, deleted, other)):
+        catalog.stored(pending.id, f"{n}" * 64, pending.version.sha1, 3, True, run)
+    assert catalog.unsealed_private([old.id, deleted.id, other.id]) == []  # all public
+    second = catalog.start_run("w", "full")
+    assert catalog.seen_hidden(second, "w", [("File:A.png", "2026-01-01T00:00:00Z")]) == [old.id]
+    assert catalog.seen_hidden(second, "w", [("File:B.png", "2026-01-02T00:00:00Z")], deleted=True) == [deleted.id]
+    rows = {r["id"]: r for r in catalog.find(wiki="w")}
+    assert (rows[old.id]["status"], rows[old.id]["private"], rows[old.id]["last_run"]) == ("old", 1, second)
+    assert (rows[deleted.id]["status"], rows[deleted.id]["private"]) == ("deleted", 1)
+    assert rows[other.id]["private"] == 0
+    assert catalog.unsealed_private([old.id, deleted.id, other.id]) == [("0" * 64, "a" * 40), ("1" * 64, "b" * 40)]
+    catalog.change_versions(second, {old.id: {"status": "vanished", "private": 0}})
+    assert catalog.find(title="File:A.png")[0]["private"] == 1  # gone from view is no reason to publish
+    catalog.blob_encrypted("0" * 64, True)
+    assert catalog.unsealed_private([old.id, deleted.id]) == [("1" * 64, "b" * 40)]
+    assert catalog.version_ids([old.version, _version("File:Z.png", "f" * 40)]) == [old.id]
+
+
 def test_ids_are_never_given_twice_even_when_the_newest_row_goes(tmp_path: Path) -> None:
     catalog = Catalog(tmp_path / "c.db")
     run = catalog.start_run("w", "full")

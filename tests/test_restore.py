@@ -235,3 +235,29 @@ def test_kill_9_mid_restore_then_rerun_ends_the_same_with_no_duplicate_log_entri
     lost_sha1 = outcome["version"]["sha1"]
     ours = [v for v in broken.versions(title) if v["sha1"] == lost_sha1 and v.get("user") == "MediarescueBot"]
     assert len(ours) == 1 and broken.serves(ours[0]["url"], lost_sha1)
+
+
+def test_a_lost_old_version_whose_bytes_the_current_version_serves_is_no_failure(
+        any_bed: TestBed, tmp_path: Path, unique_name: str) -> None:
+    """A filerevert leaves an archived version with the current version's bytes; when that archived
+    object is lost, nothing of the content is lost and no API call can put the row back."""
+    api = seeder_api(any_bed)
+    name = f"{unique_name}.png"
+    for seed in (1, 2):
+        write_media(tmp_path / "f.png", "png", seed, 5_000)
+        assert api.upload(tmp_path / "f.png", name, ignore_warnings=True)["result"] == "Success"
+        time.sleep(SAME_TITLE_GAP)
+    first = MediaWiki(any_bed.api_url).get(action="query", titles=f"File:{name}", prop="imageinfo", iilimit="max",
+                                           iiprop="archivename|sha1")["query"]["pages"][0]["imageinfo"][-1]
+    assert api.post(action="filerevert", filename=name, archivename=first["archivename"],
+                    comment="revert")["filerevert"]["result"] == "Success"
+    config = any_bed.write_config(tmp_path / "m.toml", tmp_path / "c.db", tmp_path / "blobs")
+    mediarescue(config, "backup")  # the shared bed may hold other tests' broken files: this title is what counts
+    BedStorage(any_bed).lose("public", archive_path(first["archivename"]))
+
+    done = mediarescue(config, "restore", "--title", name, "--yes", "--json", "--no-outage-probe")
+    assert done.returncode == 0, done.stdout + done.stderr
+    [outcome] = json.loads(done.stdout)["outcomes"]
+    assert (outcome["decision"], outcome["result"]) == ("history-row-lost", "not-attempted")
+    assert outcome["version"]["sha1"] == first["sha1"] and "history row" in outcome["reason"]
+    assert next(api.query(list="logevents", letitle=f"File:{name}", leuser="MediarescueBot"))["logevents"] == []

@@ -81,6 +81,9 @@ ENTRIES = [
     {"logid": 58, "title": "File:D.tif", "type": "move", "action": "move", "timestamp": "2026-11-21T05:39:55Z",
      "params": {"target_ns": 6, "target_title": "File:E.tif", "suppressredirect": False}},
     {"logid": 59, "type": "delete", "actionhidden": True, "timestamp": "2026-11-21T05:39:56Z"},
+    # hidden, yet its title is shown to an account with deletedhistory: still a deletion to read again
+    {"logid": 61, "title": "File:G.png", "type": "delete", "action": "delete", "actionhidden": True,
+     "timestamp": "2026-11-21T05:39:58Z"},
     {"logid": 60, "title": "File:F.png", "type": "protect", "action": "protect", "timestamp": "2026-11-21T05:39:57Z"},
 ]
 
@@ -89,11 +92,12 @@ def test_the_log_says_which_titles_to_read_again_and_how() -> None:
     changes = Changes()
     for entry in ENTRIES:
         changes.add(entry)
-    assert changes.titles == {"File:A.png", "File:B.jpg", "File:C.pdf", "File:D.tif", "File:E.tif"}
-    assert changes.archive_titles == {"File:B.jpg", "File:C.pdf"} and changes.deleted_titles == {"File:B.jpg"}
+    assert changes.titles == {"File:A.png", "File:B.jpg", "File:C.pdf", "File:D.tif", "File:E.tif", "File:G.png"}
+    assert changes.archive_titles == {"File:B.jpg", "File:C.pdf", "File:G.png"}
+    assert changes.deleted_titles == {"File:B.jpg", "File:G.png"}
     assert changes.move_sources == {"File:D.tif"}
     assert changes.uploaded_as == {("2026-11-21T05:39:49Z", "b9b670949725daa920fb88634a76a491b12edef9"): "File:A.png"}
-    assert (changes.entries, changes.hidden_entries) == (7, 1)
+    assert (changes.entries, changes.hidden_entries) == (8, 2)
 
 
 def test_sha1_in_base36_converts_both_ways() -> None:
