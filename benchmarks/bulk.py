@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
-from collector.mediawiki import MediaWiki
+from mediarescue.mediawiki import MediaWiki
 from testbed.media import write_media
 
 KINDS = ("png", "jpg", "gif", "tif", "pdf")  # cheap for MediaWiki to verify; svg/ogg/webm are slower

@@ -32,12 +32,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from functools import partial
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from pathlib import Path
 
 from collector import snapshots
-from collector.catalog import VERSION_FIELDS, Catalog, Version
+from mediarescue.catalog import VERSION_FIELDS, Catalog, Version
 
 RESULTS = Path(__file__).resolve().parent / "results" / "catalog.json"
 RUNS = 30

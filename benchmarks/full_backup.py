@@ -40,11 +40,11 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-import requests
-
 import bulk
-from collector.mediawiki import MediaWiki, user_agent
+import requests
 from latency_proxy import LatencyProxy
+
+from mediarescue.mediawiki import MediaWiki, user_agent
 from testbed import bed
 
 RESULTS = Path(__file__).resolve().parent / "results" / "full_backup.json"

@@ -34,6 +34,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import bulk
+
 from collector.incremental import OVERLAP
 from testbed import bed
 from testbed.media import write_media

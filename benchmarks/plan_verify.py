@@ -16,11 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from collector import config as configuration
-from collector.catalog import Catalog
-from collector.mediawiki import MediaWiki
-from collector.swift import public_path
-from restorer.inspect import Inspector
+from mediarescue import config as configuration
+from mediarescue.catalog import Catalog
+from mediarescue.mediawiki import MediaWiki, public_path
+from restorer.inspection import Inspector
 from restorer.plan import plan, verify
 from restorer.titles import parse
 from testbed import bed

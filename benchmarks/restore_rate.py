@@ -16,8 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from collector.mediawiki import APIError, MediaWiki
-from collector.swift import public_path
+from mediarescue.mediawiki import APIError, MediaWiki, public_path
 from testbed import bed
 from testbed.media import write_media
 from testbed.storage import BedStorage
@@ -78,7 +77,8 @@ def main() -> None:
                 if restored < len(batch):
                     print(f"  not all restored (exit {done.returncode}): {done.stderr.strip()[-600:]}")
                 rate = restored / elapsed
-                print(f"restore --yes, {workers} bot worker(s), throttle {throttle} s: {restored}/{len(batch)} restored "
+                print(f"restore --yes, {workers} bot worker(s), throttle {throttle} s: {restored}/{len(batch)} "
+                      "restored "
                       f"and read back;\n   "
                       f"whole command (start-up, login, plan) {rate:5.1f} files/s = {100 * rate / raw:5.1f} % of raw; "
                       f"the restores themselves {restored / phase:5.1f} files/s = "

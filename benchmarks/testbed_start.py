@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from collector.mediawiki import MediaWiki
+from mediarescue.mediawiki import MediaWiki
 from testbed import bed
 from testbed.seed import seed
 

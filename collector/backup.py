@@ -25,17 +25,16 @@ from typing import Any
 
 import requests
 import urllib3
+from swiftclient.exceptions import ClientException
 
 from collector import incremental, snapshots
-from collector.blobstore import BlobStore, ChecksumMismatch, Stored
-from collector.crypto import CorruptBlob, KeyRequired, WrongKey
-from collector.catalog import Catalog, Pending, Version
-from collector.config import WikiConfig
 from collector.incremental import FAPROP, NoLogPosition
-from collector.mediawiki import MediaWiki, user_agent
-from collector.swift import (MediaLayout, SwiftStore, archive_path, deleted_path, hide_location, public_path,
-                             unreachable)
-from swiftclient.exceptions import ClientException
+from mediarescue.blobstore.base import BlobStore, ChecksumMismatch, Stored
+from mediarescue.blobstore.crypto import CorruptBlob, KeyRequired, WrongKey
+from mediarescue.catalog import Catalog, Pending, Version
+from mediarescue.config import WikiConfig
+from mediarescue.mediawiki import MediaLayout, MediaWiki, archive_path, deleted_path, public_path, user_agent
+from mediarescue.swift import SwiftStore, hide_location, unreachable
 
 IIPROP = "timestamp|user|comment|url|size|sha1|mime|mediatype|archivename"
 CHUNK = 1 << 20

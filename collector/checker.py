@@ -39,9 +39,9 @@ import requests
 import urllib3
 from swiftclient.exceptions import ClientException
 
-from collector.blobstore import BlobMissing, BlobStore, ChecksumMismatch, Entry
-from collector.catalog import Catalog, CataloguedBlob
-from collector.crypto import CHUNK, HEADER_SIZE, TAG, CorruptBlob
+from mediarescue.blobstore.base import BlobMissing, BlobStore, ChecksumMismatch, Entry
+from mediarescue.blobstore.crypto import CHUNK, HEADER_SIZE, TAG, CorruptBlob
+from mediarescue.catalog import Catalog, CataloguedBlob
 
 
 class CheckBusy(Exception):

@@ -26,9 +26,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
-from collector.catalog import Catalog, Version
-from collector.mediawiki import MediaWiki, title_batches
-from collector.swift import db_key, sha1_from_base36
+from mediarescue.catalog import Catalog, Version
+from mediarescue.mediawiki import MediaWiki, db_key, sha1_from_base36, title_batches
 
 # An entry's id and time are taken inside its transaction, seconds before it commits, and the API reads
 # replicas that maxlag keeps within 5 s: a minute is ten times the margin, and keeps the window re-read
@@ -188,7 +187,8 @@ def _follow_moves(catalog: Catalog, recorder: Recorder, versions: list[Version],
     title, so without this they would be recorded again as new versions. A version is the same one
     when it has the same upload time and sha1 and its title is one a file was moved away from."""
     catalogued: dict[tuple[str, str], list[tuple[int, str, str]]] = {}  # (timestamp, sha1) -> (id, title, status)
-    for chunk in title_batches(sorted({v.title for v in versions} | sources), 500, None):  # the identity index, by title
+    titles = sorted({v.title for v in versions} | sources)
+    for chunk in title_batches(titles, 500, None):  # the identity index, by title
         for version_id, title, status, timestamp, sha1 in catalog.conn.execute(
                 f"SELECT id, title, status, timestamp, sha1 FROM versions WHERE wiki = ? "
                 f"AND title IN ({', '.join('?' * len(chunk))})", (recorder.wiki, *chunk)):

@@ -3,7 +3,7 @@ what a title, a sha1 or a wiki's media looked like as of a run or a date.
 
 The state of a version as of run N is the first row of `version_states` with until_run > N (the
 state it had until a later run changed it), else its row in `versions`; a version first seen
-after N did not exist yet. The schema is in collector.catalog.
+after N did not exist yet. The schema is in mediarescue.catalog.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any
 
-from collector.catalog import Catalog
+from mediarescue.catalog import Catalog
 
 STATE_FIELDS = ("title", "status", "archive_name")
 

@@ -37,10 +37,9 @@ from pywikibot.exceptions import APIError as PwbAPIError  # noqa: E402
 from pywikibot.exceptions import FatalServerError  # noqa: E402
 from urllib3.filepost import encode_multipart_formdata  # noqa: E402
 
-from collector.config import WikiConfig  # noqa: E402
-from collector.mediawiki import CHUNK_SIZE  # noqa: E402
-from collector.swift import db_key  # noqa: E402
-from collector.transport import RedirectRefused, redirect_guard  # noqa: E402
+from mediarescue.config import WikiConfig  # noqa: E402
+from mediarescue.mediawiki import CHUNK_SIZE, db_key  # noqa: E402
+from mediarescue.transport import RedirectRefused, redirect_guard  # noqa: E402
 
 
 class _RedirectRefused(RedirectRefused, FatalServerError):

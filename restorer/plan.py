@@ -10,10 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from collector.catalog import Catalog
+from mediarescue.catalog import Catalog, Journal
 from policies.recovery import Action, Backed, Decision, Situation, decide, order
-from restorer.inspect import PROBE_SAMPLE, FileState, Inspector
-from restorer.journal import Journal
+from restorer.inspection import PROBE_SAMPLE, FileState, Inspector
 from restorer.titles import Requested
 
 
@@ -44,7 +43,7 @@ def _backed(catalog: Catalog, wiki: str, *titles: str) -> tuple[Backed, ...]:
                         r["status"], r["archive_name"], r["backup_status"] == "ok", bool(r["private"])) for r in rows)
 
 
-def inspect(inspector: Inspector, catalog: Catalog, wiki: str, titles: list[str], deep: bool,
+def inspect_titles(inspector: Inspector, catalog: Catalog, wiki: str, titles: list[str], deep: bool,
             probe: bool = True) -> dict[str, FileState]:
     """The live state of `titles`, every version's health checked; raises Outage.
 
@@ -85,7 +84,7 @@ def verify(inspector: Inspector, catalog: Catalog, wiki: str, titles: list[str],
     """What is broken. A file the wiki no longer shows is broken only where the policy would re-upload
     it (the wiki lost it), or 'gone-unexplained' where an administrator must look; a deletion, seen
     in the logs or in the filearchive, is no finding."""
-    states = inspect(inspector, catalog, wiki, titles, deep, probe)
+    states = inspect_titles(inspector, catalog, wiki, titles, deep, probe)
     result = Verification(checked_files=len(states))
     for state in states.values():
         result.checked_versions += len(state.versions) + len(state.deleted)
@@ -110,7 +109,7 @@ def plan(inspector: Inspector, catalog: Catalog, wiki: str, requested: list[Requ
          assume_lost: frozenset[str] = frozenset()) -> list[Decision]:
     """`assume_lost`: titles the operator says were lost, not deleted, where the wiki gives no evidence."""
     titles = [r.title for r in requested if r.title]
-    states = inspect(inspector, catalog, wiki, titles, deep, probe)
+    states = inspect_titles(inspector, catalog, wiki, titles, deep, probe)
     journal = Journal(catalog, wiki)
     bad = {t: _bot_uploads(inspector, journal, states[t]) for t in titles}
     # A file whose only versions are the bot's failed uploads was gone before them: its filearchive decides too.

@@ -7,17 +7,15 @@ import csv
 import io
 import json
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from policies.recovery import Decision
 from restorer.escaping import csv_cell, plain, wikilink, wikitext
+from restorer.outcomes import Outcome, RestoreResult
 from restorer.plan import Verification
-
-if TYPE_CHECKING:
-    from restorer.restore import Outcome, RestoreResult
 
 COLUMNS = ("title", "version", "decision", "reason", "size", "sha1")
 

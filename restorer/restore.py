@@ -17,7 +17,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -25,40 +24,22 @@ from typing import Any
 import requests
 import urllib3
 
-from collector.blobstore import blob_name
-from collector.catalog import Catalog
-from collector.files import private_dir, private_write
-from collector.mediawiki import APIError, MediaWiki, title_batches
+from mediarescue.blobstore import open_store
+from mediarescue.blobstore.base import blob_name
+from mediarescue.catalog import Catalog, Journal
+from mediarescue.files import private_dir, private_write
+from mediarescue.mediawiki import APIError, MediaWiki, title_batches
 from policies.recovery import RESTORING, Action, Decision
+from restorer import report
 from restorer.bot import SAME_TITLE_GAP, THROTTLE, Bot, BotError
-from restorer.inspect import IIPROP, file_pool, served_sha1
-from restorer.journal import Journal
+from restorer.inspection import IIPROP, file_pool, served_sha1
+from restorer.outcomes import Outcome, RestoreResult
 
 CHUNK = 50  # titles whose state is fetched in one request, just before their actions
 
 
 class NotRestored(Exception):
     """The action ran, but what the wiki serves is not the backed-up version."""
-
-
-@dataclass
-class Outcome:
-    decision: Decision
-    result: str                  # restored | already-restored | failed | not-attempted
-    detail: str = ""
-    journal_id: int | None = None
-    upload_timestamp: str | None = None
-
-
-@dataclass
-class RestoreResult:
-    run: int
-    outcomes: list[Outcome] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return all(o.result in ("restored", "already-restored", "not-attempted") for o in self.outcomes) and \
-            all(o.decision.restorable for o in self.outcomes)
 
 
 def summary_text(d: Decision, reason: str | None, run: int) -> str:
@@ -122,7 +103,8 @@ class Restorer:
         if current["sha1"] != d.version.sha1:
             raise NotRestored(f"the wiki's current version changed since the plan (sha1 {current['sha1']})")
         if not self._serves(current["url"], d.version.sha1):  # never re-upload over a healthy file
-            self.bot.upload(d.title, self.blob_path(d.version.sha256), summary_text(d, self.reason, run))  # exists, nochange: the point of an identical re-upload
+            # warnings exists and nochange: the point of an identical re-upload
+            self.bot.upload(d.title, self.blob_path(d.version.sha256), summary_text(d, self.reason, run))
         if not self._serves(current["url"], d.version.sha1):
             raise NotRestored(f"after the re-upload {current['url']} still does not serve sha1 {d.version.sha1}")
         return Outcome(d, "restored", f"identical bytes republished and read back from {current['url']} "
@@ -133,7 +115,8 @@ class Restorer:
         if ours is None:
             text = self.page_texts.get(d.version.id) or \
                 f"Restored by mediarescue from backup. Originally uploaded {d.version.timestamp} by {d.version.user}."
-            self.bot.upload(d.title, self.blob_path(d.version.sha256), summary_text(d, self.reason, run), text=text)  # page-exists: a full loss can leave the description page behind
+            # warning page-exists: a full loss can leave the description page behind
+            self.bot.upload(d.title, self.blob_path(d.version.sha256), summary_text(d, self.reason, run), text=text)
             ours = self._ours(d.title, d.version.sha1, entry["started"])
             if ours is None:
                 raise NotRestored("the upload succeeded but the wiki lists no such version")
@@ -148,7 +131,8 @@ class Restorer:
         if entry["step"] == "started":
             ours = self._ours(d.title, d.version.sha1, entry["started"])
             if ours is None:
-                self.bot.upload(d.title, self.blob_path(d.version.sha256), summary_text(d, self.reason, run))  # exists, duplicateversions: these bytes were a version here
+                # warnings exists and duplicateversions: these bytes were a version here
+                self.bot.upload(d.title, self.blob_path(d.version.sha256), summary_text(d, self.reason, run))
                 ours = self._ours(d.title, d.version.sha1, entry["started"])
                 if ours is None:
                     raise NotRestored("the upload succeeded but the wiki lists no such version")
@@ -219,9 +203,6 @@ def run(config: Any, wiki: Any, catalog: Catalog, decisions: list[Decision], rea
         workers: int = 4, throttle: float = THROTTLE) -> tuple[dict[str, Any], list[Path]]:
     """The bot loop: preflight, then each decision in the plan's order (restoring ones carried out,
     the others reported), then the report, locally and (asked for) on the wiki."""
-    from collector.blobstore import open_store
-    from restorer import report
-
     bot = Bot(wiki, config.contact, throttle=throttle)
     missing = bot.missing_rights()
     if missing:

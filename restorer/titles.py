@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from collector.mediawiki import canonical_title
+from mediarescue.mediawiki import canonical_title
 
 # MediaWiki's $wgLegalTitleChars, less what a file name may not hold (its $wgIllegalFileChars).
 _ILLEGAL = re.compile(r"[#<>\[\]|{}/\\:\x00-\x1f\x7f]")

@@ -18,7 +18,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from collector.mediawiki import APIError, MediaWiki
+from mediarescue.mediawiki import APIError, MediaWiki
 from testbed import bed, procs
 from testbed.procs import TestBedError
 
@@ -48,7 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     for name, text in (("seed", "create the seeded media history on a wiki"),
                        ("describe", "print what a wiki's media holds")):
         verb = verbs.add_parser(name, help=text)
-        verb.add_argument("dir", nargs="?", type=Path, default=DEFAULT_DIR, help="a test bed (default .testbed/default)")
+        verb.add_argument("dir", nargs="?", type=Path, default=DEFAULT_DIR,
+                          help="a test bed (default .testbed/default)")
         verb.add_argument("--api-url", help="any wiki's api.php instead of a test bed")
         if name == "seed":
             verb.add_argument("--user", help="with --api-url: a bot-password login (User@app) with upload, "

@@ -4,7 +4,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from collector.mediawiki import APIError, MediaWiki
+from mediarescue.mediawiki import APIError, MediaWiki
 
 
 def media_state(api: MediaWiki) -> tuple[dict[str, list[dict]], list[dict], dict[str, str]]:

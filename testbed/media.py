@@ -21,7 +21,9 @@ _BITREV = bytes(int(f"{i:08b}"[::-1], 2) for i in range(256))
 
 
 def write_media(path: str | os.PathLike, kind: str, seed: int, size: int) -> None:
-    """Write a valid file of `kind` to `path`, about `size` bytes (within ~1 % or a few hundred bytes for small sizes; never less than the format's minimal size), fully determined by (kind, seed, size): same inputs -> byte-identical file; different seed -> different bytes."""
+    """Write a valid file of `kind` to `path`, about `size` bytes (within ~1 % or a few hundred bytes
+    for small sizes; never less than the format's minimal size), fully determined by (kind, seed,
+    size): same inputs -> byte-identical file; different seed -> different bytes."""
     if kind not in _WRITERS:
         raise ValueError(f"unknown kind {kind!r}; expected one of {KINDS}")
     # A str seed is hashed with SHA-512, which is stable across runs and Python versions.

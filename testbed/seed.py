@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from collector.mediawiki import MediaWiki
+from mediarescue.mediawiki import MediaWiki
 from testbed.media import KINDS, write_media
 
 _NAMES = ("Sunset over the bay", "Ünïcode façade – Ωmega", "Map (1890), \"old\" & new", "Kyōto 京都 temple",

@@ -7,7 +7,8 @@ import hashlib
 import sqlite3
 from pathlib import Path
 
-from collector.swift import MediaLayout, SwiftStore
+from mediarescue.mediawiki import MediaLayout
+from mediarescue.swift import SwiftStore
 from testbed.bed import TestBed
 
 

@@ -143,7 +143,8 @@ def start(bed_dir: Path, wiki_id: str, url_prefix: str, sharded: bool) -> Swift:
     swift = Swift(proxy_port=ports["proxy"], key=key)
     logs = bed_dir / "logs"
     for app, proc in servers.items():
-        procs.wait_until(lambda port=ports[app]: _listening(port), f"swift {app} server", proc, logs / f"swift-{app}.log")
+        procs.wait_until(lambda port=ports[app]: _listening(port), f"swift {app} server", proc,
+                         logs / f"swift-{app}.log")
     procs.wait_until(lambda: _account_ready(swift), "swift proxy", proxy, logs / "swift-proxy.log")
     return swift
 

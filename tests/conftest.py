@@ -5,17 +5,18 @@ from __future__ import annotations
 import itertools
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from collector.mediawiki import MediaWiki
+from mediarescue.mediawiki import MediaWiki
 from testbed import bed
 from testbed.seed import SeedResult, seed
 from testbed.storage import BedStorage
 
-MEDIARESCUE = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "mediarescue"
+MEDIARESCUE = Path(sys.executable).parent / "mediarescue"  # the console script of the environment running pytest
 
 
 def _running_bed(name: str, profile: str) -> Iterator[bed.TestBed]:

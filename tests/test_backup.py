@@ -16,8 +16,8 @@ from urllib.parse import unquote
 import pytest
 import requests
 
-from collector.catalog import Catalog
-from collector.swift import archive_path, public_path
+from mediarescue.catalog import Catalog
+from mediarescue.mediawiki import archive_path, public_path
 from testbed.bed import TestBed
 from testbed.seed import SeedResult
 from testbed.storage import BedStorage

@@ -17,13 +17,23 @@ from pathlib import Path
 import pytest
 from swiftclient.exceptions import ClientException
 
-from collector import config as configuration
-from collector.blobstore import BlobMissing, BlobStore, ChecksumMismatch, LocalBlobStore, open_store
-from collector.blobstore_swift import SwiftBlobStore
-from collector.catalog import Catalog, Version
-from collector.crypto import (CorruptBlob, KeyRequired, Sealer, WrongKey, generate_key, parse_key, sealed_size,
-                              unsealing_reader)
-from collector.swift import SwiftStore
+from mediarescue import config as configuration
+from mediarescue.blobstore import open_store
+from mediarescue.blobstore.base import BlobMissing, BlobStore, ChecksumMismatch
+from mediarescue.blobstore.crypto import (
+    CorruptBlob,
+    KeyRequired,
+    Sealer,
+    WrongKey,
+    generate_key,
+    parse_key,
+    sealed_size,
+    unsealing_reader,
+)
+from mediarescue.blobstore.local import LocalBlobStore
+from mediarescue.blobstore.swift import SwiftBlobStore
+from mediarescue.catalog import Catalog, Version
+from mediarescue.swift import SwiftStore
 from testbed.bed import TestBed
 from tests.conftest import mediarescue
 
@@ -110,7 +120,7 @@ def test_leftovers_of_a_killed_writer_are_swept_when_idle(make_store) -> None:
 def _killed_writer(tmp: Path) -> Path:
     """A process that dies (kill -9) while spooling into `tmp`, as a killed backup's worker does."""
     writer = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time\nfrom pathlib import Path\nfrom collector.blobstore import spool\n"
+        "import sys, time\nfrom pathlib import Path\nfrom mediarescue.blobstore.base import spool\n"
         "def chunks():\n    yield b'half'\n    print('writing', flush=True)\n    time.sleep(60)\n    yield b''\n"
         f"spool(chunks(), Path({str(tmp)!r}))\n")], stdout=subprocess.PIPE, text=True,
         cwd=Path(__file__).resolve().parents[1])
@@ -280,7 +290,7 @@ def test_sealed_streams_round_trip_at_every_chunk_boundary(size: int) -> None:
 
 
 def _chunks(sealed: bytes, chunk: int = 1000) -> tuple[bytes, list[bytes]]:
-    from collector.crypto import HEADER_SIZE, TAG
+    from mediarescue.blobstore.crypto import HEADER_SIZE, TAG
     body = sealed[HEADER_SIZE:]
     return sealed[:HEADER_SIZE], [body[i:i + chunk + TAG] for i in range(0, len(body), chunk + TAG)]
 
@@ -331,7 +341,8 @@ def test_config_selects_the_swift_store_and_reads_the_key(tmp_path: Path, monkey
     assert config.blobs is None and config.encryption_key == bytes.fromhex(key)
     assert (config.blobs_swift.key, config.blobs_swift.container_prefix, config.blobs_swift.spool) == \
         ("swift-secret", "mr", tmp_path / "spool")
-    assert "swift-secret" not in repr(config) and key not in repr(config) and str(bytes.fromhex(key)) not in repr(config)
+    shown = repr(config)
+    assert "swift-secret" not in shown and key not in shown and str(bytes.fromhex(key)) not in shown
     assert isinstance(open_store(config), SwiftBlobStore)  # connects lazily: no Swift needed here
     local = configuration.load(_write(tmp_path / "l.toml", 'catalog = "c.db"\nblobs = "b"\ncontact = "x"\n'))
     assert local.encryption_key is None and isinstance(open_store(local), LocalBlobStore)

@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from collector.mediawiki import CHUNK_SIZE, MediaWiki
-from collector.swift import archive_path, public_path
+from mediarescue.mediawiki import CHUNK_SIZE, MediaWiki, archive_path, public_path
 from restorer.bot import form_data
 from testbed.bed import TestBed
 from testbed.media import write_media
@@ -135,7 +134,7 @@ def test_a_truncated_upload_by_an_earlier_bot_is_repaired_not_taken_for_a_newer_
 
     old_code = ("import sys, restorer.bot as bot; "  # the upload body as pywikibot itself builds it
                 "bot.PwbRequest._build_mime_request = bot.PYWIKIBOT_FORM_DATA; "
-                "from collector.cli import main; sys.exit(main(sys.argv[1:]))")
+                "from mediarescue.cli import main; sys.exit(main(sys.argv[1:]))")
     damaged = subprocess.run([sys.executable, "-c", old_code, "--config", str(config), "restore", "--title", title,
                               "--yes"], capture_output=True, text=True, timeout=300)
     assert damaged.returncode == 1, damaged.stdout + damaged.stderr

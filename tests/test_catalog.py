@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from collector import config as configuration
-from collector.catalog import Catalog, CatalogBusy, Version
-from collector.mediawiki import canonical_title
+from mediarescue import config as configuration
+from mediarescue.catalog import Catalog, CatalogBusy, Journal, Version
+from mediarescue.mediawiki import canonical_title
 
 
 def _version(title: str, sha1: str, timestamp: str = "2026-01-01T00:00:00Z", status: str = "current") -> Version:
@@ -259,3 +259,26 @@ def test_config_asks_which_wiki_when_there_are_several(tmp_path: Path) -> None:
 ])
 def test_titles_are_made_canonical(typed: str, title: str) -> None:
     assert canonical_title(typed) == title
+
+
+def test_a_catalog_written_by_release_0_1_0_opens_and_answers_as_it_did(tmp_path: Path) -> None:
+    """tests/golden/catalog-0.1.0.sql is a catalog as 0.1.0 wrote it, dumped as SQL text: every later
+    layout must open it, read it and write to it, ids and history kept."""
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript((Path(__file__).parent / "golden" / "catalog-0.1.0.sql").read_text())
+    catalog = Catalog.open_existing(path)
+    try:
+        [moved] = catalog.find(title="File:B.png", wiki="w")
+        assert (moved["id"], moved["sha256"], moved["title_at_upload"]) == (1, "1" * 64, "File:A.png")
+        assert [r["id"] for r in catalog.find(sha1="c" * 40)] == [3]
+        assert catalog.page_text("w", "File:A.png") == "== Summary ==\nA file."
+        assert catalog.last_verification_titles("w") == ["File:B.png"]
+        journal = Journal(catalog, "w")
+        assert journal.verified(1, "repair-current")["run"] == 1
+        journal.close()
+        run = catalog.start_run("w", "full")
+        [new] = catalog.record_versions(run, [_version("File:New.png", "d" * 40)])
+        assert new.id == 4  # ids are never given twice
+    finally:
+        catalog.close()

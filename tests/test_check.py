@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from collector.blobstore import BlobStore, LocalBlobStore
-from collector.blobstore_swift import SwiftBlobStore
-from collector.catalog import Catalog, Version
 from collector.checker import check
-from collector.crypto import KeyRequired, generate_key, parse_key
+from mediarescue.blobstore.base import BlobStore
+from mediarescue.blobstore.crypto import KeyRequired, generate_key, parse_key
+from mediarescue.blobstore.local import LocalBlobStore
+from mediarescue.blobstore.swift import SwiftBlobStore
+from mediarescue.catalog import Catalog, Version
 from testbed.bed import TestBed
 from testbed.seed import SeedResult
 from tests.conftest import mediarescue
-
 
 
 def _mediarescue(config: Path, *args: str) -> tuple[int, dict | str]:

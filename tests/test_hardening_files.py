@@ -16,10 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from collector.blobstore import BadDigest, LocalBlobStore
-from collector.blobstore_swift import SwiftBlobStore
-from collector.catalog import Catalog, CatalogError, Version
-from collector.crypto import generate_key, parse_key
+from mediarescue.blobstore.base import BadDigest
+from mediarescue.blobstore.crypto import generate_key, parse_key
+from mediarescue.blobstore.local import LocalBlobStore
+from mediarescue.blobstore.swift import SwiftBlobStore
+from mediarescue.catalog import Catalog, CatalogError, Version
 from restorer.restore import blob_file
 from tests.conftest import MEDIARESCUE, mediarescue
 

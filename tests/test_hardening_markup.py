@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from collector.catalog import Catalog
-from collector.mediawiki import MediaWiki
+from mediarescue.catalog import Catalog
+from mediarescue.mediawiki import MediaWiki
 from policies.recovery import Situation, decide
 from restorer import report
 from restorer.escaping import csv_cell, linkable, wikilink, wikitext

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from collector import config as configuration
-from collector.catalog import Catalog
+from mediarescue import config as configuration
+from mediarescue.catalog import Catalog
 from testbed.bed import TestBed
 from testbed.seed import SeedResult
 from tests.conftest import mediarescue

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from collector.swift import MediaLayout, archive_path, db_key, deleted_path, public_path, sha1_base36
+from mediarescue.mediawiki import MediaLayout, archive_path, db_key, deleted_path, public_path, sha1_base36
 from testbed.swift_rewrite import rewrite
 
 SHA1 = "9c1dbc5f182bc9526965ba2cc756284565110c07"

@@ -11,11 +11,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from collector.mediawiki import APIError, MediaWiki
-from collector.swift import archive_path, deleted_path, public_path
+from mediarescue.mediawiki import APIError, MediaWiki, archive_path, deleted_path, public_path
+from testbed.bed import TestBed
 from testbed.media import write_media
 from testbed.seed import SAME_TITLE_GAP
-from testbed.bed import TestBed
 from testbed.storage import BedStorage
 from tests.conftest import mediarescue
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.swift import archive_path, deleted_path, public_path
+from mediarescue.mediawiki import archive_path, deleted_path, public_path
 from testbed import procs
 from testbed.bed import TestBed
 from testbed.media import write_media

@@ -120,8 +120,8 @@ CASES = [
     ("gone, but the catalog has only deleted bytes", Situation("File:X.png", (backed(A, T1, "deleted"),),
                                                                page_exists=True),
      [(Action.SKIP, None)]),
-    ("gone, and the catalog's public versions were never stored", Situation("File:X.png", (backed(A, T1, stored=False),),
-                                                                           page_exists=True),
+    ("gone, and the catalog's public versions were never stored",
+     Situation("File:X.png", (backed(A, T1, stored=False),), page_exists=True),
      [(Action.CANNOT, None)]),
 ]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.mediawiki import MediaWiki
+from mediarescue.mediawiki import MediaWiki
 from testbed.bed import TestBed
 from testbed.media import write_media
 from testbed.seed import SAME_TITLE_GAP

@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 
-from collector.blobstore import LocalBlobStore
-from collector.crypto import generate_key, parse_key
-from collector.mediawiki import MediaWiki
+from mediarescue.blobstore.crypto import generate_key, parse_key
+from mediarescue.blobstore.local import LocalBlobStore
+from mediarescue.mediawiki import MediaWiki
 from testbed.bed import TestBed
 from testbed.media import write_media
 from testbed.seed import SAME_TITLE_GAP

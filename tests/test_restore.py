@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from collector.mediawiki import MediaWiki
-from collector.swift import archive_path, public_path
+from mediarescue.mediawiki import MediaWiki, archive_path, public_path
 from testbed.bed import TestBed
 from testbed.media import write_media
 from testbed.seed import SAME_TITLE_GAP, SeedResult, seed
@@ -97,8 +96,9 @@ def test_restore_brings_back_every_restorable_version_and_audits_it(broken: Bed)
     t = broken.titles
     asked = [t[k] for k in ("current-missing", "current-corrupt", "gone", "renamed-from", "old-missing", "healthy",
                             "large-missing")]
-    done = mediarescue(broken.config, "restore", str(_titles_file(broken, *asked)), "--yes", "--json", "--bot-workers", "3",
-                       "--reason", "INC-42 media outage", "--report-page", "Project:Media recovery/INC-42")
+    done = mediarescue(broken.config, "restore", str(_titles_file(broken, *asked)), "--yes", "--json",
+                       "--bot-workers", "3", "--reason", "INC-42 media outage",
+                       "--report-page", "Project:Media recovery/INC-42")
     assert done.returncode == 0, done.stdout + done.stderr
     assert broken.bed.bot_password not in done.stdout + done.stderr
     report = json.loads(done.stdout)
@@ -243,8 +243,8 @@ def test_a_lost_old_version_whose_bytes_the_current_version_serves_is_no_failure
     object is lost, nothing of the content is lost and no API call can put the row back."""
     api = seeder_api(any_bed)
     name = f"{unique_name}.png"
-    for seed in (1, 2):
-        write_media(tmp_path / "f.png", "png", seed, 5_000)
+    for variant in (1, 2):
+        write_media(tmp_path / "f.png", "png", variant, 5_000)
         assert api.upload(tmp_path / "f.png", name, ignore_warnings=True)["result"] == "Success"
         time.sleep(SAME_TITLE_GAP)
     first = MediaWiki(any_bed.api_url).get(action="query", titles=f"File:{name}", prop="imageinfo", iilimit="max",

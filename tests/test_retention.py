@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from collector import retention, snapshots
-from collector.blobstore import LocalBlobStore
-from collector.catalog import Catalog, Version
-from collector.retention import Policy, Snapshot, apply_policy
+from collector import forget, snapshots
+from mediarescue.blobstore.local import LocalBlobStore
+from mediarescue.catalog import Catalog, Version
+from policies import retention
+from policies.retention import Policy, Snapshot, apply_policy
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "retention"
 
@@ -88,12 +89,12 @@ def test_forgetting_keeps_every_answer_of_the_kept_snapshots(tmp_path: Path, see
     runs = _random_history(catalog, rng, 12, titles)
     kept = sorted(set(rng.sample(runs, 4)) | {runs[-1]})
     answers = _states(catalog, kept, titles)
-    plan = retention.plan_forget(catalog, Policy(last=1))  # the plan decides nothing here: replace its choice
+    plan = forget.plan_forget(catalog, Policy(last=1))  # the plan decides nothing here: replace its choice
     plan.keep = [{"run": r} for r in kept]
     plan.remove = [{"run": r} for r in runs if r not in kept]
-    plan.state_rows = retention._unneeded_states(catalog, "w", kept)
+    plan.state_rows = forget._unneeded_states(catalog, "w", kept)
     before = catalog.conn.execute("SELECT COUNT(*) FROM version_states").fetchone()[0]
-    retention.execute(catalog, None, plan)
+    forget.execute(catalog, None, plan)
     after = catalog.conn.execute("SELECT COUNT(*) FROM version_states").fetchone()[0]
     assert after == before - len(plan.state_rows)
     assert _states(catalog, kept, titles) == answers
@@ -122,19 +123,19 @@ def test_prune_frees_only_blobs_that_no_kept_snapshot_or_current_version_needs(t
                                      kept_deleted: {"status": "deleted"}})
     catalog.finish_run(second, "done")
 
-    keep_both = retention.plan_forget(catalog, Policy(last=2), prune=True)
+    keep_both = forget.plan_forget(catalog, Policy(last=2), prune=True)
     assert keep_both.blobs == [] and keep_both.remove == []
-    plan = retention.plan_forget(catalog, Policy(last=1), prune=True)
+    plan = forget.plan_forget(catalog, Policy(last=1), prune=True)
     assert [b["versions"] for b in plan.blobs] == [[gone]] and plan.bytes == 4  # "shared" is still needed by b
     assert [r["run"] for r in plan.remove] == [first]
     assert len(plan.state_rows) == 2  # what "gone" and "shared a" were before the second run: only the first knew
-    retention.execute(catalog, store, plan)
+    forget.execute(catalog, store, plan)
     rows = {r["title"]: r for r in catalog.find(wiki="w")}
     assert rows["File:Gone.png"]["backup_status"] == "pruned" and not store.has(rows["File:Gone.png"]["sha256"])
     assert all(store.has(r["sha256"]) for t, r in rows.items() if t != "File:Gone.png")
     assert catalog.conn.execute("SELECT COUNT(*) FROM blobs").fetchone()[0] == 2
     with pytest.raises(ValueError, match="keeps nothing"):
-        retention.plan_forget(catalog, Policy())
+        forget.plan_forget(catalog, Policy())
 
 
 def test_incomplete_runs_are_forgotten_and_running_ones_left_alone(tmp_path: Path) -> None:
@@ -144,7 +145,7 @@ def test_incomplete_runs_are_forgotten_and_running_ones_left_alone(tmp_path: Pat
     failed = catalog.start_run("w", "incremental")
     catalog.finish_run(failed, "failed")
     running = catalog.start_run("w", "incremental")
-    plan = retention.plan_forget(catalog, Policy(daily=1))
+    plan = forget.plan_forget(catalog, Policy(daily=1))
     assert [k["run"] for k in plan.keep] == [done]
     assert [(r["run"], r["reasons"]) for r in plan.remove] == [(failed, ["incomplete run"])]
     assert running not in [r["run"] for r in plan.remove]

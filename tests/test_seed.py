@@ -6,7 +6,7 @@ import hashlib
 import pytest
 import requests
 
-from collector.swift import archive_path, deleted_path, public_path
+from mediarescue.mediawiki import archive_path, deleted_path, public_path
 from testbed.bed import TestBed
 from testbed.describe import media_state
 from testbed.seed import SeedError, seed

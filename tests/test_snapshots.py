@@ -8,11 +8,11 @@ import pytest
 
 from collector import snapshots
 from collector.backup import backup
-from collector.blobstore import LocalBlobStore
-from collector.catalog import Catalog, Version
-from collector.config import WikiConfig
 from collector.incremental import Changes, LogPosition, NoLogPosition
-from collector.swift import sha1_base36, sha1_from_base36
+from mediarescue.blobstore.local import LocalBlobStore
+from mediarescue.catalog import Catalog, Version
+from mediarescue.config import WikiConfig
+from mediarescue.mediawiki import sha1_base36, sha1_from_base36
 
 
 def _version(title: str, sha1: str, status: str = "current", archive_name: str | None = None) -> Version:

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from collector.mediawiki import MediaWiki
-from collector.swift import MediaLayout, SwiftStore, public_path, sha1_base36
+from mediarescue.mediawiki import MediaLayout, MediaWiki, public_path, sha1_base36
+from mediarescue.swift import SwiftStore
 from testbed import bed, procs
 from testbed.media import write_media
 from tests.conftest import seeder_api

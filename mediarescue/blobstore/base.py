@@ -7,7 +7,7 @@ ETag, so that Swift verifies it too). A crash leaves at most a temporary file, n
 looks whole and is not. The local directory is the embedded default; blobstore_swift.SwiftBlobStore
 implements the same interface on a Swift account; `open_store` picks one from the config.
 
-Private (deleted) content is sealed while it is spooled (collector.crypto), so its plaintext never
+Private (deleted) content is sealed while it is spooled (mediarescue.blobstore.crypto), so its plaintext never
 touches a disk of ours, and stored as `<sha256>.enc` beside where `<sha256>` would be: the name says
 whether a blob is encrypted, so no plaintext can be mistaken for a sealed one. The rule is
 "once private, encrypted": putting private content that is stored in plaintext seals it and removes
@@ -21,21 +21,15 @@ import fcntl
 import hashlib
 import os
 import re
-import shutil
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Protocol
+from typing import BinaryIO, Protocol
 
-from collector.config import ConfigError
-from collector.crypto import CHUNK, KeyRequired, Sealer, unsealing_reader
-from collector.files import private_dir
-
-if TYPE_CHECKING:
-    from collector.config import Config
+from mediarescue.blobstore.crypto import CHUNK, KeyRequired, Sealer, unsealing_reader
 
 ENCRYPTED_SUFFIX = ".enc"
 BLOB_NAME = re.compile(r"^[0-9a-f]{64}(\.enc)?$")
@@ -235,7 +229,7 @@ class SpoolingStore:
         return self._exists(blob_name(sha256, False)) or self._exists(blob_name(sha256, True))
 
     def open(self, sha256: str) -> BinaryIO:
-        """The plaintext, streaming; KeyRequired/WrongKey (collector.crypto) for a sealed blob
+        """The plaintext, streaming; KeyRequired/WrongKey (mediarescue.blobstore.crypto) for a sealed blob
         without the right key, BlobMissing when the store has no such blob."""
         try:
             return self._open_raw(blob_name(sha256, False))
@@ -288,81 +282,3 @@ def _stamp() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
 
 
-class LocalBlobStore(SpoolingStore):
-    """Blobs as files `ab/cd/<sha256>[.enc]` under one directory; temporary files in `tmp/` beside
-    them, blobs that failed `check` in `quarantine/`."""
-
-    fsync = True  # a blob renamed into place must survive a power cut as a whole
-
-    def __init__(self, root: Path | str, encryption_key: bytes | None = None):
-        self.root = Path(root)
-        self.tmp = private_dir(self.root / "tmp")
-        self.encryption_key = encryption_key
-        sweep(self.tmp)
-
-    def path(self, sha256: str, encrypted: bool = False) -> Path:
-        name = blob_name(sha256, encrypted)  # first: it refuses what is not a sha256
-        return self.root / sha256[:2] / sha256[2:4] / name
-
-    def _exists(self, name: str) -> bool:
-        return self.path(name[:64], name.endswith(ENCRYPTED_SUFFIX)).is_file()
-
-    def _install(self, spooled: Spooled, name: str) -> None:
-        final = self.path(name[:64], name.endswith(ENCRYPTED_SUFFIX))
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(spooled.path, final)
-
-    def _open_raw(self, name: str) -> BinaryIO:
-        try:
-            return open(self.path(name[:64], name.endswith(ENCRYPTED_SUFFIX)), "rb")
-        except FileNotFoundError:
-            raise BlobMissing(f"no blob {name} in {self.root}") from None
-
-    def remove(self, sha256: str, encrypted: bool) -> None:
-        self.path(sha256, encrypted).unlink(missing_ok=True)
-
-    def quarantine(self, sha256: str) -> None:
-        """Move the blob aside (not delete it: a verdict of corruption is worth a second look)."""
-        private_dir(self.root / "quarantine")
-        for encrypted in (False, True):
-            path = self.path(sha256, encrypted)
-            if path.exists():
-                shutil.move(path, self.root / "quarantine" / f"{path.name}.{_stamp()}")
-
-    def names(self, after: str = "") -> Iterator[Entry]:
-        """Every stored blob whose sha256 sorts after `after`, in sha256 order."""
-        def sorted_dirs(path: Path, floor: str) -> list[str]:
-            try:
-                return sorted(d for d in os.listdir(path) if re.fullmatch(r"[0-9a-f]{2}", d) and d >= floor)
-            except FileNotFoundError:
-                return []
-
-        for top in sorted_dirs(self.root, after[:2]):
-            for sub in sorted_dirs(self.root / top, after[2:4] if top == after[:2] else ""):
-                folder = self.root / top / sub
-                for name in sorted(os.listdir(folder)):
-                    if BLOB_NAME.match(name) and name[:64] > after:
-                        try:
-                            size = (folder / name).stat().st_size
-                        except FileNotFoundError:
-                            continue  # removed while listed
-                        yield Entry(name[:64], name.endswith(ENCRYPTED_SUFFIX), size)
-
-
-def open_store(config: Config) -> BlobStore:
-    """The blob store the config names: `[blobs_swift]` when present, else the `blobs` directory."""
-    store: SpoolingStore
-    try:
-        if config.blobs_swift is not None:
-            from collector.blobstore_swift import SwiftBlobStore  # swiftclient only when it is used
-
-            s = config.blobs_swift
-            store = SwiftBlobStore(s.auth_url, s.user, s.key, s.container_prefix,
-                                   encryption_key=config.encryption_key, segment_size=s.segment_size, spool=s.spool)
-        else:
-            store = LocalBlobStore(config.blobs, encryption_key=config.encryption_key)
-    except OSError as error:  # a folder that cannot be made or written is the config's to fix
-        key = "blobs_swift.spool" if config.blobs_swift else "blobs"
-        raise ConfigError(f"{key}: cannot use {error.filename or 'the folder'}: {error.strerror}") from None
-    store.key_source = config.encryption_key_source
-    return store

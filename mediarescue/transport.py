@@ -1,5 +1,5 @@
 """Where secrets may travel: never along a redirect to another host, and never over plain HTTP to
-a host that is not this machine unless the config says so (collector.config).
+a host that is not this machine unless the config says so (mediarescue.config).
 
 A bot password goes in the body of the login POST, a Swift key in the X-Auth-Key header of the
 auth GET, and requests follows redirects with both: a 307 keeps the method and the body, and

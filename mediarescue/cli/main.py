@@ -28,27 +28,28 @@ from rich.table import Table
 from rich.text import Text
 from swiftclient.exceptions import ClientException
 
-from collector import config as configuration
-from collector import retention, snapshots
+from collector import forget, snapshots
 from collector.backup import Options, StorageUnreachable, Summary, backup
-from collector.blobstore import BadDigest, open_store
-from collector.catalog import Catalog, CatalogBusy, CatalogError
 from collector.checker import CheckBusy, CheckResult, check
-from collector.crypto import KeyRequired, WrongKey, generate_key
 from collector.incremental import NoLogPosition
-from collector.mediawiki import VERSION, APIError, canonical_title
-from collector.swift import hide_location
-from collector.transport import RedirectRefused
-from collector.progress import reporter
-from restorer import cli as restorer_cli
-from restorer.inspect import Outage
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+from mediarescue import config as configuration
+from mediarescue.blobstore import open_store
+from mediarescue.blobstore.base import BadDigest
+from mediarescue.blobstore.crypto import KeyRequired, WrongKey, generate_key
+from mediarescue.catalog import Catalog, CatalogBusy, CatalogError
+from mediarescue.cli import exits
+from mediarescue.cli import restore as restorer_cli
+from mediarescue.cli.progress import reporter
+from mediarescue.mediawiki import VERSION, APIError, canonical_title
+from mediarescue.swift import hide_location
+from mediarescue.transport import RedirectRefused
+from policies import retention
+from restorer.inspection import Outage
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+        self.exit(exits.USAGE, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def _common() -> argparse.ArgumentParser:
@@ -135,7 +136,7 @@ def _backup(args: argparse.Namespace, config: configuration.Config, console: Con
                      "collisions": summary.collisions, "snapshot": summary.snapshot})
     else:
         _print_summary(console, summary, time.monotonic() - began)
-    return EXIT_OK if summary.ok else EXIT_FAILED
+    return exits.OK if summary.ok else exits.FAILED
 
 
 def _print_summary(console: Console, summary: Summary, seconds: float) -> None:
@@ -198,7 +199,7 @@ def _find(args: argparse.Namespace, config: configuration.Config, console: Conso
     else:
         console.print("no catalogued version matches" + (f" as of {args.as_of}" if args.as_of else ""),
                       markup=False, highlight=False)
-    return EXIT_OK if rows else EXIT_FAILED
+    return exits.OK if rows else exits.FAILED
 
 
 SNAPSHOT_COLUMNS = ("run", "wiki", "kind", "started", "status", "versions_seen", "new_versions", "changed_versions",
@@ -213,13 +214,13 @@ def _snapshots(args: argparse.Namespace, config: configuration.Config, console: 
         catalog.close()
     if args.json:
         _print_json(rows)
-        return EXIT_OK
+        return exits.OK
     table = Table(*SNAPSHOT_COLUMNS, "MiB", *(["forgotten"] if args.all else []))
     for row in rows:
         table.add_row(*(Text("" if row[c] is None else str(row[c])) for c in SNAPSHOT_COLUMNS),
                       f"{row['bytes'] / 2**20:.1f}", *([Text(row["forgotten"] or "")] if args.all else []))
     console.print(table if rows else "no snapshots")
-    return EXIT_OK
+    return exits.OK
 
 
 def _forget(args: argparse.Namespace, config: configuration.Config, console: Console) -> int:
@@ -232,13 +233,13 @@ def _forget(args: argparse.Namespace, config: configuration.Config, console: Con
     catalog = Catalog.open_existing(config.catalog)
     try:
         catalog.lock()  # no backup may write while snapshots are forgotten
-        plan = retention.plan_forget(catalog, policy, wiki=args.wiki, prune=args.prune)
-        done = retention.execute(catalog, open_store(config) if plan.blobs else None, plan) if args.yes else None
+        plan = forget.plan_forget(catalog, policy, wiki=args.wiki, prune=args.prune)
+        done = forget.execute(catalog, open_store(config) if plan.blobs else None, plan) if args.yes else None
     finally:
         catalog.close()
     if args.json:
         _print_json({**plan.as_json(), "dry_run": not args.yes, "done": done})
-        return EXIT_OK
+        return exits.OK
     for kept in plan.keep:
         console.print(f"keep   run {kept['run']} ({kept['wiki']}, {kept['kind']}, {kept['started']}): "
                       f"{', '.join(kept['reasons'])}", highlight=False, markup=False)
@@ -251,7 +252,7 @@ def _forget(args: argparse.Namespace, config: configuration.Config, console: Con
              else "; no blobs deleted without --prune")
     console.print(f"{verb} {len(plan.remove)} snapshots and {len(plan.state_rows)} earlier version states{freed}"
                   + ("" if args.yes else " (a dry run: run again with --yes to do it)"), highlight=False)
-    return EXIT_OK
+    return exits.OK
 
 
 def _check(args: argparse.Namespace, config: configuration.Config, console: Console) -> int:
@@ -269,11 +270,12 @@ def _check(args: argparse.Namespace, config: configuration.Config, console: Cons
         _print_json(result.as_json())
     else:
         _print_check(console, result)
-    return EXIT_OK if result.ok else EXIT_FAILED
+    return exits.OK if result.ok else exits.FAILED
 
 
 def _print_check(console: Console, result: CheckResult) -> None:
-    where = "pass complete" if result.complete else f"stopped after {result.position[:12]}, the next check resumes there"
+    where = ("pass complete" if result.complete
+             else f"stopped after {result.position[:12]}, the next check resumes there")
     console.print(f"check{' --read-data' if result.read_data else ''}: {result.checked} blobs checked "
                   f"({result.pass_checked} in this pass, {result.bytes_read / 2**20:.1f} MiB read) in "
                   f"{result.seconds:.1f} s; {len(result.of('missing'))} missing, {len(result.of('corrupt'))} "
@@ -298,12 +300,12 @@ def _keygen(args: argparse.Namespace) -> int:
         fd = os.open(args.file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         print(f"mediarescue: error: {args.file} exists: a key is never overwritten", file=sys.stderr)
-        return EXIT_USAGE
+        return exits.USAGE
     with os.fdopen(fd, "w") as out:
         out.write(generate_key() + "\n")
     print(f"wrote a new key to {args.file}; keep a copy apart from the backups: "
           "without it the encrypted blobs cannot be read")
-    return EXIT_OK
+    return exits.OK
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -320,26 +322,26 @@ def main(argv: list[str] | None = None) -> int:
         return handlers[args.verb](args, config, console)
     except (configuration.ConfigError, NoLogPosition, CatalogError, RedirectRefused, BadDigest) as error:
         print(f"mediarescue: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return exits.USAGE
     except (KeyRequired, WrongKey) as error:  # a key problem is a configuration problem, not corruption
         print(f"mediarescue: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return exits.USAGE
     except StorageUnreachable as error:
         print(f"mediarescue: error: {error}: the run stopped; run it again once the storage answers",
               file=sys.stderr)
-        return EXIT_FAILED
+        return exits.FAILED
     except snapshots.SnapshotError as error:  # no such point in time: nothing found
         print(f"mediarescue: {error}", file=sys.stderr)
-        return EXIT_FAILED
+        return exits.FAILED
     except (CatalogBusy, CheckBusy, APIError, OSError, requests.RequestException, ClientException) as error:
         print(f"mediarescue: error: {error}", file=sys.stderr)
-        return EXIT_FAILED
+        return exits.FAILED
     except Outage as error:
         print(f"mediarescue: storage outage: {error}; nothing was declared lost", file=sys.stderr)
-        return restorer_cli.EXIT_OUTAGE
+        return exits.OUTAGE
     except KeyboardInterrupt:
         print("mediarescue: interrupted; run the same command again to resume", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return exits.INTERRUPTED
 
 
 if __name__ == "__main__":

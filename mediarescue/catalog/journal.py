@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from collector.catalog import Catalog, now
+from mediarescue.catalog.catalog import Catalog, now
 from policies.recovery import Decision
 
 

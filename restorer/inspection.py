@@ -22,9 +22,9 @@ import requests
 import urllib3
 from swiftclient.exceptions import ClientException
 
-from collector.config import WikiConfig
-from collector.mediawiki import MediaWiki, user_agent
-from collector.swift import MediaLayout, SwiftStore, db_key, deleted_path, public_path
+from mediarescue.config import WikiConfig
+from mediarescue.mediawiki import MediaLayout, MediaWiki, db_key, deleted_path, public_path, user_agent
+from mediarescue.swift import SwiftStore
 from policies.recovery import Live
 
 IIPROP = "timestamp|user|size|sha1|url|archivename"

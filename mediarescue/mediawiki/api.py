@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import requests
 
-from collector.transport import guard
+from mediarescue.transport import guard
 
 VERSION = "0.1.0"
 CHUNK_SIZE = 4 * 1024 * 1024

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 
 import sqlite_utils
 
-from collector.files import create_private, sqlite_problem, tighten
+from mediarescue.files import create_private, sqlite_problem, tighten
 
 # A description page's text, a row per revision read. Keyed in the order a run lists titles, for the
 # same reason as versions; a revision read again changes nothing.
@@ -87,7 +87,7 @@ CREATE TABLE IF NOT EXISTS blobs (
     sha1 TEXT NOT NULL,                 -- computed from the bytes
     size INTEGER NOT NULL,
     stored TEXT NOT NULL,
-    encrypted INTEGER NOT NULL DEFAULT 0  -- sealed at rest (private content; collector.crypto)
+    encrypted INTEGER NOT NULL DEFAULT 0  -- sealed at rest (private content; mediarescue.blobstore.crypto)
 );
 CREATE TABLE IF NOT EXISTS checks (     -- where `mediarescue check` stands, so a cut-short check resumes
     mode TEXT PRIMARY KEY,              -- exists | read-data

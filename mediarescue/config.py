@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from collector.transport import plain_to_remote
+from mediarescue.transport import plain_to_remote
 
 
 class ConfigError(Exception):
@@ -58,7 +58,7 @@ class SwiftSource:
 
 @dataclass(frozen=True)
 class SwiftBlobs:
-    """The blob store in a Swift account (collector.blobstore_swift)."""
+    """The blob store in a Swift account (mediarescue.blobstore.swift)."""
     auth_url: str
     user: str
     key: str = field(repr=False)
@@ -220,7 +220,7 @@ def _blobs_swift(table: Any, base: Path) -> SwiftBlobs:
 
 def _encryption_key(data: dict, base: Path) -> bytes | None:
     """The master key that seals private content, or None when none is configured."""
-    from collector.crypto import parse_key  # the cryptography package only where keys are read
+    from mediarescue.blobstore.crypto import parse_key  # the cryptography package only where keys are read
 
     if not any(k in data for k in ("encryption_key_file", "encryption_key_env")) \
             and not os.environ.get("MEDIARESCUE_ENCRYPTION_KEY"):

@@ -1,5 +1,5 @@
 """The blob store on an OpenStack Swift account: the scale-out store, same interface and same tests
-as the local directory (collector.blobstore).
+as the local directory (mediarescue.blobstore.local).
 
 Placement: blob `<sha256>[.enc]` lives in container `<prefix>-<first two hex digits>`, 256
 containers. Every object PUT or DELETE updates its container's database (one SQLite file per
@@ -11,7 +11,7 @@ This is the sharding MediaWiki itself uses on Wikimedia's Swift, so operators kn
 Containers are created on first use; they are private (no ACL).
 
 Writing: the bytes are spooled to a local temporary file while sha1, sha256 and md5 are computed in
-one pass (collector.blobstore.spool); after the sha1 check the file is PUT under the final name with
+one pass (mediarescue.blobstore.base.spool); after the sha1 check the file is PUT under the final name with
 its md5 as ETag, so Swift verifies what it received, and a PUT cut short stores nothing: an object
 appears whole or not at all. Blobs larger than `segment_size` (default 1 GiB; Swift refuses single
 objects over 5 GiB, and a sealed 5 GiB file is a little more) are uploaded as a static large object:
@@ -31,10 +31,19 @@ from typing import BinaryIO
 
 from swiftclient.exceptions import ClientException
 
-from collector.blobstore import (BLOB_NAME, ENCRYPTED_SUFFIX, BlobMissing, Entry, Spooled, SpoolingStore, _stamp,
-                                 blob_name, sweep)
-from collector.files import private_dir
-from collector.swift import SwiftStore
+from mediarescue.blobstore.base import (
+    BLOB_NAME,
+    ENCRYPTED_SUFFIX,
+    BlobMissing,
+    Entry,
+    Spooled,
+    SpoolingStore,
+    _stamp,
+    blob_name,
+    sweep,
+)
+from mediarescue.files import private_dir
+from mediarescue.swift import SwiftStore
 
 DEFAULT_PREFIX = "mediarescue-blobs"
 DEFAULT_SEGMENT = 1 << 30

@@ -21,16 +21,16 @@ from typing import Callable
 
 from rich.console import Console
 
-from collector.catalog import Catalog
-from collector.config import Config, ConfigError
-from collector.mediawiki import MediaWiki
+from mediarescue.catalog import Catalog
+from mediarescue.cli import exits
+from mediarescue.config import Config, ConfigError
+from mediarescue.mediawiki import MediaWiki
 from policies.recovery import Decision
 from restorer import report
-from restorer.inspect import Inspector
+from restorer.inspection import Inspector
 from restorer.plan import plan, verify
 from restorer.titles import Requested, parse
 
-EXIT_OUTAGE = 3
 _NO_PROBE = ("do not first check that files the backup saw healthy still answer: only when the storage is known "
              "to be up and nearly every file really is lost")
 
@@ -145,7 +145,7 @@ def run_verify(args: argparse.Namespace, config: Config, console: Console) -> in
     finally:
         catalog.close()
     report.verification(result, fmt, console)
-    return 1 if result.findings or bad else 0
+    return exits.FAILED if result.findings or bad else exits.OK
 
 
 def _decisions(args: argparse.Namespace, config: Config, catalog: Catalog) -> list[Decision]:
@@ -189,7 +189,7 @@ def run_plan(args: argparse.Namespace, config: Config, console: Console) -> int:
     report.render(decisions, fmt, console)
     if args.verb == "restore" and fmt == "table":
         console.print("dry run: nothing was written. Add --yes to carry out this plan as the bot.")
-    return 0 if all(d.restorable for d in decisions) else 1
+    return exits.OK if all(d.restorable for d in decisions) else exits.FAILED
 
 
 def run_restore(args: argparse.Namespace, config: Config, console: Console) -> int:
@@ -211,7 +211,7 @@ def run_restore(args: argparse.Namespace, config: Config, console: Console) -> i
                              workers=args.bot_workers, throttle=args.throttle)
     except BotError as error:  # the bot could not start (login, rights) or publish: one line, not a traceback
         print(f"mediarescue: error: {error}", file=sys.stderr)
-        return 1
+        return exits.FAILED
     finally:
         catalog.close()
     if args.json:
@@ -219,7 +219,7 @@ def run_restore(args: argparse.Namespace, config: Config, console: Console) -> i
     else:
         console.print(report.restore_text(summary), highlight=False, markup=False)
         console.print("report: " + "  ".join(str(p) for p in paths), highlight=False, markup=False)
-    return 0 if summary["ok"] else 1
+    return exits.OK if summary["ok"] else exits.FAILED
 
 
 HANDLERS = {"verify": run_verify, "plan": run_plan, "restore": run_restore}

@@ -1,0 +1,1 @@
+"""mediarescue: the shared core (catalog, MediaWiki API, Swift, blob store, config) and the command."""

@@ -1,0 +1,4 @@
+"""The `mediarescue` command."""
+from mediarescue.cli.main import main
+
+__all__ = ["main"]
