@@ -18,7 +18,6 @@ import pytest
 from collector import forget, snapshots
 from mediarescue.blobstore.local import LocalBlobStore
 from mediarescue.catalog import Catalog, Version
-from policies import retention
 from policies.retention import Policy, Snapshot, apply_policy
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "retention"

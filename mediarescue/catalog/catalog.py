@@ -1,5 +1,12 @@
 """The catalog: every file version ever seen, with its metadata, its bytes' hashes and where the
-bytes are kept; the description pages; and the backup runs. The one module that owns the schema.
+bytes are kept; the description pages; and the backup runs. The schema and its migrations live
+here; so does nearly all SQL (what snapshots, forget and incremental runs still query themselves is
+due to move into this package).
+
+Raw SQL through sqlite3 rather than sqlite-utils' table API: the hot paths (a backup records 130 k
+versions a second) depend on batch statements, partial indexes and keyset pages written for
+SQLite's planner, and a test reads the query plans. sqlite-utils opens the database and serves the
+few plain lookups.
 
 MediaWiki gives a file version no id of its own, so the catalog does: `versions.id` is assigned
 once and never reused. A version is recognised again by (wiki, title, upload timestamp, sha1).

@@ -1,4 +1,9 @@
-"""MediaWiki Action API access: the one place that speaks to a wiki's api.php.
+"""The MediaWiki Action API client: every read of a wiki's api.php, and the test bed's writes. The
+restore bot writes through pywikibot instead (restorer/bot.py), for its throttle and assert=user.
+
+A hand-written client rather than mwclient: it batches titles by URL length, sends `maxlag` on
+every request (mwclient sends it only to index.php), merges continuations per batch, and never
+resends a write after a lost connection; mwclient would need all of that layered on top.
 
 Every request carries a descriptive User-Agent and `maxlag`; reads are retried with backoff on
 lag, rate limits, 5xx and connection errors. A write is retried only when the wiki says it did
