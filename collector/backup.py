@@ -270,7 +270,7 @@ class _Recorder:
             except (ChecksumMismatch, CorruptBlob, KeyRequired, WrongKey, _Transient, OSError, ClientException,
                     urllib3.exceptions.HTTPError, requests.RequestException) as error:
                 why = f"its blob {sha256} is private and could not be sealed ({type(error).__name__}: {error}); " \
-                      "`mediarescue check` seals it or reports it"
+                      "`mediarescue check --repair --yes` seals it or quarantines it"
                 for v in self.catalog.blob_versions(sha256):
                     if v["private"]:
                         self.seal_errors.append({"id": v["id"], "title": v["title"], "status": v["status"],

@@ -13,15 +13,17 @@ checked is saved in the catalog (`checks`, one row per mode) every second and at
 that reaches the end starts the next check from the beginning. Every run checks at least one blob,
 so a tiny `max_duration` still makes progress.
 
-What check repairs, chosen so that the next `mediarescue backup` makes the store whole again and a
-check can never lose anything:
+`check` only reports (restic's rule): it changes nothing in the store or in the versions' state,
+and keeps only its own place in the pass. What it would repair is a plan (`CheckResult.repairs`),
+carried out by `repair` (`check --repair --yes`), chosen so that the next `mediarescue backup` makes
+the store whole again and a repair can never lose anything:
 - a missing or corrupt blob: each version backed up with it goes back to backup_status 'pending'
   (error: why), so the next full backup fetches its bytes from the wiki again, if the wiki has them;
 - a corrupt blob is first moved to quarantine, never deleted (the store's dedup would otherwise keep
   the bad copy forever);
 - private content stored in plaintext (backed up before a key was configured) is sealed in place
   when a key is configured, and counted otherwise; a plaintext copy beside a sealed one (a seal that
-  was cut short) is removed.
+  was cut short) is removed; the catalog's record of how a blob is stored follows the store.
 Transient failures (Swift 5xx, dropped connections) are listed as errors and never repaired: they
 are no evidence of loss. A missing or wrong key stops the check (KeyRequired, WrongKey) before it
 judges any sealed blob: a wrong key must not look like a store full of corrupt blobs.
@@ -60,6 +62,15 @@ class Problem:
     versions: list[dict[str, Any]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Repair:
+    """One step of a check's repair plan."""
+    sha256: str
+    kind: str  # quarantine | pending | seal | remove-plaintext | record-encrypted | record-plaintext
+    detail: str = ""
+    sha1: str = ""
+
+
 @dataclass
 class CheckResult:
     read_data: bool
@@ -70,9 +81,11 @@ class CheckResult:
     bytes_read: int = 0
     seconds: float = 0.0
     problems: list[Problem] = field(default_factory=list)
-    sealed: int = 0  # private blobs found in plaintext and sealed in place
+    repairs: list[Repair] = field(default_factory=list)  # the plan; `repair` carries it out
+    repaired: bool = False  # the plan was carried out
+    sealed: int = 0  # private blobs found in plaintext and sealed in place (by the repair)
     unsealed_private: int = 0  # private blobs in plaintext, no key configured to seal them
-    plaintext_removed: int = 0  # plaintext copies found beside a sealed copy, removed
+    plaintext_removed: int = 0  # plaintext copies found beside a sealed copy, removed (by the repair)
     orphans: int = 0  # blobs in the store this catalog does not reference (seen by this run)
 
     @property
@@ -89,13 +102,16 @@ class CheckResult:
     def hints(self) -> list[str]:
         hints = []
         lost = [p for p in self.problems if p.problem in ("missing", "corrupt")]
-        if lost:
+        if self.repairs and not self.repaired:
+            hints.append(f"{len(self.repairs)} repairs are planned: `mediarescue check --repair` lists them, "
+                         "`--repair --yes` makes them (a check itself changes nothing)")
+        if lost and self.repaired:
             wikis = sorted({v["wiki"] for p in lost for v in p.versions})
             pending = sum(v["backup_status"] == "pending" for p in lost for v in p.versions)
             runs = " and ".join(f"`mediarescue backup --wiki {w}`" for w in wikis) or "`mediarescue backup`"
             hints.append(f"{pending} versions referencing missing or corrupt blobs are marked pending: run {runs} "
                          "to fetch their bytes from the wiki again, then `mediarescue check` to confirm")
-        if self.of("corrupt"):
+        if self.of("corrupt") and self.repaired:
             hints.append("corrupt blobs were moved to the store's quarantine, not deleted: remove them once "
                          "looked at")
         if self.of("error"):
@@ -104,7 +120,7 @@ class CheckResult:
         if self.unsealed_private:
             hints.append(f"{self.unsealed_private} blobs of private (deleted) versions are stored unencrypted: set "
                          "encryption_key_file (make a key with `mediarescue keygen FILE`) and run `mediarescue "
-                         "check`, which seals them in place")
+                         "check --repair --yes`, which seals them in place")
         if not self.complete:
             hints.append(f"the pass stopped after {self.position}: run `mediarescue check"
                          f"{' --read-data' if self.read_data else ''}` again to continue it")
@@ -115,6 +131,7 @@ class CheckResult:
                 "position": self.position, "checked": self.checked, "pass_checked": self.pass_checked,
                 "bytes_read": self.bytes_read, "seconds": round(self.seconds, 3),
                 **{kind: [p.__dict__ for p in self.of(kind.rstrip("s"))] for kind in ("missing", "corrupt", "errors")},
+                "repairs": [r.__dict__ for r in self.repairs], "repaired": self.repaired,
                 "sealed": self.sealed, "unsealed_private": self.unsealed_private,
                 "plaintext_removed": self.plaintext_removed, "orphans": self.orphans,
                 "ok": self.ok, "hints": self.hints()}
@@ -159,10 +176,11 @@ class _Checker:
             catalog, store, read_data, result, can_seal
 
     def lost(self, blob: CataloguedBlob, problem: str, detail: str) -> None:
+        why = f"check: blob {problem}: {detail}"
         if problem == "corrupt":
-            self.store.quarantine(blob.sha256)
-        versions = self.catalog.blob_lost(blob.sha256, f"check: blob {problem}: {detail}")
-        self.result.problems.append(Problem(blob.sha256, problem, detail, versions))
+            self.result.repairs.append(Repair(blob.sha256, "quarantine", why))
+        self.result.repairs.append(Repair(blob.sha256, "pending", why))
+        self.result.problems.append(Problem(blob.sha256, problem, detail, self.catalog.blob_versions(blob.sha256)))
 
     def unsure(self, blob: CataloguedBlob, detail: str) -> None:
         """A transient failure: listed, never repaired (it is no evidence of loss)."""
@@ -172,13 +190,13 @@ class _Checker:
         if not entries and not self.store.has(blob.sha256):
             return self.lost(blob, "missing", "not in the store")
         sealed = [e for e in entries if e.encrypted]
-        if sealed and len(sealed) < len(entries):
-            self.store.remove(blob.sha256, encrypted=False)  # an interrupted seal: the content is private
-            self.result.plaintext_removed += 1
+        if sealed and len(sealed) < len(entries):  # an interrupted seal: the content is private
+            self.result.repairs.append(Repair(blob.sha256, "remove-plaintext", "a plaintext copy beside a sealed one"))
             entries = sealed
         if entries:  # else only a HEAD saw it: how it is stored is unknown here
             if bool(sealed) != blob.encrypted:
-                self.catalog.blob_encrypted(blob.sha256, bool(sealed))
+                self.result.repairs.append(Repair(blob.sha256, "record-encrypted" if sealed else "record-plaintext",
+                                                  "the catalog's record of how the blob is stored"))
                 blob.encrypted = bool(sealed)
             size = entries[0].size
             if size is not None and (size < blob.size + HEADER_SIZE + TAG if sealed else size != blob.size):
@@ -197,30 +215,58 @@ class _Checker:
                 return self.lost(blob, "corrupt", f"the bytes hash to {digest} ({size} bytes)")
         if blob.private and not blob.encrypted and entries:
             if self.can_seal:
-                self.seal(blob)
+                self.result.repairs.append(Repair(blob.sha256, "seal", "private content stored in plaintext",
+                                                  blob.sha1))
             else:
                 self.result.unsealed_private += 1
         return None
 
-    def seal(self, blob: CataloguedBlob) -> None:
-        """Private content kept in plaintext: sealed in place (the store's one sealing step)."""
-        try:
-            stored = self.store.seal(blob.sha256, blob.sha1)
-        except ChecksumMismatch as error:
-            return self.lost(blob, "corrupt", str(error))
-        except TRANSIENT as error:
-            return self.unsure(blob, f"sealing failed: {error}")
-        self.catalog.blob_encrypted(blob.sha256, stored.encrypted)
-        self.result.sealed += 1
-        return None
+
+def repair(catalog: Catalog, store: BlobStore, result: CheckResult) -> CheckResult:
+    """Carry out the check's repair plan, exactly: nothing it did not list. A seal that finds the
+    bytes wrong quarantines the blob and marks its versions pending instead."""
+    for step in result.repairs:
+        if step.kind == "quarantine":
+            store.quarantine(step.sha256)
+        elif step.kind == "pending":
+            lost = catalog.blob_lost(step.sha256, step.detail)
+            for problem in (p for p in result.problems if p.sha256 == step.sha256):
+                problem.versions = lost
+        elif step.kind == "remove-plaintext":
+            store.remove(step.sha256, encrypted=False)
+            result.plaintext_removed += 1
+        elif step.kind in ("record-encrypted", "record-plaintext"):
+            catalog.blob_encrypted(step.sha256, step.kind == "record-encrypted")
+        elif step.kind == "seal":
+            _seal(catalog, store, result, step)
+    result.repaired = True
+    return result
+
+
+def _seal(catalog: Catalog, store: BlobStore, result: CheckResult, step: Repair) -> None:
+    """Private content kept in plaintext: sealed in place (the store's one sealing step)."""
+    try:
+        stored = store.seal(step.sha256, step.sha1)
+    except ChecksumMismatch as error:
+        store.quarantine(step.sha256)
+        versions = catalog.blob_lost(step.sha256, f"check: blob corrupt: {error}")
+        result.problems.append(Problem(step.sha256, "corrupt", str(error), versions))
+        return
+    except TRANSIENT as error:
+        result.problems.append(Problem(step.sha256, "error", f"sealing failed: {error}",
+                                       catalog.blob_versions(step.sha256)))
+        return
+    catalog.blob_encrypted(step.sha256, stored.encrypted)
+    result.sealed += 1
 
 
 def check(catalog: Catalog, store: BlobStore, *, read_data: bool = False, max_duration: float | None = None,
           can_seal: bool = False, save_every: float = 1.0, clock: Callable[[], float] = time.monotonic
           ) -> CheckResult:
     """One check run: from where the last one stopped to the end of the pass, or until
-    `max_duration` seconds have passed (at least one blob is checked). `can_seal`: the store has a
-    key, so private plaintext blobs are sealed in place."""
+    `max_duration` seconds have passed (at least one blob is checked). It changes nothing but its own
+    place in the pass; what it would repair is in the result's plan. `can_seal`: the store has a
+    key, so sealing private plaintext blobs can be planned."""
     lock = open(f"{catalog.path}.check.lock", "w")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)

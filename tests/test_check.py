@@ -67,28 +67,48 @@ def _backup_status(catalog: Path) -> dict[str, str]:
         return dict(db.execute("SELECT title, backup_status FROM versions"))
 
 
-def test_check_read_data_finds_a_blob_corrupted_on_disk(tmp_path: Path) -> None:
-    contents = [(f"content {n} ".encode() * 50, False) for n in range(4)]
-    config, store, digests = _local_setup(tmp_path, contents)
-    assert _mediarescue(config, "check")[0] == 0
-    flipped, cut = store.path(digests[1]), store.path(digests[2])
-    flipped.write_bytes(b"X" + flipped.read_bytes()[1:])  # same size: only reading it shows it
-    cut.write_bytes(cut.read_bytes()[:-10])
+def _state(root: Path) -> tuple:
+    """What a check must not change: every file of the store, the versions' backup state, the blobs table."""
+    files = sorted((str(f.relative_to(root)), f.read_bytes()) for f in (root / "blobs").rglob("*") if f.is_file())
+    with sqlite3.connect(root / "catalog.db") as db:
+        return (files, db.execute("SELECT id, backup_status, error FROM versions ORDER BY id").fetchall(),
+                db.execute("SELECT sha256, encrypted FROM blobs ORDER BY sha256").fetchall())
 
-    code, result = _mediarescue(config, "check", "--json")
-    assert code == 1 and [p["sha256"] for p in result["corrupt"]] == [digests[2]]  # the size gives it away
+
+def test_check_changes_nothing_and_check_repair_yes_repairs_exactly_what_the_plan_listed(tmp_path: Path) -> None:
+    secret = b"private, stored before a key was configured " * 20
+    contents = [(f"content {n} ".encode() * 50, False) for n in range(3)] + [(secret, True)]
+    config, store, digests = _local_setup(tmp_path, contents)
+    config.write_text(config.read_text() + f'encryption_key_file = "{_key_file(tmp_path / "key")}"\n')
+    assert _mediarescue(config, "check")[0] == 0
+    flipped, lost, private = store.path(digests[1]), store.path(digests[2]), digests[3]
+    flipped.write_bytes(b"X" + flipped.read_bytes()[1:])  # same size: only reading it shows it
+    lost.unlink()
+    before = _state(tmp_path)
+
     code, result = _mediarescue(config, "check", "--read-data", "--json")
-    assert code == 1 and result["complete"] and result["checked"] == 4
-    [corrupt] = result["corrupt"]
-    [missing] = result["missing"]  # quarantined by the check before
-    assert corrupt["sha256"] == digests[1] and "the bytes hash to" in corrupt["detail"]
-    assert [v["title"] for v in corrupt["versions"]] == ["File:Blob 1.png"] and missing["sha256"] == digests[2]
-    assert any("mediarescue backup --wiki w" in hint for hint in result["hints"])
-    assert not flipped.exists() and len(list((tmp_path / "blobs" / "quarantine").iterdir())) == 2
+    assert code == 1 and [p["sha256"] for p in result["corrupt"]] == [digests[1]]
+    assert [p["sha256"] for p in result["missing"]] == [digests[2]]
+    assert "the bytes hash to" in result["corrupt"][0]["detail"]
+    plan = sorted((r["kind"], r["sha256"]) for r in result["repairs"])
+    assert plan == sorted([("quarantine", digests[1]), ("pending", digests[1]), ("pending", digests[2]),
+                           ("seal", private)])
+    assert not result["repaired"] and result["dry_run"] and any("--repair" in h for h in result["hints"])
+    code, text = _mediarescue(config, "check", "--read-data", "--repair")  # the plan shown: still a dry run
+    assert code == 1 and f"would repair: seal {private}" in text and "add --yes" in text
+    assert _state(tmp_path) == before  # a check, with or without --repair, changed nothing
+
+    code, result = _mediarescue(config, "check", "--read-data", "--repair", "--yes", "--json")
+    assert code == 1 and result["repaired"] and result["sealed"] == 1
+    assert sorted((r["kind"], r["sha256"]) for r in result["repairs"]) == plan
+    assert not flipped.exists() and len(list((tmp_path / "blobs" / "quarantine").iterdir())) == 1
     assert _backup_status(tmp_path / "catalog.db") == {"File:Blob 0.png": "ok", "File:Blob 1.png": "pending",
                                                         "File:Blob 2.png": "pending", "File:Blob 3.png": "ok"}
-    code, text = _mediarescue(config, "check", "--read-data")
+    assert not store.path(private).exists() and secret[:40] not in store.path(private, encrypted=True).read_bytes()
+    assert any("mediarescue backup --wiki w" in hint for hint in result["hints"])
+    code, text = _mediarescue(config, "check", "--read-data")  # quarantined: missing until the backup fetches it
     assert code == 1 and f"missing: {digests[1]}" in text and "File:Blob 1.png (current version 2, w)" in text
+    assert _mediarescue(config, "check", "--yes")[0] == 2  # --yes alone: check only reports
 
 
 def test_check_stops_at_max_duration_and_the_next_run_resumes(tmp_path: Path) -> None:
@@ -134,6 +154,9 @@ def test_check_seals_private_blobs_stored_in_plaintext_once_a_key_is_configured(
     _key_file(tmp_path / "key")
     config.write_text(config.read_text() + f'encryption_key_file = "{tmp_path / "key"}"\n')
     code, result = _mediarescue(config, "check", "--json")
+    assert code == 0 and result["sealed"] == 0 and [r["kind"] for r in result["repairs"]] == ["seal"]
+    assert store.path(private).read_bytes() == secret  # a check only reports
+    code, result = _mediarescue(config, "check", "--repair", "--yes", "--json")
     assert code == 0 and result["sealed"] == 1
     assert not store.path(private).exists() and secret[:40] not in store.path(private, encrypted=True).read_bytes()
     with sqlite3.connect(tmp_path / "catalog.db") as db:
@@ -200,7 +223,7 @@ def test_full_backup_to_swift_seals_deleted_versions_and_check_finds_a_lost_blob
     lost = sorted(private)[0]
     lost_titles = sorted(r["title"] for r in rows if r["sha256"] == lost)
     store.remove(lost, encrypted=True)
-    code, result = _mediarescue(config, "check", "--read-data", "--json")
+    code, result = _mediarescue(config, "check", "--read-data", "--repair", "--yes", "--json")
     assert code == 1 and [p["sha256"] for p in result["missing"]] == [lost] and not result["corrupt"]
     assert sorted(v["title"] for v in result["missing"][0]["versions"]) == lost_titles
     code, found = _mediarescue(config, "find", "--json", "--sha256", lost)

@@ -235,5 +235,5 @@ def test_a_blob_that_cannot_be_sealed_is_an_error_of_the_run_and_check_takes_it_
     [row] = _rows(private, title)
     assert (row["status"], row["private"], row["encrypted"]) == ("deleted", 1, 0)  # recorded, not sealed
     assert not blob.with_name(blob.name + ".enc").exists()  # nothing half-written
-    checked = json.loads(_cli(private.config, "check", "--json", code=1).stdout)
+    checked = json.loads(_cli(private.config, "check", "--repair", "--yes", "--json", code=1).stdout)
     assert [p["sha256"] for p in checked["corrupt"]] == [row["sha256"]] and not blob.exists()  # quarantined

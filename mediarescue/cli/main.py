@@ -5,7 +5,7 @@ catalog, calls one function and maps errors to a one-line message.
     mediarescue [--config FILE] find [TITLE] [--sha1 X | --sha256 X] [--as-of DATE|RUN] [--wiki NAME] [--json]
     mediarescue [--config FILE] snapshots [--all] [--wiki NAME] [--json]
     mediarescue [--config FILE] forget --keep-daily N ... [--prune] [--dry-run | --yes] [--wiki NAME] [--json]
-    mediarescue [--config FILE] check [--read-data] [--max-duration SECONDS] [--json]
+    mediarescue [--config FILE] check [--read-data] [--max-duration SECONDS] [--repair [--yes]] [--json]
     mediarescue keygen FILE
 
 Exit codes: 0 done; 1 done, but something failed (a version not backed up, nothing found, a blob
@@ -30,7 +30,7 @@ from swiftclient.exceptions import ClientException
 
 from collector import forget, snapshots
 from collector.backup import Options, StorageUnreachable, Summary, backup
-from collector.checker import CheckBusy, CheckResult, check
+from collector.checker import CheckBusy, CheckResult, check, repair
 from collector.incremental import NoLogPosition
 from mediarescue import config as configuration
 from mediarescue.blobstore import open_store
@@ -99,6 +99,11 @@ def parser() -> argparse.ArgumentParser:
                               help="also read every blob back (decrypted if sealed) and re-hash it")
     verify_store.add_argument("--max-duration", type=float, metavar="SECONDS",
                               help="stop after this long; the next check resumes where this one stopped")
+    verify_store.add_argument("--repair", action="store_true",
+                              help="also show the repairs the check found (a dry run unless --yes): versions of "
+                                   "missing or corrupt blobs marked pending, corrupt blobs quarantined, private "
+                                   "plaintext sealed")
+    verify_store.add_argument("--yes", action="store_true", help="with --repair: make the repairs")
     verify_store.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     keygen = verbs.add_parser("keygen", help="write a new key for encrypting private content (mode 0600)")
     keygen.add_argument("file", type=Path, help="where to write it; an existing file is never overwritten")
@@ -258,22 +263,27 @@ def _forget(args: argparse.Namespace, config: configuration.Config, console: Con
 def _check(args: argparse.Namespace, config: configuration.Config, console: Console) -> int:
     if args.max_duration is not None and args.max_duration < 0:
         raise configuration.ConfigError(f"--max-duration must not be negative, not {args.max_duration}")
+    if args.yes and not args.repair:
+        raise configuration.ConfigError("--yes goes with --repair: `check` alone only reports")
     catalog = Catalog.open_existing(config.catalog)
     try:
-        result = check(catalog, open_store(config), read_data=args.read_data, max_duration=args.max_duration,
+        store = open_store(config)
+        result = check(catalog, store, read_data=args.read_data, max_duration=args.max_duration,
                        can_seal=config.encryption_key is not None)
+        if args.repair and args.yes:
+            repair(catalog, store, result)
     except (KeyRequired, WrongKey) as error:  # a key problem is a configuration problem, not corruption
         raise configuration.ConfigError(f"{error}; the check stopped before judging it") from None
     finally:
         catalog.close()
     if args.json:
-        _print_json(result.as_json())
+        _print_json({**result.as_json(), "dry_run": not (args.repair and args.yes)})
     else:
-        _print_check(console, result)
+        _print_check(console, result, show_plan=args.repair)
     return exits.OK if result.ok else exits.FAILED
 
 
-def _print_check(console: Console, result: CheckResult) -> None:
+def _print_check(console: Console, result: CheckResult, show_plan: bool) -> None:
     where = ("pass complete" if result.complete
              else f"stopped after {result.position[:12]}, the next check resumes there")
     console.print(f"check{' --read-data' if result.read_data else ''}: {result.checked} blobs checked "
@@ -289,6 +299,12 @@ def _print_check(console: Console, result: CheckResult) -> None:
                         (result.orphans, "blobs in the store are not in this catalog")):
         if count:
             console.print(f"{count} {what}", highlight=False)
+    if show_plan:
+        verb = "repaired" if result.repaired else "would repair"
+        for step in result.repairs:
+            console.print(f"{verb}: {step.kind} {step.sha256}: {step.detail}", highlight=False, markup=False)
+        if not result.repaired:
+            console.print(f"{len(result.repairs)} repairs planned (a dry run: add --yes to make them)", highlight=False)
     for hint in result.hints():
         console.print(f"hint: {hint}", highlight=False, markup=False)
 
