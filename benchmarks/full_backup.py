@@ -11,7 +11,7 @@ store (a second run would by design download nothing):
 1. loopback: `mediarescue backup` reading over HTTP and from Swift, against a sequential loop
    (one requests session, stream + sha1, one file at a time) over the same current-version URLs;
 2. 20 ms: the same over HTTP through latency proxies (one before the API, one before the file
-   URLs, which the collector and the loop reach through MEDIARESCUE_URL_REWRITE); goal >= 4x;
+   URLs, which the collector reaches through its config's url_rewrite, the loop likewise); goal >= 4x;
 3. large files: the collector's MB/s against this machine's limit for sha1 + sha256 + write +
    fsync of the same bytes read from a local file, measured in the same run;
 4. peak RSS of the collector while it backs up the large-file wiki plus one 1 GiB file (goal
@@ -223,14 +223,15 @@ def _private(path: Path, text: str) -> Path:
     return path
 
 
-def write_config(run_dir: Path, test_bed: bed.TestBed, workers: int, swift: bool, api_url: str | None = None) -> Path:
+def write_config(run_dir: Path, test_bed: bed.TestBed, workers: int, swift: bool, api_url: str | None = None,
+                 url_rewrite: str | None = None) -> Path:
     """A config with a fresh catalog and blob store in `run_dir`; secrets in files of mode 0600."""
     q = json.dumps  # a JSON string is a valid TOML basic string
     text = (f"catalog = {q(str(run_dir / 'catalog.db'))}\nblobs = {q(str(run_dir / 'blobs'))}\n"
             f"contact = {q(CONTACT)}\n\n[wiki.{WIKI}]\napi_url = {q(api_url or test_bed.api_url)}\n"
             f"user = {q(test_bed.bot_user)}\n"
             f"password_file = {q(str(_private(run_dir / 'bot-password', test_bed.bot_password)))}\n"
-            f"workers = {workers}\n")
+            f"workers = {workers}\n" + (f"url_rewrite = {q(url_rewrite)}\n" if url_rewrite else ""))
     if swift:
         text += (f"\n[wiki.{WIKI}.swift]\nauth_url = {q(test_bed.swift_auth_url)}\nuser = {q(test_bed.swift_user)}\n"
                  f"key_file = {q(str(_private(run_dir / 'swift-key', test_bed.swift_key)))}\n"
@@ -321,7 +322,7 @@ class Runner:
         self._runs = 0
 
     def collector(self, scenario: str, what: str, test_bed: bed.TestBed, files: list[WikiFile], swift: bool,
-                  api_url: str | None = None, env: dict[str, str] | None = None, reserve: float = 30) -> Row:
+                  api_url: str | None = None, url_rewrite: str | None = None, reserve: float = 30) -> Row:
         """A full backup into a fresh catalog and blob store, as one table row."""
         row = Row(scenario, what, len(files), sum(f.size for f in files), None)
         if not self.command:
@@ -334,10 +335,10 @@ class Runner:
         self._runs += 1
         run_dir = self.scratch / f"run-{self._runs}"
         run_dir.mkdir()
-        config = write_config(run_dir, test_bed, self.workers, swift, api_url)
+        config = write_config(run_dir, test_bed, self.workers, swift, api_url, url_rewrite)
         row.idle_before = settle()
         say(f"{scenario}: {what} ...")
-        run = run_collector(self.command, run_dir, config, timeout, env)
+        run = run_collector(self.command, run_dir, config, timeout)
         row.seconds, row.exit_code, row.peak_rss_mb = run.seconds, run.exit_code, run.vm_hwm_kb / 1024
         expected = sum({f.sha1: f.size for f in files}.values())
         if run.exit_code == -9:
@@ -426,7 +427,7 @@ def run(args: argparse.Namespace, scratch: Path) -> dict:
         for make in (lambda: baseline(s, "sequential loop, HTTP", small, rewrite),
                      lambda: runner.collector(s, f"collector HTTP, {args.workers} workers", small_bed, small, False,
                                               api_url=api_proxy.base_url + "/api.php",
-                                              env={"MEDIARESCUE_URL_REWRITE": "=".join(rewrite)}, reserve=200)):
+                                              url_rewrite="=".join(rewrite), reserve=200)):
             before = file_proxy.delays
             row = make()
             through = file_proxy.delays - before

@@ -19,6 +19,7 @@
     user = "MediarescueBot@mediarescue"     # a bot password login
     password_file = "/etc/mediarescue/commons-password"   # or password_env = "VAR"
     workers = 8
+    url_rewrite = "https://upload.wikimedia.org=http://cache.local"   # optional: file URLs via a cache
 
     [wiki.commons.swift]            # optional: read bytes straight from the wiki's Swift
     auth_url = "https://swift.example/auth/v1.0"
@@ -76,6 +77,7 @@ class WikiConfig:
     workers: int = 4
     maxlag: int = 5
     swift: SwiftSource | None = None
+    url_rewrite: tuple[str, str] | None = None  # file URLs starting with [0] are read from [1] + the rest
 
 
 @dataclass(frozen=True)
@@ -170,7 +172,19 @@ def _wiki(name: str, table: Any, base: Path) -> WikiConfig:
                             wiki_id=_get(s, "wiki_id", swhere, str), sharded=_get(s, "sharded", swhere, bool, False))
     return WikiConfig(name=name, api_url=api_url, user=_get(table, "user", where, str),
                       password=_secret(table, where, "password", f"MEDIARESCUE_{_env_name(name)}_PASSWORD", base),
-                      workers=workers, maxlag=maxlag, swift=swift)
+                      workers=workers, maxlag=maxlag, swift=swift, url_rewrite=_url_rewrite(table, where))
+
+
+def _url_rewrite(table: dict, where: str) -> tuple[str, str] | None:
+    """`url_rewrite = "FROM=TO"`: read file URLs that start with FROM from TO instead (a cache or a
+    proxy in front of the media servers; the benchmarks' latency proxy)."""
+    text = _get(table, "url_rewrite", where, str, None)
+    if text is None:
+        return None
+    prefix, _, replacement = text.partition("=")
+    if not (re.match(r"^https?://", prefix) and re.match(r"^https?://", replacement)):
+        raise ConfigError(f"{where}url_rewrite must be \"http(s)://FROM=http(s)://TO\", not {text!r}")
+    return prefix, replacement
 
 
 def load(path: Path | str) -> Config:

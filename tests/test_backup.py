@@ -28,11 +28,14 @@ IDENTITY = ("id", "title", "title_at_upload", "timestamp", "user", "size", "sha1
             "archive_name", "private", "backup_status")
 
 
-def _backup(test_bed: TestBed, where: Path, swift: bool, workers: int = 4, env: dict | None = None,
-            wait: bool = True) -> subprocess.Popen | subprocess.CompletedProcess:
+def _backup(test_bed: TestBed, where: Path, swift: bool, workers: int = 4, wait: bool = True,
+            url_rewrite: str | None = None) -> subprocess.Popen | subprocess.CompletedProcess:
     config = test_bed.write_config(where / "mediarescue.toml", where / "catalog.db", where / "blobs", swift=swift,
                                    workers=workers)
-    return mediarescue(config, "backup", env=env, wait=wait)
+    if url_rewrite:  # file URLs through a proxy of the test's
+        config.write_text(config.read_text().replace(f"workers = {workers}\n",
+                                                     f"workers = {workers}\nurl_rewrite = \"{url_rewrite}\"\n"))
+    return mediarescue(config, "backup", wait=wait)
 
 
 def _rows(catalog_path: Path, columns: tuple[str, ...] = IDENTITY) -> list[tuple]:
@@ -133,9 +136,8 @@ def test_backup_killed_mid_run_resumes_to_the_same_catalog(collector_bed: TestBe
     (tmp_path / "killed").mkdir()
     assert _backup(collector_bed, tmp_path / "whole", swift=False).returncode == 0
     origin = collector_bed.upload_url.split("/wikipedia/")[0]
-    through_proxy = {"MEDIARESCUE_URL_REWRITE": f"{origin}={slow_files.url}"}
-
-    running = _backup(collector_bed, tmp_path / "killed", swift=False, workers=1, env=through_proxy, wait=False)
+    running = _backup(collector_bed, tmp_path / "killed", swift=False, workers=1, wait=False,
+                      url_rewrite=f"{origin}={slow_files.url}")
     catalog_path = tmp_path / "killed" / "catalog.db"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -155,7 +157,8 @@ def test_backup_killed_mid_run_resumes_to_the_same_catalog(collector_bed: TestBe
                    db.execute("SELECT id, title, archive_name FROM versions WHERE status != 'deleted'")}
     asked_before = len(slow_files.requested)
 
-    resumed = _backup(collector_bed, tmp_path / "killed", swift=False, workers=2, env=through_proxy)
+    resumed = _backup(collector_bed, tmp_path / "killed", swift=False, workers=2,
+                      url_rewrite=f"{origin}={slow_files.url}")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert _rows(catalog_path) == _rows(tmp_path / "whole" / "catalog.db")
     asked_again = {unquote(path).split("/", 3)[-1] for path in slow_files.requested[asked_before:]}

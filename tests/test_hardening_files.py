@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from mediarescue import config as configuration
 from mediarescue.blobstore.base import BadDigest
 from mediarescue.blobstore.crypto import generate_key, parse_key
 from mediarescue.blobstore.local import LocalBlobStore
@@ -296,3 +297,14 @@ def test_a_wrong_key_from_the_environment_is_named_as_such(tmp_path: Path) -> No
     (tmp_path / "key2").write_text(generate_key() + "\n")  # the message of a wrong key file stays as it was
     config.write_text(config.read_text().replace(str(tmp_path / "key"), str(tmp_path / "key2")))
     assert "another key than encryption_key_file holds" in _one_line_error(mediarescue(config, "check", "--read-data"))
+
+
+def test_url_rewrite_is_read_from_the_config_and_checked(tmp_path: Path) -> None:
+    base = 'catalog = "c.db"\nblobs = "b"\ncontact = "x"\n[wiki.w]\napi_url = "https://w.example/api.php"\n' \
+           'user = "U@a"\npassword_env = "HOME"\n'
+    path = tmp_path / "m.toml"
+    path.write_text(base + 'url_rewrite = "https://up.example=http://127.0.0.1:9"\n')
+    assert configuration.load(path).wiki("w").url_rewrite == ("https://up.example", "http://127.0.0.1:9")
+    path.write_text(base + 'url_rewrite = "nonsense"\n')
+    with pytest.raises(configuration.ConfigError, match="url_rewrite"):
+        configuration.load(path)

@@ -126,12 +126,11 @@ def _backup(args: argparse.Namespace, config: configuration.Config, console: Con
         console.print("warning: no encryption_key_file: deleted versions are stored unencrypted", style="yellow")
     try:
         catalog.lock()
-        rewrite = os.environ.get("MEDIARESCUE_URL_REWRITE")  # for benchmarks through a latency proxy
         began = time.monotonic()
         with reporter(console, wiki.name) as progress:
             summary = backup(wiki, catalog, open_store(config), config.contact,
                              Options(workers=args.workers or wiki.workers, progress=progress,
-                                     url_rewrite=tuple(rewrite.split("=", 1)) if rewrite else None),
+                                     url_rewrite=wiki.url_rewrite),
                              incremental_run=args.incremental)
     finally:
         catalog.close()
