@@ -9,14 +9,13 @@ re-upload over a healthy file leaves an orphan copy behind).
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import tempfile
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ import urllib3
 from mediarescue.blobstore import open_store
 from mediarescue.blobstore.base import blob_name
 from mediarescue.catalog import Catalog, Journal
+from mediarescue.config import Config, WikiConfig
 from mediarescue.files import private_dir, private_write
 from mediarescue.mediawiki import APIError, MediaWiki, title_batches
 from policies.recovery import RESTORING, Action, Decision
@@ -198,12 +198,23 @@ def blob_file(blobs: Any, workdir: Path) -> Callable[[str], Path]:
     return path
 
 
-def run(config: Any, wiki: Any, catalog: Catalog, decisions: list[Decision], reason: str | None = None,
-        report_page: str | None = None, report_dir: Path | None = None, console: Any = None,
-        workers: int = 4, throttle: float = THROTTLE) -> tuple[dict[str, Any], list[Path]]:
+@dataclass(frozen=True)
+class Options:
+    """How a restore run goes: one object, passed from the command."""
+    reason: str | None = None            # the operator's, e.g. an incident ticket: in every summary and report
+    report_page: str | None = None       # also publish the report as this wiki page
+    report_dir: Path | None = None       # default: reports/ beside the catalog
+    workers: int = 1                     # titles restored side by side
+    throttle: float = THROTTLE           # least seconds between two writes of the bot
+    progress: Callable[[Outcome], None] = lambda outcome: None  # called from the workers' threads
+
+
+def run(config: Config, wiki: WikiConfig, catalog: Catalog, decisions: list[Decision],
+        options: Options = Options()) -> tuple[dict[str, Any], list[Path]]:
     """The bot loop: preflight, then each decision in the plan's order (restoring ones carried out,
     the others reported), then the report, locally and (asked for) on the wiki."""
-    bot = Bot(wiki, config.contact, throttle=throttle)
+    reason, report_page, report_dir = options.reason, options.report_page, options.report_dir
+    bot = Bot(wiki, config.contact, throttle=options.throttle)
     missing = bot.missing_rights()
     if missing:
         raise BotError("permissiondenied", f"{wiki.user} lacks the rights {', '.join(missing)} on {wiki.api_url}")
@@ -224,18 +235,17 @@ def run(config: Any, wiki: Any, catalog: Catalog, decisions: list[Decision], rea
     with tempfile.TemporaryDirectory(prefix="mediarescue-restore-") as workdir:
         restorer = Restorer(journal, blob_file(open_store(config), Path(workdir)), bot, reader,
                             config.contact, reason, page_texts)
-        pool = ThreadPoolExecutor(workers, thread_name_prefix="restore")
+        pool = ThreadPoolExecutor(options.workers, thread_name_prefix="restore")
         began = time.monotonic()
         try:
-            with progress(console, sum(map(len, by_title.values()))) as advance:
-                def one_title(indexes: list[int]) -> None:
-                    for i in indexes:
-                        outcomes[i] = restorer.carry_out(decisions[i], restore_run)
-                        advance(outcomes[i])
-                for chunk in title_batches(list(by_title), CHUNK):
-                    restorer.prefetch(chunk)
-                    for future in [pool.submit(one_title, by_title[title]) for title in chunk]:
-                        future.result()
+            def one_title(indexes: list[int]) -> None:
+                for i in indexes:
+                    outcomes[i] = restorer.carry_out(decisions[i], restore_run)
+                    options.progress(outcomes[i])
+            for chunk in title_batches(list(by_title), CHUNK):
+                restorer.prefetch(chunk)
+                for future in [pool.submit(one_title, by_title[title]) for title in chunk]:
+                    future.result()
             result = RestoreResult(restore_run, [outcomes[i] for i in range(len(decisions))])
             status = "done" if result.ok else "failed"
         finally:
@@ -255,32 +265,3 @@ def run(config: Any, wiki: Any, catalog: Catalog, decisions: list[Decision], rea
     return summary, paths
 
 
-@contextlib.contextmanager
-def progress(console: Any, total: int) -> Iterator[Callable[[Outcome], None]]:
-    """Counts per decision, rate and ETA on a terminal; a log line per action elsewhere."""
-    counts: Counter[str] = Counter()
-    lock = threading.Lock()  # workers report from their own threads
-    if console is not None and console.is_terminal:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        began = time.monotonic()
-        with Progress(TextColumn("restore"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-                      TimeRemainingColumn(), TextColumn("{task.fields[counts]}"), console=console) as bar:
-            task = bar.add_task("restore", total=total, counts="", rate="")
-
-            def advance(outcome: Outcome) -> None:
-                with lock:
-                    counts[f"{outcome.decision.action.value} {outcome.result}"] += 1
-                    rate = sum(counts.values()) / max(time.monotonic() - began, 1e-6)
-                    bar.update(task, advance=1, rate=f"{rate:.1f}/s",
-                               counts=", ".join(f"{k} {n}" for k, n in counts.items()))
-            yield advance
-        return
-
-    def log(outcome: Outcome) -> None:
-        with lock:
-            if console is None:
-                return
-            console.print(f"restore: {outcome.result}: {outcome.decision.action.value} {outcome.decision.title}: "
-                          f"{outcome.detail}", highlight=False, markup=False)
-    yield log

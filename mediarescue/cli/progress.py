@@ -1,17 +1,28 @@
-"""How a run shows its progress: a rich display on a terminal (versions, bytes, rate, ETA, errors),
-plain log lines every few seconds when the output is not a terminal."""
+"""How a run shows its progress: a rich display on a terminal (a backup: versions, bytes, rate, ETA,
+errors; a restore: actions, rate, ETA, counts per decision), plain log lines when the output is not a
+terminal."""
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 from rich.progress import Progress as RichProgress
 from rich.text import Text
 
 from collector.backup import Progress
+from restorer.outcomes import Outcome
 
 
 @contextlib.contextmanager
@@ -63,3 +74,32 @@ def reporter(console: Console, wiki: str, every: float = 5.0) -> Iterator[Progre
     yield Progress(listed=lambda n, size: (count(listed=n, listed_bytes=size), line()),
                    stored=lambda n, size: (count(done=n, done_bytes=size), line()), failed=failed)
     line(force=True)
+
+
+@contextlib.contextmanager
+def restore_progress(console: Console | None, total: int) -> Iterator[Callable[[Outcome], None]]:
+    """Counts per decision, rate and ETA on a terminal; a log line per action elsewhere."""
+    counts: Counter[str] = Counter()
+    lock = threading.Lock()  # workers report from their own threads
+    if console is not None and console.is_terminal:
+        began = time.monotonic()
+        with RichProgress(TextColumn("restore"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+                      TimeRemainingColumn(), TextColumn("{task.fields[counts]}"), console=console) as bar:
+            task = bar.add_task("restore", total=total, counts="", rate="")
+
+            def advance(outcome: Outcome) -> None:
+                with lock:
+                    counts[f"{outcome.decision.action.value} {outcome.result}"] += 1
+                    rate = sum(counts.values()) / max(time.monotonic() - began, 1e-6)
+                    bar.update(task, advance=1, rate=f"{rate:.1f}/s",
+                               counts=", ".join(f"{k} {n}" for k, n in counts.items()))
+            yield advance
+        return
+
+    def log(outcome: Outcome) -> None:
+        with lock:
+            if console is None:
+                return
+            console.print(f"restore: {outcome.result}: {outcome.decision.action.value} {outcome.decision.title}: "
+                          f"{outcome.detail}", highlight=False, markup=False)
+    yield log

@@ -23,9 +23,10 @@ from rich.console import Console
 
 from mediarescue.catalog import Catalog
 from mediarescue.cli import exits
+from mediarescue.cli.progress import restore_progress
 from mediarescue.config import Config, ConfigError
 from mediarescue.mediawiki import MediaWiki
-from policies.recovery import Decision
+from policies.recovery import RESTORING, Decision
 from restorer import report
 from restorer.inspection import Inspector
 from restorer.plan import plan, verify
@@ -200,15 +201,17 @@ def run_restore(args: argparse.Namespace, config: Config, console: Console) -> i
     if not 0 <= args.throttle <= 600:
         raise ConfigError(f"--throttle must be between 0 and 600 seconds, not {args.throttle}")
     from restorer.bot import BotError
-    from restorer.restore import run  # imports pywikibot: only when the bot is really needed
+    from restorer.restore import Options, run  # imports pywikibot: only when the bot is really needed
 
     catalog = Catalog.open_existing(config.catalog)
     try:
         catalog.lock()
         decisions = _decisions(args, config, catalog)
-        summary, paths = run(config, config.wiki(args.wiki), catalog, decisions, reason=args.reason,
-                             report_page=args.report_page, report_dir=args.report_dir, console=console,
-                             workers=args.bot_workers, throttle=args.throttle)
+        restoring = sum(d.action in RESTORING for d in decisions)
+        with restore_progress(console, restoring) as progress:
+            options = Options(reason=args.reason, report_page=args.report_page, report_dir=args.report_dir,
+                              workers=args.bot_workers, throttle=args.throttle, progress=progress)
+            summary, paths = run(config, config.wiki(args.wiki), catalog, decisions, options)
     except BotError as error:  # the bot could not start (login, rights) or publish: one line, not a traceback
         print(f"mediarescue: error: {error}", file=sys.stderr)
         return exits.FAILED
