@@ -1,5 +1,5 @@
 """The `mediarescue` command: a thin shell over the library. Each verb loads the config, opens the
-catalog, calls one function and maps errors to a one-line message.
+catalog, calls one function and maps errors to a one-line message and an exit code (exits.py).
 
     mediarescue [--config FILE] backup [--full | --incremental] [--wiki NAME] [--workers N] [--json]
     mediarescue [--config FILE] find [TITLE] [--sha1 X | --sha256 X] [--as-of DATE|RUN] [--wiki NAME] [--json]
@@ -7,43 +7,32 @@ catalog, calls one function and maps errors to a one-line message.
     mediarescue [--config FILE] forget --keep-daily N ... [--prune] [--dry-run | --yes] [--wiki NAME] [--json]
     mediarescue [--config FILE] check [--read-data] [--max-duration SECONDS] [--repair [--yes]] [--json]
     mediarescue keygen FILE
-
-Exit codes: 0 done; 1 done, but something failed (a version not backed up, nothing found, a blob
-missing or corrupt); 2 bad usage or configuration (a missing or wrong encryption key too); 130
-interrupted.
+    mediarescue [--config FILE] verify | plan | restore ...   (mediarescue/cli/restore.py)
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
 import requests
 from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 from swiftclient.exceptions import ClientException
 
-from collector import forget, snapshots
-from collector.backup import Options, StorageUnreachable, Summary, backup
-from collector.checker import CheckBusy, CheckResult, check, repair
+from collector import snapshots
+from collector.backup import StorageUnreachable
+from collector.checker import CheckBusy
 from collector.incremental import NoLogPosition
 from mediarescue import config as configuration
-from mediarescue.blobstore import open_store
 from mediarescue.blobstore.base import BadDigest
-from mediarescue.blobstore.crypto import KeyRequired, WrongKey, generate_key
-from mediarescue.catalog import Catalog, CatalogBusy, CatalogError
+from mediarescue.blobstore.crypto import KeyRequired, WrongKey
+from mediarescue.catalog import CatalogBusy, CatalogError
+from mediarescue.cli import backup as backup_cli
 from mediarescue.cli import exits
 from mediarescue.cli import restore as restorer_cli
-from mediarescue.cli.progress import reporter
-from mediarescue.mediawiki import VERSION, APIError, canonical_title
-from mediarescue.swift import hide_location
+from mediarescue.mediawiki import VERSION, APIError
 from mediarescue.transport import RedirectRefused
-from policies import retention
 from restorer.inspection import Outage
 
 
@@ -67,260 +56,9 @@ def parser() -> argparse.ArgumentParser:
     main.add_argument("--config", type=Path, default=Path(os.environ.get("MEDIARESCUE_CONFIG", "mediarescue.toml")),
                       help="the config file (default: $MEDIARESCUE_CONFIG or ./mediarescue.toml)")
     verbs = main.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser, required=True)
-    run = verbs.add_parser("backup", parents=[_common()], help="back up every file version of a wiki")
-    run.add_argument("--workers", type=int, help="parallel downloads (default: the config's, or 4)")
-    mode = run.add_mutually_exclusive_group()
-    mode.add_argument("--full", dest="incremental", action="store_false", default=False,
-                      help="list every file (the default); also marks what the wiki no longer shows as vanished")
-    mode.add_argument("--incremental", dest="incremental", action="store_true",
-                      help="only what the wiki's log says changed since the last run")
-    find = verbs.add_parser("find", parents=[_common()], help="every catalogued version of a file")
-    find.add_argument("title", nargs="?", help="a file title, with or without File:")
-    find.add_argument("--sha1", help="versions whose wiki-reported sha1 is this (hex)")
-    find.add_argument("--sha256", help="versions whose stored bytes have this sha256")
-    find.add_argument("--as-of", metavar="DATE|RUN",
-                      help="as the catalog saw it at a run (its id) or a date (2026-01-31: the end of that day, UTC)")
-    listing = verbs.add_parser("snapshots", parents=[_common()], help="every backup run, with what it saw and changed")
-    listing.add_argument("--all", action="store_true", help="forgotten snapshots too")
-    forget = verbs.add_parser("forget", parents=[_common()],
-                              help="drop the detail of snapshots outside a retention policy (a dry run unless --yes)")
-    for rule in retention.RULES:
-        forget.add_argument(f"--keep-{rule}", type=int, default=0, metavar="N",
-                            help=f"keep the newest snapshot of each of the N newest {rule} buckets"
-                            if rule != "last" else "keep the N newest snapshots")
-    forget.add_argument("--prune", action="store_true",
-                        help="also delete the blobs no kept snapshot and no current version needs")
-    doing = forget.add_mutually_exclusive_group()
-    doing.add_argument("--dry-run", dest="yes", action="store_false", default=False,
-                       help="show what would be forgotten and freed (the default)")
-    doing.add_argument("--yes", dest="yes", action="store_true", help="forget (and prune) for real")
-    verify_store = verbs.add_parser("check", help="prove that every catalogued blob is in the blob store")
-    verify_store.add_argument("--read-data", action="store_true",
-                              help="also read every blob back (decrypted if sealed) and re-hash it")
-    verify_store.add_argument("--max-duration", type=float, metavar="SECONDS",
-                              help="stop after this long; the next check resumes where this one stopped")
-    verify_store.add_argument("--repair", action="store_true",
-                              help="also show the repairs the check found (a dry run unless --yes): versions of "
-                                   "missing or corrupt blobs marked pending, corrupt blobs quarantined, private "
-                                   "plaintext sealed")
-    verify_store.add_argument("--yes", action="store_true", help="with --repair: make the repairs")
-    verify_store.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
-    keygen = verbs.add_parser("keygen", help="write a new key for encrypting private content (mode 0600)")
-    keygen.add_argument("file", type=Path, help="where to write it; an existing file is never overwritten")
-    keygen.set_defaults(json=False)
+    backup_cli.add_verbs(verbs, _common)
     restorer_cli.add_verbs(verbs, _common)
     return main
-
-
-def _print_json(value: Any) -> None:
-    print(json.dumps(value, indent=1, ensure_ascii=False))
-
-
-def _backup(args: argparse.Namespace, config: configuration.Config, console: Console) -> int:
-    wiki = config.wiki(args.wiki)
-    if args.workers is not None and not 1 <= args.workers <= 64:
-        raise configuration.ConfigError(f"--workers must be between 1 and 64, not {args.workers}")
-    catalog = Catalog(config.catalog)
-    catalog.encrypting = config.encryption_key is not None
-    if wiki.swift and config.encryption_key is None:  # deleted versions are read from Swift only
-        console.print("warning: no encryption_key_file: deleted versions are stored unencrypted", style="yellow")
-    try:
-        catalog.lock()
-        began = time.monotonic()
-        with reporter(console, wiki.name) as progress:
-            summary = backup(wiki, catalog, open_store(config), config.contact,
-                             Options(workers=args.workers or wiki.workers, progress=progress,
-                                     url_rewrite=wiki.url_rewrite),
-                             incremental_run=args.incremental)
-    finally:
-        catalog.close()
-    if args.json:
-        _print_json({"run": summary.run, "errors": [redacted(e) for e in summary.errors],
-                     "unreachable": summary.unreachable,
-                     "collisions": summary.collisions, "snapshot": summary.snapshot})
-    else:
-        _print_summary(console, summary, time.monotonic() - began)
-    return exits.OK if summary.ok else exits.FAILED
-
-
-def _print_summary(console: Console, summary: Summary, seconds: float) -> None:
-    run = summary.run
-    console.print(f"run {run['id']} ({run['kind']}, {run['wiki']}) {run['status']} in {seconds:.1f} s: "
-                  f"{run['versions_seen']} versions seen, {run['new_blobs']} new blobs "
-                  f"({run['bytes'] / 2**20:.1f} MiB), {run['errors']} errors", highlight=False, markup=False)
-    if summary.snapshot:
-        s = summary.snapshot
-        console.print(f"snapshot {run['id']}: {s.get('new_versions', 0)} new versions, {s.get('changed_versions', 0)} "
-                      f"changed; {s['log_entries']} log entries read, {s['titles_read_again']} titles read again, "
-                      f"{s['requests']} API requests", highlight=False)
-    if summary.unreachable:
-        console.print(f"{summary.unreachable} deleted versions not backed up: readable only from the wiki's Swift")
-    for error in map(redacted, summary.errors):
-        console.print(f"error: {error['title']} ({error['status']} version {error['id']}): {error['error']}",
-                      highlight=False, markup=False)
-    for collision in summary.collisions:
-        console.print(f"sha1 collision: {collision['sha1']} names {collision['contents']} different contents "
-                      f"(versions {collision['version_ids']}); all are kept", highlight=False, markup=False)
-
-
-def redacted(row: dict[str, Any]) -> dict[str, Any]:
-    """The row with the error of a private (deleted) version stripped of where its bytes were read
-    from, as recorded by catalogs from before backups stopped recording it."""
-    private = row.get("private") or row.get("status") == "deleted"
-    return {**row, "error": hide_location(row["error"])} if private and row.get("error") else row
-
-
-FIND_COLUMNS = ("id", "title", "status", "timestamp", "size", "sha1", "sha256", "backup_status")
-
-
-def _find(args: argparse.Namespace, config: configuration.Config, console: Console) -> int:
-    if sum(x is not None for x in (args.title, args.sha1, args.sha256)) != 1:
-        raise configuration.ConfigError("find takes one of TITLE, --sha1 or --sha256")
-    catalog = Catalog.open_existing(config.catalog)
-    query = dict(title=canonical_title(args.title) if args.title else None, sha1=args.sha1 and args.sha1.lower(),
-                 sha256=args.sha256 and args.sha256.lower(), wiki=args.wiki)
-    try:
-        if args.as_of is None:
-            rows = catalog.find(**query)
-        else:
-            try:
-                as_of = snapshots.parse_as_of(args.as_of)
-            except snapshots.SnapshotError as error:
-                raise configuration.ConfigError(str(error)) from None
-            rows = snapshots.find_as_of(catalog, as_of, **query)
-    finally:
-        catalog.close()
-    rows = [redacted(row) for row in rows]
-    if args.json:
-        _print_json(rows)
-    elif rows:
-        table = Table(*FIND_COLUMNS, "error")
-        for row in rows:
-            cells = {c: "" if row[c] is None else str(row[c]) for c in FIND_COLUMNS}
-            cells["sha1"], cells["sha256"] = cells["sha1"][:12], cells["sha256"][:12]  # --json has them whole
-            table.add_row(*map(Text, cells.values()), Text(row["error"] or ""))  # Text: titles are not markup
-        console.print(table)
-    else:
-        console.print("no catalogued version matches" + (f" as of {args.as_of}" if args.as_of else ""),
-                      markup=False, highlight=False)
-    return exits.OK if rows else exits.FAILED
-
-
-SNAPSHOT_COLUMNS = ("run", "wiki", "kind", "started", "status", "versions_seen", "new_versions", "changed_versions",
-                    "new_blobs", "errors")
-
-
-def _snapshots(args: argparse.Namespace, config: configuration.Config, console: Console) -> int:
-    catalog = Catalog.open_existing(config.catalog)
-    try:
-        rows = snapshots.list_snapshots(catalog, args.wiki, include_forgotten=args.all)
-    finally:
-        catalog.close()
-    if args.json:
-        _print_json(rows)
-        return exits.OK
-    table = Table(*SNAPSHOT_COLUMNS, "MiB", *(["forgotten"] if args.all else []))
-    for row in rows:
-        table.add_row(*(Text("" if row[c] is None else str(row[c])) for c in SNAPSHOT_COLUMNS),
-                      f"{row['bytes'] / 2**20:.1f}", *([Text(row["forgotten"] or "")] if args.all else []))
-    console.print(table if rows else "no snapshots")
-    return exits.OK
-
-
-def _forget(args: argparse.Namespace, config: configuration.Config, console: Console) -> int:
-    policy = retention.Policy(**{rule: getattr(args, f"keep_{rule}") for rule in retention.RULES})
-    if any(n < 0 for n in vars(policy).values()):
-        raise configuration.ConfigError("--keep-* take a count of 0 or more")
-    if policy.empty():
-        raise configuration.ConfigError("forget needs a policy that keeps something: --keep-last, --keep-hourly, "
-                                        "--keep-daily, --keep-weekly, --keep-monthly or --keep-yearly of 1 or more")
-    catalog = Catalog.open_existing(config.catalog)
-    try:
-        catalog.lock()  # no backup may write while snapshots are forgotten
-        plan = forget.plan_forget(catalog, policy, wiki=args.wiki, prune=args.prune)
-        done = forget.execute(catalog, open_store(config) if plan.blobs else None, plan) if args.yes else None
-    finally:
-        catalog.close()
-    if args.json:
-        _print_json({**plan.as_json(), "dry_run": not args.yes, "done": done})
-        return exits.OK
-    for kept in plan.keep:
-        console.print(f"keep   run {kept['run']} ({kept['wiki']}, {kept['kind']}, {kept['started']}): "
-                      f"{', '.join(kept['reasons'])}", highlight=False, markup=False)
-    for removed in plan.remove:
-        console.print(f"forget run {removed['run']} ({removed['wiki']}, {removed['kind']}, {removed['started']}, "
-                      f"{removed['status']}): {', '.join(removed['reasons'])}", highlight=False, markup=False)
-    verb = "forgot" if args.yes else "would forget"
-    freed = (f"; {'deleted' if args.yes else 'would delete'} {len(plan.blobs)} blobs, "
-             f"{'freeing' if args.yes else 'which would free'} {plan.bytes / 2**20:.1f} MiB" if args.prune
-             else "; no blobs deleted without --prune")
-    console.print(f"{verb} {len(plan.remove)} snapshots and {len(plan.state_rows)} earlier version states{freed}"
-                  + ("" if args.yes else " (a dry run: run again with --yes to do it)"), highlight=False)
-    return exits.OK
-
-
-def _check(args: argparse.Namespace, config: configuration.Config, console: Console) -> int:
-    if args.max_duration is not None and args.max_duration < 0:
-        raise configuration.ConfigError(f"--max-duration must not be negative, not {args.max_duration}")
-    if args.yes and not args.repair:
-        raise configuration.ConfigError("--yes goes with --repair: `check` alone only reports")
-    catalog = Catalog.open_existing(config.catalog)
-    try:
-        store = open_store(config)
-        result = check(catalog, store, read_data=args.read_data, max_duration=args.max_duration,
-                       can_seal=config.encryption_key is not None)
-        if args.repair and args.yes:
-            repair(catalog, store, result)
-    except (KeyRequired, WrongKey) as error:  # a key problem is a configuration problem, not corruption
-        raise configuration.ConfigError(f"{error}; the check stopped before judging it") from None
-    finally:
-        catalog.close()
-    if args.json:
-        _print_json({**result.as_json(), "dry_run": not (args.repair and args.yes)})
-    else:
-        _print_check(console, result, show_plan=args.repair)
-    return exits.OK if result.ok else exits.FAILED
-
-
-def _print_check(console: Console, result: CheckResult, show_plan: bool) -> None:
-    where = ("pass complete" if result.complete
-             else f"stopped after {result.position[:12]}, the next check resumes there")
-    console.print(f"check{' --read-data' if result.read_data else ''}: {result.checked} blobs checked "
-                  f"({result.pass_checked} in this pass, {result.bytes_read / 2**20:.1f} MiB read) in "
-                  f"{result.seconds:.1f} s; {len(result.of('missing'))} missing, {len(result.of('corrupt'))} "
-                  f"corrupt, {len(result.of('error'))} errors; {where}", highlight=False)
-    for problem in result.problems:
-        versions = "; ".join(f"{v['title']} ({v['status']} version {v['id']}, {v['wiki']})" for v in problem.versions)
-        console.print(f"{problem.problem}: {problem.sha256}: {problem.detail} — {versions or 'no version'}",
-                      highlight=False, markup=False)
-    for count, what in ((result.sealed, "private blobs found unencrypted were sealed"),
-                        (result.plaintext_removed, "plaintext copies beside sealed ones were removed"),
-                        (result.orphans, "blobs in the store are not in this catalog")):
-        if count:
-            console.print(f"{count} {what}", highlight=False)
-    if show_plan:
-        verb = "repaired" if result.repaired else "would repair"
-        for step in result.repairs:
-            console.print(f"{verb}: {step.kind} {step.sha256}: {step.detail}", highlight=False, markup=False)
-        if not result.repaired:
-            console.print(f"{len(result.repairs)} repairs planned (a dry run: add --yes to make them)", highlight=False)
-    for hint in result.hints():
-        console.print(f"hint: {hint}", highlight=False, markup=False)
-
-
-def _keygen(args: argparse.Namespace) -> int:
-    """A new 256-bit key in a new file only readable by its owner: a key that is overwritten takes
-    every blob sealed under it along, so an existing file is refused."""
-    try:
-        fd = os.open(args.file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        print(f"mediarescue: error: {args.file} exists: a key is never overwritten", file=sys.stderr)
-        return exits.USAGE
-    with os.fdopen(fd, "w") as out:
-        out.write(generate_key() + "\n")
-    print(f"wrote a new key to {args.file}; keep a copy apart from the backups: "
-          "without it the encrypted blobs cannot be read")
-    return exits.OK
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -330,10 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(stderr=args.json, soft_wrap=True, width=None if stream.isatty() else 160)
     try:
         if args.verb == "keygen":  # needs no config: it makes what the config will name
-            return _keygen(args)
+            return backup_cli.run_keygen(args)
         config = configuration.load(args.config)
-        handlers = {"backup": _backup, "find": _find, "check": _check, "snapshots": _snapshots, "forget": _forget,
-                    **restorer_cli.HANDLERS}
+        handlers = {**backup_cli.HANDLERS, **restorer_cli.HANDLERS}
         return handlers[args.verb](args, config, console)
     except (configuration.ConfigError, NoLogPosition, CatalogError, RedirectRefused, BadDigest) as error:
         print(f"mediarescue: error: {error}", file=sys.stderr)
