@@ -36,8 +36,7 @@ from datetime import datetime, timedelta, timezone
 from functools import partial
 from pathlib import Path
 
-from collector import snapshots
-from mediarescue.catalog import VERSION_FIELDS, Catalog, Version
+from mediarescue.catalog import VERSION_FIELDS, Catalog, Version, snapshots
 
 RESULTS = Path(__file__).resolve().parent / "results" / "catalog.json"
 RUNS = 30

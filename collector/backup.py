@@ -27,11 +27,11 @@ import requests
 import urllib3
 from swiftclient.exceptions import ClientException
 
-from collector import incremental, snapshots
+from collector import incremental
 from collector.incremental import FAPROP, NoLogPosition
 from mediarescue.blobstore.base import BlobStore, ChecksumMismatch, Stored
 from mediarescue.blobstore.crypto import CorruptBlob, KeyRequired, WrongKey
-from mediarescue.catalog import Catalog, Pending, Version
+from mediarescue.catalog import Catalog, Pending, Version, snapshots
 from mediarescue.config import WikiConfig
 from mediarescue.mediawiki import MediaLayout, MediaWiki, archive_path, deleted_path, public_path, user_agent
 from mediarescue.swift import SwiftStore, hide_location, unreachable
@@ -308,10 +308,8 @@ def _mark_vanished(catalog: Catalog, run: int, wiki: str, see_deleted: bool) -> 
     marked 'vanished' (kept, with its bytes). Deleted versions only count as unseen when this
     account may list them."""
     statuses = ("current", "old", "deleted") if see_deleted else ("current", "old")
-    ids = [row[0] for row in catalog.conn.execute(
-        f"SELECT id FROM versions WHERE wiki = ? AND last_run < ? AND status IN ({', '.join('?' * len(statuses))})",
-        (wiki, run, *statuses))]
-    return catalog.change_versions(run, {version_id: {"status": "vanished"} for version_id in ids})
+    unseen = catalog.unseen(wiki, run, statuses)
+    return catalog.change_versions(run, {version_id: {"status": "vanished"} for version_id, _, _ in unseen})
 
 
 def backup(wiki: WikiConfig, catalog: Catalog, blobs: BlobStore, contact: str, options: Options = Options(),

@@ -46,10 +46,7 @@ def plan_forget(catalog: Catalog, policy: Policy, wiki: str | None = None, prune
     forgotten: the next kept snapshot holds every change they saw."""
     if policy.empty():
         raise ValueError("a policy keeps nothing: give at least one --keep-* of 1 or more")
-    runs = catalog.conn.execute(
-        "SELECT r.id, r.wiki, r.kind, r.started, r.status FROM runs AS r LEFT JOIN snapshots AS s ON s.run = r.id "
-        "WHERE s.forgotten IS NULL" + (" AND r.wiki = ?" if wiki else "") + " ORDER BY r.id",
-        [wiki] if wiki else []).fetchall()
+    runs = catalog.live_runs(wiki)
     done = [Snapshot(run_id, _time(started), run_wiki) for run_id, run_wiki, _, started, status in runs
             if status == "done"]
     kept, removed, reasons = apply_policy(done, policy)
@@ -65,26 +62,10 @@ def plan_forget(catalog: Catalog, policy: Policy, wiki: str | None = None, prune
         if status == "running" or run_id in reasons:
             retained.setdefault(run_wiki, []).append(run_id)
     for each_wiki in sorted({r[1] for r in runs}):
-        plan.state_rows += _unneeded_states(catalog, each_wiki, retained.get(each_wiki, []))
+        plan.state_rows += catalog.unneeded_states(each_wiki, retained.get(each_wiki, []))
     if prune:
         _plan_prune(catalog, plan, retained, wiki)
     return plan
-
-
-def _unneeded_states(catalog: Catalog, wiki: str, retained: list[int]) -> list[tuple[int, int]]:
-    """State rows no retained run of `wiki` falls in: the row (v, R) held from the run of v's
-    previous change (or its first run) until R."""
-    catalog.conn.execute("CREATE TEMP TABLE IF NOT EXISTS retained_runs (run INTEGER PRIMARY KEY)")
-    with catalog.conn:
-        catalog.conn.execute("DELETE FROM temp.retained_runs")
-        catalog.conn.executemany("INSERT OR IGNORE INTO temp.retained_runs VALUES (?)", [(r,) for r in retained])
-    return catalog.conn.execute(
-        "WITH states AS (SELECT s.version_id, s.until_run, COALESCE(LAG(s.until_run) OVER "
-        "(PARTITION BY s.version_id ORDER BY s.until_run), v.first_run) AS from_run FROM version_states AS s "
-        "JOIN versions AS v ON v.id = s.version_id WHERE v.wiki = ?) "
-        "SELECT version_id, until_run FROM states WHERE NOT EXISTS (SELECT 1 FROM temp.retained_runs AS k "
-        "WHERE k.run >= states.from_run AND k.run < states.until_run) ORDER BY version_id, until_run",
-        (wiki,)).fetchall()
 
 
 def _needed(first_run: int, states: list[tuple[int, str]], retained: list[int]) -> bool:
@@ -101,53 +82,26 @@ def _needed(first_run: int, states: list[tuple[int, str]], retained: list[int]) 
 def _plan_prune(catalog: Catalog, plan: ForgetPlan, retained: dict[str, list[int]], wiki: str | None) -> None:
     """Blobs whose every version is unneeded by kept snapshots and by the current state."""
     unneeded: dict[str, list[int]] = {}
-    vanished = catalog.conn.execute(
-        "SELECT id, wiki, first_run, sha256 FROM versions WHERE status = 'vanished' AND sha256 IS NOT NULL "
-        "AND backup_status = 'ok'" + (" AND wiki = ?" if wiki else ""), [wiki] if wiki else []).fetchall()
-    for version_id, version_wiki, first_run, sha256 in vanished:
-        states = catalog.conn.execute("SELECT until_run, status FROM version_states WHERE version_id = ? "
-                                      "ORDER BY until_run", (version_id,)).fetchall()
-        if not _needed(first_run, states, retained.get(version_wiki, [])):
+    for version_id, version_wiki, first_run, sha256 in catalog.vanished_stored(wiki):
+        if not _needed(first_run, catalog.earlier_states(version_id), retained.get(version_wiki, [])):
             unneeded.setdefault(sha256, []).append(version_id)
     for sha256, ids in sorted(unneeded.items()):
-        others = catalog.conn.execute(
-            f"SELECT 1 FROM versions WHERE sha256 = ? AND id NOT IN ({', '.join('?' * len(ids))}) LIMIT 1",
-            (sha256, *ids)).fetchone()
-        if others:
+        if catalog.used_by_others(sha256, ids):
             continue  # the same content is still needed by another version
         plan.blobs.append({"sha256": checked_sha256(sha256, f"versions row {ids[0]}"), "versions": ids,
-                           **_blob(catalog, sha256)})
+                           **catalog.blob_record(sha256)})
     if wiki is None:  # blobs no version refers to at all (they belong to no wiki in particular)
-        for sha256, size, encrypted in catalog.conn.execute(
-                "SELECT sha256, size, encrypted FROM blobs WHERE NOT EXISTS "
-                "(SELECT 1 FROM versions AS v WHERE v.sha256 = blobs.sha256)"):
+        for sha256, size, encrypted in catalog.unreferenced_blobs():
             plan.blobs.append({"sha256": checked_sha256(sha256, "the blobs table"), "versions": [], "size": size,
                                "encrypted": bool(encrypted)})
     plan.bytes = sum(b["size"] for b in plan.blobs)
-
-
-def _blob(catalog: Catalog, sha256: str) -> dict[str, Any]:
-    row = catalog.conn.execute("SELECT size, encrypted FROM blobs WHERE sha256 = ?", (sha256,)).fetchone()
-    if row:
-        return {"size": row[0], "encrypted": bool(row[1])}
-    size = catalog.conn.execute("SELECT size FROM versions WHERE sha256 = ? LIMIT 1", (sha256,)).fetchone()[0]
-    return {"size": size, "encrypted": False}
 
 
 def execute(catalog: Catalog, store: BlobStore | None, plan: ForgetPlan) -> dict[str, int]:
     """Carry out `plan`. The catalog forgets first, in one transaction; blobs are deleted after it
     commits, so a crash in between leaves a blob no version refers to (found by `check`), never a
     version whose blob is gone while the catalog says it is stored."""
-    forgotten = now()
-    with catalog.conn:
-        catalog.conn.executemany("DELETE FROM version_states WHERE version_id = ? AND until_run = ?", plan.state_rows)
-        catalog.conn.executemany("INSERT OR IGNORE INTO snapshots (run) VALUES (?)", [(r["run"],) for r in plan.remove])
-        catalog.conn.executemany("UPDATE snapshots SET forgotten = ? WHERE run = ?",
-                                 [(forgotten, r["run"]) for r in plan.remove])
-        for blob in plan.blobs:
-            catalog.conn.execute("UPDATE versions SET backup_status = 'pruned', error = NULL WHERE sha256 = ?",
-                                 (blob["sha256"],))
-            catalog.conn.execute("DELETE FROM blobs WHERE sha256 = ?", (blob["sha256"],))
+    catalog.forget(plan.state_rows, [r["run"] for r in plan.remove], [b["sha256"] for b in plan.blobs], now())
     if store is not None:
         for blob in plan.blobs:
             for encrypted in (False, True):  # a plaintext copy may lie beside a sealed one

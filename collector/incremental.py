@@ -187,12 +187,9 @@ def _follow_moves(catalog: Catalog, recorder: Recorder, versions: list[Version],
     title, so without this they would be recorded again as new versions. A version is the same one
     when it has the same upload time and sha1 and its title is one a file was moved away from."""
     catalogued: dict[tuple[str, str], list[tuple[int, str, str]]] = {}  # (timestamp, sha1) -> (id, title, status)
-    titles = sorted({v.title for v in versions} | sources)
-    for chunk in title_batches(titles, 500, None):  # the identity index, by title
-        for version_id, title, status, timestamp, sha1 in catalog.conn.execute(
-                f"SELECT id, title, status, timestamp, sha1 FROM versions WHERE wiki = ? "
-                f"AND title IN ({', '.join('?' * len(chunk))})", (recorder.wiki, *chunk)):
-            catalogued.setdefault((timestamp, sha1), []).append((version_id, title, status))
+    for version_id, title, status, timestamp, sha1 in catalog.versions_of_titles(
+            recorder.wiki, {v.title for v in versions} | sources):
+        catalogued.setdefault((timestamp, sha1), []).append((version_id, title, status))
     moved: dict[int, dict[str, Any]] = {}
     for v in versions:
         same = sorted(catalogued.get((v.timestamp, v.sha1), []))
@@ -208,21 +205,18 @@ def _follow_moves(catalog: Catalog, recorder: Recorder, versions: list[Version],
 def _judge_unseen(catalog: Catalog, recorder: Recorder, titles: list[str], changes: Changes,
                   see_deleted: bool) -> None:
     """Catalogued versions of the changed titles that the wiki no longer shows where they were."""
-    for chunk in title_batches(titles, 500, None):
-        rows = catalog.conn.execute(
-            f"SELECT id, title, status FROM versions WHERE wiki = ? AND title IN ({', '.join('?' * len(chunk))}) "
-            "AND last_run < ? AND status IN ('current', 'old', 'deleted')", (recorder.wiki, *chunk, recorder.run))
-        verdicts: dict[int, dict[str, Any]] = {}
-        deleted = []  # sealed if a killed run left them in plaintext: the next run judges them no more
-        for version_id, title, status in rows:
-            if status == "deleted":
-                deleted.append(version_id)
-                if see_deleted and title in changes.archive_titles:
-                    verdicts[version_id] = {"status": "vanished"}  # gone from the filearchive too (purged)
-            elif title in changes.deleted_titles and not see_deleted:
-                # the log explains it, though this account cannot list deleted versions
-                verdicts[version_id] = {"status": "deleted", "private": 1}
-            else:
-                verdicts[version_id] = {"status": "vanished"}
-        catalog.change_versions(recorder.run, verdicts)
-        recorder.seal_private(deleted + [i for i, verdict in verdicts.items() if verdict.get("private")])
+    rows = catalog.unseen(recorder.wiki, recorder.run, ("current", "old", "deleted"), titles)
+    verdicts: dict[int, dict[str, Any]] = {}
+    deleted = []  # sealed if a killed run left them in plaintext: the next run judges them no more
+    for version_id, title, status in rows:
+        if status == "deleted":
+            deleted.append(version_id)
+            if see_deleted and title in changes.archive_titles:
+                verdicts[version_id] = {"status": "vanished"}  # gone from the filearchive too (purged)
+        elif title in changes.deleted_titles and not see_deleted:
+            # the log explains it, though this account cannot list deleted versions
+            verdicts[version_id] = {"status": "deleted", "private": 1}
+        else:
+            verdicts[version_id] = {"status": "vanished"}
+    catalog.change_versions(recorder.run, verdicts)
+    recorder.seal_private(deleted + [i for i, verdict in verdicts.items() if verdict.get("private")])

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from collector import forget, snapshots
+from collector import forget
 from mediarescue.blobstore.local import LocalBlobStore
-from mediarescue.catalog import Catalog, Version
+from mediarescue.catalog import Catalog, Version, snapshots
 from policies.retention import Policy, Snapshot, apply_policy
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "retention"
@@ -91,7 +91,7 @@ def test_forgetting_keeps_every_answer_of_the_kept_snapshots(tmp_path: Path, see
     plan = forget.plan_forget(catalog, Policy(last=1))  # the plan decides nothing here: replace its choice
     plan.keep = [{"run": r} for r in kept]
     plan.remove = [{"run": r} for r in runs if r not in kept]
-    plan.state_rows = forget._unneeded_states(catalog, "w", kept)
+    plan.state_rows = catalog.unneeded_states("w", kept)
     before = catalog.conn.execute("SELECT COUNT(*) FROM version_states").fetchone()[0]
     forget.execute(catalog, None, plan)
     after = catalog.conn.execute("SELECT COUNT(*) FROM version_states").fetchone()[0]

@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from collector import snapshots
 from collector.backup import backup
 from collector.incremental import Changes, LogPosition, NoLogPosition
 from mediarescue.blobstore.local import LocalBlobStore
-from mediarescue.catalog import Catalog, Version
+from mediarescue.catalog import Catalog, Version, snapshots
 from mediarescue.config import WikiConfig
 from mediarescue.mediawiki import sha1_base36, sha1_from_base36
 

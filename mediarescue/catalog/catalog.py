@@ -1,7 +1,7 @@
 """The catalog: every file version ever seen, with its metadata, its bytes' hashes and where the
-bytes are kept; the description pages; and the backup runs. The schema and its migrations live
-here; so does nearly all SQL (what snapshots, forget and incremental runs still query themselves is
-due to move into this package).
+bytes are kept; the description pages; and the backup runs: the Catalog class, its migrations,
+and the queries of backups, incremental runs, verify and plan (checks.py and retention.py add those
+of `check` and `forget` to the same class; the schema is schema.py).
 
 Raw SQL through sqlite3 rather than sqlite-utils' table API: the hot paths (a backup records 130 k
 versions a second) depend on batch statements, partial indexes and keyset pages written for
@@ -17,183 +17,20 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import heapq
 import os
 import random
-import re
 import sqlite3
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import sqlite_utils
 
+from mediarescue.catalog.base import CORE_TABLES, CatalogBusy, CatalogError, checked_sha256, in_chunks, now
+from mediarescue.catalog.checks import CheckQueries
+from mediarescue.catalog.retention import RetentionQueries
+from mediarescue.catalog.schema import PAGES, SCHEMA
 from mediarescue.files import create_private, sqlite_problem, tighten
-
-# A description page's text, a row per revision read. Keyed in the order a run lists titles, for the
-# same reason as versions; a revision read again changes nothing.
-PAGES = """CREATE TABLE IF NOT EXISTS pages (
-    wiki TEXT NOT NULL,
-    title TEXT NOT NULL,
-    page_id INTEGER,
-    rev_id INTEGER NOT NULL,
-    rev_timestamp TEXT,
-    text TEXT NOT NULL,
-    first_run INTEGER NOT NULL REFERENCES runs(id)  -- the run that first read this revision
-);
-CREATE UNIQUE INDEX IF NOT EXISTS pages_identity ON pages (wiki, title, rev_id);"""
-SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    wiki TEXT NOT NULL,
-    kind TEXT NOT NULL,                 -- full | incremental
-    started TEXT NOT NULL,
-    ended TEXT,
-    status TEXT NOT NULL,               -- running | done | failed | interrupted
-    versions_seen INTEGER NOT NULL DEFAULT 0,
-    new_blobs INTEGER NOT NULL DEFAULT 0,
-    bytes INTEGER NOT NULL DEFAULT 0,   -- bytes of the new blobs
-    errors INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS versions (
-    id INTEGER PRIMARY KEY,             -- mediarescue's own id of a file version: never reused (record_versions)
-    wiki TEXT NOT NULL,
-    title TEXT NOT NULL,                -- as of the last run that saw it
-    title_at_upload TEXT NOT NULL,
-    timestamp TEXT NOT NULL,            -- upload time, ISO 8601 UTC, as the wiki reports it
-    user TEXT,
-    comment TEXT,
-    size INTEGER NOT NULL,
-    mime TEXT,
-    media_type TEXT,
-    sha1 TEXT NOT NULL,                 -- hex, as the wiki reports it
-    sha256 TEXT,                        -- of the stored bytes; NULL until backed up
-    status TEXT NOT NULL,               -- current | old | deleted | vanished (gone, unexplained; kept)
-    archive_name TEXT,                  -- old versions: TIMESTAMP!Name
-    filearchive_id INTEGER,             -- deleted versions: the wiki's fa_id
-    private INTEGER NOT NULL DEFAULT 0, -- deleted content: never shown or re-uploaded publicly
-    first_run INTEGER NOT NULL REFERENCES runs(id),
-    last_run INTEGER NOT NULL REFERENCES runs(id),
-    backup_status TEXT NOT NULL DEFAULT 'pending',  -- pending | ok | error | unreachable | pruned
-    error TEXT
-);
--- Indexes are what a backup's listing pays for per row, so only those a lookup needs, and none
--- that a batch of new versions would write in random order: the identity index grows in the order
--- a full run lists titles (and serves lookups by title, one probe per wiki); a new version enters
--- the sha1 and sha256 indexes when its bytes are stored or given up, one file at a time, and is
--- found through versions_pending (appended to in id order) until then.
-CREATE UNIQUE INDEX IF NOT EXISTS versions_identity ON versions (wiki, title, timestamp, sha1);
-CREATE INDEX IF NOT EXISTS versions_sha1_settled ON versions (sha1) WHERE backup_status != 'pending';
-CREATE INDEX IF NOT EXISTS versions_pending ON versions (first_run) WHERE backup_status = 'pending';
-CREATE INDEX IF NOT EXISTS versions_sha256 ON versions (sha256) WHERE sha256 IS NOT NULL;
-{PAGES}
-CREATE TABLE IF NOT EXISTS blobs (
-    sha256 TEXT PRIMARY KEY,
-    sha1 TEXT NOT NULL,                 -- computed from the bytes
-    size INTEGER NOT NULL,
-    stored TEXT NOT NULL,
-    encrypted INTEGER NOT NULL DEFAULT 0  -- sealed at rest (private content; mediarescue.blobstore.crypto)
-);
-CREATE TABLE IF NOT EXISTS checks (     -- where `mediarescue check` stands, so a cut-short check resumes
-    mode TEXT PRIMARY KEY,              -- exists | read-data
-    position TEXT,                      -- the last sha256 checked by the pass under way; NULL: none
-    pass_started TEXT,
-    checked INTEGER NOT NULL DEFAULT 0, -- blobs checked by the pass under way
-    updated TEXT,
-    last_complete TEXT                  -- when a pass last reached the end
-);
-CREATE TABLE IF NOT EXISTS verifications (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    wiki TEXT NOT NULL,
-    finished TEXT NOT NULL,
-    checked_files INTEGER NOT NULL,
-    checked_versions INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS verify_findings (
-    verification INTEGER NOT NULL REFERENCES verifications(id),
-    title TEXT NOT NULL,
-    problem TEXT NOT NULL,       -- current-missing | current-corrupt | old-missing | ... | file-gone
-    timestamp TEXT,
-    sha1 TEXT,
-    archive_name TEXT
-);
-CREATE INDEX IF NOT EXISTS verify_findings_by_verification ON verify_findings (verification);
-CREATE TABLE IF NOT EXISTS restore_runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    wiki TEXT NOT NULL,
-    started TEXT NOT NULL,
-    ended TEXT,
-    status TEXT NOT NULL,        -- running | done | failed | interrupted
-    reason TEXT,                 -- the operator's, e.g. an incident ticket
-    report_page TEXT
-);
-CREATE TABLE IF NOT EXISTS restore_journal (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    wiki TEXT NOT NULL,
-    title TEXT NOT NULL,
-    action TEXT NOT NULL,        -- repair-current | reupload-file | restore-old-version
-    version_id INTEGER NOT NULL REFERENCES versions(id),
-    sha1 TEXT NOT NULL,
-    step TEXT NOT NULL,          -- started | uploaded | reverted | verified | failed
-    run INTEGER NOT NULL REFERENCES restore_runs(id),  -- the run that last worked on it
-    started TEXT NOT NULL,       -- before anything was written: what the wiki shows after is ours
-    updated TEXT NOT NULL,
-    upload_timestamp TEXT,       -- the version our upload made
-    revert_to TEXT,              -- old-version restores: the version to make current again, as planned first
-    detail TEXT
-);
-CREATE INDEX IF NOT EXISTS restore_journal_by_version ON restore_journal (version_id, wiki);
-CREATE INDEX IF NOT EXISTS restore_journal_by_title ON restore_journal (wiki, title);  -- plan asks per title
--- Every run is a snapshot: what it saw, kept immutable. This is what a snapshot needs beyond `runs`.
-CREATE TABLE IF NOT EXISTS snapshots (
-    run INTEGER PRIMARY KEY REFERENCES runs(id),
-    new_versions INTEGER NOT NULL DEFAULT 0,      -- versions this run saw first
-    changed_versions INTEGER NOT NULL DEFAULT 0,  -- known versions whose title, status or archive name it changed
-    log_position TEXT,  -- JSON: how far the wiki's log was applied, set once the run is done (collector.incremental)
-    forgotten TEXT      -- when `forget` dropped this snapshot's detail: its point in time is no longer answered
-);
--- The states versions had before a run changed them: the row (v, R) is the state v had up to run R,
--- so the state of v as of run N is the first row with until_run > N, else v's row in `versions`.
--- Only a change makes a row: the millions of versions that never change cost nothing here.
-CREATE TABLE IF NOT EXISTS version_states (
-    version_id INTEGER NOT NULL REFERENCES versions(id),
-    until_run INTEGER NOT NULL REFERENCES runs(id),
-    title TEXT NOT NULL,
-    status TEXT NOT NULL,
-    archive_name TEXT,
-    PRIMARY KEY (version_id, until_run)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS version_states_title ON version_states (title);
-CREATE VIEW IF NOT EXISTS sha1_collisions AS
-    SELECT sha1, COUNT(DISTINCT sha256) AS contents, GROUP_CONCAT(DISTINCT id) AS version_ids
-    FROM versions WHERE sha256 IS NOT NULL GROUP BY sha1 HAVING COUNT(DISTINCT sha256) > 1;
-"""
-class CatalogBusy(Exception):
-    """Another backup holds the catalog."""
-
-
-class CatalogError(Exception):
-    """The path is not a mediarescue catalog (missing, a folder, not SQLite, another program's
-    database), or it holds a row no catalog of ours can hold: it is input, and refused."""
-
-
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-CORE_TABLES = {"runs", "versions"}  # every catalog of ours has had them since the first schema
-
-
-def checked_sha256(value: str | None, where: str) -> str | None:
-    """`value` if it is a sha256 (64 lowercase hex digits) or None; CatalogError otherwise. A blob's
-    name is made of it, so a crafted "sha256" such as ../../x must never reach a blob store."""
-    if value is None or _SHA256.fullmatch(value):
-        return value
-    raise CatalogError(f"{where} holds {value[:80]!r} as a sha256, which is not 64 hex digits: the catalog "
-                       "was altered or is not ours; nothing was touched")
-
-
-def now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Version(NamedTuple):
@@ -230,7 +67,7 @@ class Pending(NamedTuple):
     version: Version
 
 
-class Catalog:
+class Catalog(CheckQueries, RetentionQueries):
     def __init__(self, path: Path | str, create: bool = True):
         """Open the catalog at `path`; with `create` (backup), make it if it does not exist. Either
         way a folder, a file that is not SQLite or another program's database is refused
@@ -554,13 +391,30 @@ class Catalog:
 
     def titles_with_deleted(self, wiki: str, titles: Iterable[str]) -> set[str]:
         """Those of `titles` with a catalogued deleted version."""
-        titles, found = sorted(set(titles)), set()
-        for start in range(0, len(titles), 500):  # the identity index, probed by title
-            chunk = titles[start:start + 500]
+        found: set[str] = set()
+        for chunk, marks in in_chunks(sorted(set(titles))):  # the identity index, probed by title
             found.update(t for (t,) in self.conn.execute(
-                f"SELECT DISTINCT title FROM versions WHERE wiki = ? AND title IN ({', '.join('?' * len(chunk))}) "
-                "AND status = 'deleted'", (wiki, *chunk)))
+                f"SELECT DISTINCT title FROM versions WHERE wiki = ? AND title IN {marks} AND status = 'deleted'",
+                (wiki, *chunk)))
         return found
+
+    def versions_of_titles(self, wiki: str, titles: Iterable[str]) -> Iterator[tuple[int, str, str, str, str]]:
+        """(id, title, status, upload time, sha1) of every catalogued version of these titles."""
+        for chunk, marks in in_chunks(sorted(set(titles))):  # the identity index, probed by title
+            yield from self.conn.execute(f"SELECT id, title, status, timestamp, sha1 FROM versions WHERE wiki = ? "
+                                         f"AND title IN {marks}", (wiki, *chunk))
+
+    def unseen(self, wiki: str, run: int, statuses: Sequence[str], titles: Iterable[str] | None = None
+               ) -> list[tuple[int, str, str]]:
+        """(id, title, status) of the versions in `statuses` that `run` has not seen (yet): of the
+        whole wiki, or of `titles` only."""
+        where = f"wiki = ? AND last_run < ? AND status IN ({', '.join('?' * len(statuses))})"
+        if titles is None:
+            return self.conn.execute(f"SELECT id, title, status FROM versions WHERE {where}",
+                                     (wiki, run, *statuses)).fetchall()
+        return [row for chunk, marks in in_chunks(sorted(set(titles))) for row in self.conn.execute(
+            f"SELECT id, title, status FROM versions WHERE {where} AND title IN {marks}",
+            (wiki, run, *statuses, *chunk))]
 
     def sample_healthy(self, wiki: str, count: int) -> list[dict[str, Any]]:
         """Up to `count` current versions whose bytes were stored, spread over the whole catalog:
@@ -617,87 +471,3 @@ class Catalog:
             rows += self.db.query(f"SELECT id, title, status, sha1, error FROM versions WHERE id IN "
                                   f"({', '.join('?' * len(chunk))}) AND backup_status = 'error' ORDER BY id", chunk)
         return rows
-
-    # --- check (collector.checker) ---
-    def catalogued_blobs(self, after: str = "", page: int = 1000) -> Iterator[CataloguedBlob]:
-        """Every content the catalog says is stored (the blobs table, and versions backed up 'ok'),
-        once each, in sha256 order after `after`. Keyset pages on the two sha256 indexes, merged
-        here: a UNION ... ORDER BY would sort the whole rest of 100 million rows for every page."""
-        def blob_rows() -> Iterator[tuple]:
-            last = after
-            while rows := self.conn.execute("SELECT sha256, sha1, size, encrypted FROM blobs WHERE sha256 > ? "
-                                            "ORDER BY sha256 LIMIT ?", (last, page)).fetchall():
-                yield from rows
-                last = rows[-1][0]
-
-        def version_rows() -> Iterator[tuple]:
-            last = (after, 2 ** 63 - 1)  # past every version of `after` itself
-            while rows := self.conn.execute(
-                    "SELECT sha256, sha1, size, private, id FROM versions WHERE sha256 IS NOT NULL "  # the index's rows
-                    "AND (sha256, id) > (?, ?) AND backup_status = 'ok' ORDER BY sha256, id LIMIT ?",
-                    (*last, page)).fetchall():
-                yield from rows
-                last = rows[-1][0], rows[-1][4]
-
-        current: CataloguedBlob | None = None
-        merged = heapq.merge(((s, h, z, e, None) for s, h, z, e in blob_rows()),
-                             ((s, h, z, None, p) for s, h, z, p, _id in version_rows()), key=lambda row: row[0])
-        for sha256, sha1, size, encrypted, private in merged:
-            checked_sha256(sha256, "the blobs table" if private is None else "the versions table")
-            if current is None or current.sha256 != sha256:
-                if current is not None:
-                    yield current
-                current = CataloguedBlob(sha256, sha1, size, False, False)
-            if encrypted is not None:
-                current.encrypted = bool(encrypted)
-            if private:
-                current.private = True
-        if current is not None:
-            yield current
-
-    def blob_versions(self, sha256: str) -> list[dict[str, Any]]:
-        return list(self.db.query("SELECT id, wiki, title, status, private, backup_status FROM versions "
-                                  "WHERE sha256 = ? ORDER BY id", [sha256]))
-
-    def blob_lost(self, sha256: str, why: str) -> list[dict[str, Any]]:
-        """The blob is missing or corrupt: its versions become 'pending' again, so the next backup
-        run fetches their bytes anew. Returns every version that references it."""
-        with self.conn:
-            self.conn.execute("UPDATE versions SET backup_status = 'pending', error = ? "
-                              "WHERE sha256 = ? AND backup_status = 'ok'", (why, sha256))
-        return self.blob_versions(sha256)
-
-    def blob_encrypted(self, sha256: str, encrypted: bool) -> None:
-        """Record what the store shows: it is the truth about how a blob is kept."""
-        with self.conn:
-            self.conn.execute("UPDATE blobs SET encrypted = ? WHERE sha256 = ? AND encrypted != ?",
-                              (int(encrypted), sha256, int(encrypted)))
-
-    def check_state(self, mode: str) -> dict[str, Any]:
-        cursor = self.conn.execute("SELECT * FROM checks WHERE mode = ?", (mode,))
-        row = cursor.fetchone()
-        if row is None:
-            return {"mode": mode, "position": None, "pass_started": None, "checked": 0, "updated": None,
-                    "last_complete": None}
-        return dict(zip([d[0] for d in cursor.description], row))
-
-    def check_progress(self, mode: str, position: str | None, checked: int, complete: bool = False) -> None:
-        """Where the pass under way stands (position: the last sha256 checked); `complete` ends it."""
-        with self.conn:
-            self.conn.execute(
-                "INSERT INTO checks (mode, position, pass_started, checked, updated) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (mode) DO UPDATE SET position = excluded.position, checked = excluded.checked, "
-                "updated = excluded.updated, pass_started = COALESCE(checks.pass_started, excluded.pass_started)",
-                (mode, position, now(), checked, now()))
-            if complete:
-                self.conn.execute("UPDATE checks SET position = NULL, pass_started = NULL, checked = 0, "
-                                  "last_complete = ? WHERE mode = ?", (now(), mode))
-
-
-@dataclass
-class CataloguedBlob:
-    sha256: str
-    sha1: str
-    size: int
-    encrypted: bool  # as the catalog records it
-    private: bool  # some version with these bytes is private

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from mediarescue.catalog.catalog import Catalog, now
+from mediarescue.catalog.base import now
+from mediarescue.catalog.catalog import Catalog
 from policies.recovery import Decision
 
 

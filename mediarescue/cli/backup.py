@@ -15,13 +15,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from collector import forget, snapshots
+from collector import forget
 from collector.backup import Options, Summary, backup
 from collector.checker import CheckResult, check, repair
 from mediarescue import config as configuration
 from mediarescue.blobstore import open_store
 from mediarescue.blobstore.crypto import KeyRequired, WrongKey, generate_key
-from mediarescue.catalog import Catalog
+from mediarescue.catalog import Catalog, snapshots
 from mediarescue.cli import exits
 from mediarescue.cli.progress import reporter
 from mediarescue.mediawiki import canonical_title

@@ -20,14 +20,13 @@ import requests
 from rich.console import Console
 from swiftclient.exceptions import ClientException
 
-from collector import snapshots
 from collector.backup import StorageUnreachable
 from collector.checker import CheckBusy
 from collector.incremental import NoLogPosition
 from mediarescue import config as configuration
 from mediarescue.blobstore.base import BadDigest
 from mediarescue.blobstore.crypto import KeyRequired, WrongKey
-from mediarescue.catalog import CatalogBusy, CatalogError
+from mediarescue.catalog import CatalogBusy, CatalogError, snapshots
 from mediarescue.cli import backup as backup_cli
 from mediarescue.cli import exits
 from mediarescue.cli import restore as restorer_cli

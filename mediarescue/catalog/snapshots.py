@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any
 
-from mediarescue.catalog import Catalog
+from mediarescue.catalog.catalog import Catalog
 
 STATE_FIELDS = ("title", "status", "archive_name")
 

@@ -1,0 +1,41 @@
+"""What every part of the catalog shares: its errors, the sha256 guard, the clock."""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+
+class CatalogBusy(Exception):
+    """Another backup holds the catalog."""
+
+
+class CatalogError(Exception):
+    """The path is not a mediarescue catalog (missing, a folder, not SQLite, another program's
+    database), or it holds a row no catalog of ours can hold: it is input, and refused."""
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+CORE_TABLES = {"runs", "versions"}  # every catalog of ours has had them since the first schema
+
+
+def checked_sha256(value: str | None, where: str) -> str | None:
+    """`value` if it is a sha256 (64 lowercase hex digits) or None; CatalogError otherwise. A blob's
+    name is made of it, so a crafted "sha256" such as ../../x must never reach a blob store."""
+    if value is None or _SHA256.fullmatch(value):
+        return value
+    raise CatalogError(f"{where} holds {value[:80]!r} as a sha256, which is not 64 hex digits: the catalog "
+                       "was altered or is not ours; nothing was touched")
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def in_chunks(values: Sequence[Any], size: int = 500) -> Iterator[tuple[list[Any], str]]:
+    """`values` in slices of `size`, each with its `(?, ?, …)` placeholders: the one way a query
+    here takes a long list (SQLite limits the variables of one statement)."""
+    for start in range(0, len(values), size):
+        chunk = list(values[start:start + size])
+        yield chunk, f"({', '.join('?' * len(chunk))})"
