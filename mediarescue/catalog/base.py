@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -39,3 +40,9 @@ def in_chunks(values: Sequence[Any], size: int = 500) -> Iterator[tuple[list[Any
     for start in range(0, len(values), size):
         chunk = list(values[start:start + size])
         yield chunk, f"({', '.join('?' * len(chunk))})"
+
+
+def records(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
+    """The rest of a query's rows as dicts by column name (what callers outside the catalog get)."""
+    names = [column[0] for column in cursor.description]
+    return [dict(zip(names, row)) for row in cursor]

@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 
 import sqlite_utils
 
-from mediarescue.catalog.base import CORE_TABLES, CatalogBusy, CatalogError, checked_sha256, in_chunks, now
+from mediarescue.catalog.base import CORE_TABLES, CatalogBusy, CatalogError, checked_sha256, in_chunks, now, records
 from mediarescue.catalog.checks import CheckQueries
 from mediarescue.catalog.retention import RetentionQueries
 from mediarescue.catalog.schema import PAGES, SCHEMA
@@ -378,8 +378,7 @@ class Catalog(CheckQueries, RetentionQueries):
                    f"UNION ALL SELECT * FROM {pending} WHERE {where} AND backup_status = 'pending'")
             params += params
         cursor = self.conn.execute(f"{sql} ORDER BY timestamp DESC, id DESC", params)
-        names = [d[0] for d in cursor.description]
-        rows = [dict(zip(names, row)) for row in cursor]
+        rows = records(cursor)
         for row in rows:  # restore uploads the blob a row names
             checked_sha256(row["sha256"], f"versions row {row['id']}")
         return rows
@@ -434,9 +433,9 @@ class Catalog(CheckQueries, RetentionQueries):
                 cursor = self.conn.execute(  # NOT INDEXED: along the id, not through all of a wiki's rows
                     "SELECT * FROM versions NOT INDEXED WHERE id >= ? AND id < ? AND wiki = ? AND status = 'current' "
                     "AND backup_status = 'ok' ORDER BY id LIMIT 1", (since, max(until, since + 1), wiki))
-                row = cursor.fetchone()
-                if row:
-                    rows[row[0]] = dict(zip([d[0] for d in cursor.description], row))
+                found = records(cursor)
+                if found:
+                    rows[found[0]["id"]] = found[0]
                     break
         return list(rows.values())
 

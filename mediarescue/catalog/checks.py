@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from mediarescue.catalog.base import checked_sha256, now
+from mediarescue.catalog.base import checked_sha256, now, records
 
 
 @dataclass
@@ -78,12 +78,9 @@ class CheckQueries:
                               (int(encrypted), sha256, int(encrypted)))
 
     def check_state(self, mode: str) -> dict[str, Any]:
-        cursor = self.conn.execute("SELECT * FROM checks WHERE mode = ?", (mode,))
-        row = cursor.fetchone()
-        if row is None:
-            return {"mode": mode, "position": None, "pass_started": None, "checked": 0, "updated": None,
-                    "last_complete": None}
-        return dict(zip([d[0] for d in cursor.description], row))
+        found = records(self.conn.execute("SELECT * FROM checks WHERE mode = ?", (mode,)))
+        return found[0] if found else {"mode": mode, "position": None, "pass_started": None, "checked": 0,
+                                       "updated": None, "last_complete": None}
 
     def check_progress(self, mode: str, position: str | None, checked: int, complete: bool = False) -> None:
         """Where the pass under way stands (position: the last sha256 checked); `complete` ends it."""

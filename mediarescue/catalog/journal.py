@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from mediarescue.catalog.base import now
+from mediarescue.catalog.base import now, records
 from mediarescue.catalog.catalog import Catalog
 from policies.recovery import Decision
 
@@ -32,9 +32,8 @@ class Journal:
 
     def _one(self, sql: str, params: tuple) -> dict[str, Any] | None:
         with self._tx() as conn:
-            cursor = conn.execute(sql, params)
-            row = cursor.fetchone()
-            return dict(zip([c[0] for c in cursor.description], row)) if row else None
+            found = records(conn.execute(sql, params))
+            return found[0] if found else None
 
     def start_run(self, reason: str | None, report_page: str | None) -> int:
         with self._tx() as conn:
@@ -88,8 +87,7 @@ class Journal:
         with self._tx() as conn:
             cursor = conn.execute(f"SELECT * FROM restore_journal WHERE wiki = ? AND title IN "
                                   f"({', '.join('?' * len(titles))}) AND step = 'failed'", (self.wiki, *titles))
-            names = [c[0] for c in cursor.description]
-            return [dict(zip(names, row)) for row in cursor]
+            return records(cursor)
 
     def close(self) -> None:
         self._conn.close()

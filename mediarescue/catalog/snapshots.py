@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any
 
+from mediarescue.catalog.base import in_chunks, records
 from mediarescue.catalog.catalog import Catalog
 
 STATE_FIELDS = ("title", "status", "archive_name")
@@ -42,14 +43,11 @@ def snapshot(catalog: Catalog, run: int) -> dict[str, Any]:
 
 def collisions_among(catalog: Catalog, sha1s: Iterable[str]) -> list[dict[str, Any]]:
     """sha1 collisions involving these sha1s only (the sha1_collisions view scans the catalog)."""
-    found, sha1s = [], sorted(set(sha1s))
-    for start in range(0, len(sha1s), 500):
-        chunk = sha1s[start:start + 500]
-        cursor = catalog.conn.execute(
+    found: list[dict[str, Any]] = []
+    for chunk, marks in in_chunks(sorted(set(sha1s))):
+        found += records(catalog.conn.execute(
             "SELECT sha1, COUNT(DISTINCT sha256) AS contents, GROUP_CONCAT(DISTINCT id) AS version_ids FROM versions "
-            f"WHERE sha1 IN ({', '.join('?' * len(chunk))}) AND sha256 IS NOT NULL GROUP BY sha1 "
-            "HAVING COUNT(DISTINCT sha256) > 1", chunk)
-        found += [dict(zip(("sha1", "contents", "version_ids"), row)) for row in cursor]
+            f"WHERE sha1 IN {marks} AND sha256 IS NOT NULL GROUP BY sha1 HAVING COUNT(DISTINCT sha256) > 1", chunk))
     return found
 
 
@@ -67,8 +65,7 @@ def list_snapshots(catalog: Catalog, wiki: str | None = None, include_forgotten:
         "COALESCE(s.new_versions, 0) AS new_versions, COALESCE(s.changed_versions, 0) AS changed_versions, "
         "r.new_blobs, r.bytes, r.errors, s.forgotten FROM runs AS r LEFT JOIN snapshots AS s ON s.run = r.id "
         f"WHERE {' AND '.join(clauses) or '1'} ORDER BY r.id", params)
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row)) for row in cursor]
+    return records(cursor)
 
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -145,10 +142,8 @@ def _candidates(catalog: Catalog, *, title: str | None, sha1: str | None, sha256
     if title is not None:
         earlier = [row[0] for row in catalog.conn.execute(
             "SELECT DISTINCT version_id FROM version_states WHERE title = ?", (title,)) if row[0] not in by_id]
-        for start in range(0, len(earlier), 500):
-            chunk = earlier[start:start + 500]
-            cursor = catalog.conn.execute(f"SELECT * FROM versions WHERE id IN ({', '.join('?' * len(chunk))})"
+        for chunk, marks in in_chunks(earlier):
+            cursor = catalog.conn.execute(f"SELECT * FROM versions WHERE id IN {marks}"
                                           + (" AND wiki = ?" if wiki else ""), (*chunk, *([wiki] if wiki else [])))
-            names = [d[0] for d in cursor.description]
-            by_id.update((row[0], dict(zip(names, row))) for row in cursor)
+            by_id.update((row["id"], row) for row in records(cursor))
     return list(by_id.values())
