@@ -2,9 +2,10 @@
 
 pywikibot is the upload engine (its throttle, maxlag, `ratelimited`/`badtoken` retries, chunked
 uploads, `assert=user` on every write). Its configuration is global and it prompts for missing
-passwords, so everything it needs is set here, once, from the frozen WikiConfig: no user-config.py,
-a private PYWIKIBOT_DIR, the password handed over explicitly. There is one dry run, and it is not
-here: `restore` without --yes prints the plan and never makes a Bot.
+passwords, so everything it needs is set here, once, when the first Bot is made (`engine`, never at
+import), and from the frozen WikiConfig: no user-config.py, a private PYWIKIBOT_DIR, the password
+handed over explicitly. There is one dry run, and it is not here: `restore` without --yes prints the
+plan and never makes a Bot.
 """
 from __future__ import annotations
 
@@ -16,38 +17,16 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-# pywikibot keeps its files (session cookies among them) in PYWIKIBOT_DIR only when that folder
-# holds a user-config.py; otherwise in the current directory. Give it a private, empty one that
-# goes away with the process, so no session outlives a run or leaks into the working folder.
-_PRIVATE_DIR = tempfile.mkdtemp(prefix="mediarescue-pywikibot-")
-Path(_PRIVATE_DIR, "user-config.py").write_text("")
-atexit.register(shutil.rmtree, _PRIVATE_DIR, ignore_errors=True)
-os.environ["PYWIKIBOT_DIR"] = _PRIVATE_DIR
-os.environ["PYWIKIBOT_NO_USER_CONFIG"] = "2"
+from urllib3.filepost import encode_multipart_formdata
 
-import pywikibot  # noqa: E402  (the environment above must be set before pywikibot is imported)
-from pywikibot import config as pwb_config  # noqa: E402
-from pywikibot import login as pwb_login  # noqa: E402
-from pywikibot.comms import http as pwb_http  # noqa: E402
-from pywikibot.data.api import Request as PwbRequest  # noqa: E402
-from pywikibot.exceptions import APIError as PwbAPIError  # noqa: E402
-from pywikibot.exceptions import FatalServerError  # noqa: E402
-from urllib3.filepost import encode_multipart_formdata  # noqa: E402
-
-from mediarescue.config import WikiConfig  # noqa: E402
-from mediarescue.mediawiki import CHUNK_SIZE, db_key  # noqa: E402
-from mediarescue.transport import RedirectRefused, redirect_guard  # noqa: E402
-
-
-class _RedirectRefused(RedirectRefused, FatalServerError):
-    """pywikibot waits and retries after most errors of a request, but passes FatalServerError on."""
-
-
-# pywikibot's one session carries the login (a POST with the password) and every write.
-pwb_http.session.hooks["response"].append(redirect_guard(_RedirectRefused))
+from mediarescue.config import WikiConfig
+from mediarescue.mediawiki import CHUNK_SIZE, db_key
+from mediarescue.transport import RedirectRefused, redirect_guard
 
 RIGHTS_NEEDED = ("upload", "reupload", "edit")
 SAME_TITLE_GAP = 1.05  # MediaWiki names archived versions by the second
@@ -76,8 +55,51 @@ def form_data(params: dict[str, str | bytes], parts: dict[str, tuple]) -> tuple[
     return {"Content-Type": content_type}, body
 
 
-PYWIKIBOT_FORM_DATA = PwbRequest.__dict__["_build_mime_request"]  # kept for the test that shows the loss
-PwbRequest._build_mime_request = staticmethod(form_data)  # the lowest write layer: every upload goes through it
+@dataclass(frozen=True)
+class Engine:
+    """pywikibot, made ready for this process: what the Bot uses of it."""
+    pywikibot: ModuleType
+    config: ModuleType
+    login: ModuleType
+    api_error: type[Exception]
+    request: type                   # pywikibot's api.Request, whose body builder is form_data
+    pywikibot_form_data: Any        # pywikibot's own builder, kept for the test that shows its loss
+
+
+_engine: list[Engine] = []
+_engine_lock = threading.Lock()
+
+
+def engine() -> Engine:
+    """pywikibot, set up once per process, when the first Bot is made (never at import).
+
+    Its configuration is read from the environment when it is imported, and it keeps its files
+    (session cookies among them) in PYWIKIBOT_DIR only when that folder holds a user-config.py,
+    otherwise in the current directory: it gets a private, empty one that goes away with the process,
+    so no session outlives a run or leaks into the working folder. Its one HTTP session, which
+    carries the login and every write, refuses redirects elsewhere; its upload bodies are form_data's.
+    """
+    with _engine_lock:
+        if not _engine:
+            private = tempfile.mkdtemp(prefix="mediarescue-pywikibot-")
+            Path(private, "user-config.py").write_text("")
+            atexit.register(shutil.rmtree, private, ignore_errors=True)
+            os.environ["PYWIKIBOT_DIR"] = private
+            os.environ["PYWIKIBOT_NO_USER_CONFIG"] = "2"
+            import pywikibot
+            from pywikibot import config, login
+            from pywikibot.comms import http
+            from pywikibot.data.api import Request
+            from pywikibot.exceptions import APIError, FatalServerError
+
+            class Refused(RedirectRefused, FatalServerError):
+                """pywikibot waits and retries after most errors of a request, but passes FatalServerError on."""
+
+            http.session.hooks["response"].append(redirect_guard(Refused))
+            original = Request.__dict__["_build_mime_request"]
+            Request._build_mime_request = staticmethod(form_data)  # the lowest write layer: every upload
+            _engine.append(Engine(pywikibot, config, login, APIError, Request, original))
+        return _engine[0]
 
 
 class BotError(Exception):
@@ -90,6 +112,8 @@ class BotError(Exception):
 
 class Bot:
     def __init__(self, wiki: WikiConfig, contact: str, throttle: float = THROTTLE):
+        self.engine = pwb = engine()
+        pywikibot, pwb_config, pwb_login = pwb.pywikibot, pwb.config, pwb.login
         family = "mediarescue-" + "".join(c if c.isalnum() else "-" for c in wiki.name)
         pwb_config.family_files[family] = wiki.api_url
         # pywikibot's throttle: at least `throttle` seconds between two writes of this process, under a
@@ -134,13 +158,13 @@ class Bot:
         publish) would only double the wiki's work. An identical current version is not an error:
         MediaWiki answers fileexists-no-change, yet publishes the bytes (how a lost current version
         comes back)."""
-        page = pywikibot.FilePage(self.site, title)
+        page = self.engine.pywikibot.FilePage(self.site, title)
         try:
             with self._paced(title):
                 # text "" spares pywikibot a fetch of the page: MediaWiki uses `text` only to create one.
                 done = self.site.upload(page, source_filename=str(path), summary=summary, text=text or "",
                                         ignore_warnings=True, report_success=False, chunk_size=CHUNK_SIZE)
-        except PwbAPIError as error:
+        except self.engine.api_error as error:
             if error.code == "fileexists-no-change":
                 return
             raise BotError(error.code, error.info) from None
@@ -153,13 +177,13 @@ class Bot:
         try:
             with self._paced(title):
                 reply = request.submit()["filerevert"]
-        except PwbAPIError as error:
+        except self.engine.api_error as error:
             raise BotError(error.code, error.info) from None
         if reply.get("result") != "Success":
             codes = ", ".join(e.get("code", "?") for e in reply.get("errors", [])) or str(reply)
             raise BotError("filerevert-failed", codes)
 
     def edit(self, title: str, text: str, summary: str) -> None:
-        page = pywikibot.Page(self.site, title)
+        page = self.engine.pywikibot.Page(self.site, title)
         page.text = text
         page.save(summary=summary, bot=True, quiet=True)

@@ -132,8 +132,8 @@ def test_a_truncated_upload_by_an_earlier_bot_is_repaired_not_taken_for_a_newer_
     assert json.loads(mediarescue(config, "find", title, "--json").stdout)[0]["backup_status"] == "ok"
     BedStorage(fs_bed).lose("public", public_path(title[5:]))
 
-    old_code = ("import sys, restorer.bot as bot; "  # the upload body as pywikibot itself builds it
-                "bot.PwbRequest._build_mime_request = bot.PYWIKIBOT_FORM_DATA; "
+    old_code = ("import sys, restorer.bot as bot; e = bot.engine(); "  # the upload body as pywikibot builds it
+                "e.request._build_mime_request = e.pywikibot_form_data; "
                 "from mediarescue.cli import main; sys.exit(main(sys.argv[1:]))")
     damaged = subprocess.run([sys.executable, "-c", old_code, "--config", str(config), "restore", "--title", title,
                               "--yes"], capture_output=True, text=True, timeout=300)

@@ -5,6 +5,8 @@ through any chain."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -87,3 +89,10 @@ def test_the_rule_is_checked_on_the_real_tree() -> None:
     assert {"mediarescue.cli.main", "mediarescue.catalog.catalog", "collector.backup", "restorer.plan",
             "policies.recovery", "policies.retention"} <= set(GRAPH)
     assert "mediarescue.catalog" in GRAPH["restorer.plan"] or "mediarescue.catalog.catalog" in GRAPH["restorer.plan"]
+
+
+def test_importing_the_command_changes_no_environment_and_loads_no_pywikibot() -> None:
+    """pywikibot is made ready (its environment, its HTTP hooks) by the first Bot, never by an import."""
+    probe = ("import os, sys; before = dict(os.environ); import mediarescue.cli.main, restorer.restore; "
+             "sys.exit(0 if dict(os.environ) == before and 'pywikibot' not in sys.modules else 1)")
+    assert subprocess.run([sys.executable, "-c", probe], cwd=ROOT).returncode == 0
