@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import signal
 import sqlite3
@@ -242,6 +243,21 @@ def test_quarantine_moves_a_blob_aside(store: BlobStore) -> None:
     else:
         assert [str(e["name"]).split(".")[0] for e in store.swift.entries(store.quarantine_container)] == \
             [stored.sha256]
+
+
+@pytest.mark.integration
+def test_quarantining_a_large_blob_with_a_bad_segment_keeps_its_segment_list(collector_bed: TestBed,
+                                                                             tmp_path: Path) -> None:
+    store = _swift_store(collector_bed, tmp_path / "spool", segment_size=1 << 20)
+    stored = store.put(iter([os.urandom((2 << 20) + 7)]))
+    segments = store.swift.manifest(store.container(stored.sha256), stored.sha256)
+    bad = segments[0]["path"].lstrip("/").split("/", 1)
+    store.swift.put(bad[0], bad[1], b"rot")  # the segment changes: Swift refuses a manifest naming it
+    store.quarantine(stored.sha256)
+    assert not store.has(stored.sha256)
+    [kept] = [str(e["name"]) for e in store.swift.entries(store.quarantine_container)]
+    assert kept.startswith(stored.sha256) and kept.endswith(".manifest.json")
+    assert json.loads(b"".join(store.swift.stream(store.quarantine_container, kept))) == segments
 
 
 @pytest.mark.integration

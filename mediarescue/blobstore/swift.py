@@ -22,6 +22,7 @@ A writer killed between segments and manifest leaves unreferenced segments, neve
 from __future__ import annotations
 
 import io
+import json
 import os
 import tempfile
 import threading
@@ -162,7 +163,9 @@ class SwiftBlobStore(SpoolingStore):
 
     def quarantine(self, sha256: str) -> None:
         """Move the blob to `<prefix>-quarantine` (not delete it: corruption is worth a second look).
-        A large object moves as its manifest; its segments stay where they are."""
+        A large object moves as its manifest; its segments stay where they are. When a segment
+        itself is bad, Swift refuses a manifest that names it: the segment list is then kept as a
+        plain JSON object, so nothing that was stored is lost track of."""
         for encrypted in (False, True):
             name = blob_name(sha256, encrypted)
             headers = self._head(name)
@@ -170,11 +173,11 @@ class SwiftBlobStore(SpoolingStore):
                 continue
             aside = f"{name}.{_stamp()}"
             if headers.get("x-static-large-object", "").lower() == "true":
+                segments = self.swift.manifest(self.container(name), name)
                 try:
-                    self.swift.put_manifest(self.quarantine_container, aside,
-                                            self.swift.manifest(self.container(name), name))
-                except ClientException:  # a segment itself is bad: Swift refuses the manifest
-                    pass
+                    self.swift.put_manifest(self.quarantine_container, aside, segments)
+                except ClientException:  # a segment itself is bad: keep its list, plainly
+                    self.swift.put(self.quarantine_container, f"{aside}.manifest.json", json.dumps(segments).encode())
                 self.swift.delete(self.container(name), name)  # the manifest only; segments stay
             else:
                 self.swift.copy(self.container(name), name, self.quarantine_container, aside)
