@@ -105,6 +105,9 @@ class SwiftStore:
     def put(self, container: str, name: str, data: BinaryIO | bytes, headers: dict[str, str] | None = None) -> None:
         self.connection.put_object(container, name, data, headers=headers)
 
+    def create_container(self, container: str) -> None:
+        self.connection.put_container(container)
+
     def delete(self, container: str, name: str) -> None:
         self.connection.delete_object(container, name)
 

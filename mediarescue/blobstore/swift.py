@@ -177,6 +177,7 @@ class SwiftBlobStore(SpoolingStore):
                 try:
                     self.swift.put_manifest(self.quarantine_container, aside, segments)
                 except ClientException:  # a segment itself is bad: keep its list, plainly
+                    self.swift.create_container(self.quarantine_container)  # Swift judged the segments first
                     self.swift.put(self.quarantine_container, f"{aside}.manifest.json", json.dumps(segments).encode())
                 self.swift.delete(self.container(name), name)  # the manifest only; segments stay
             else:
