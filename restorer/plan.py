@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from mediarescue.catalog import Catalog, Journal
 from policies.recovery import Action, Backed, Decision, Situation, decide, order
@@ -111,7 +112,8 @@ def plan(inspector: Inspector, catalog: Catalog, wiki: str, requested: list[Requ
     titles = [r.title for r in requested if r.title]
     states = inspect_titles(inspector, catalog, wiki, titles, deep, probe)
     journal = Journal(catalog, wiki)
-    bad = {t: _bot_uploads(inspector, journal, states[t]) for t in titles}
+    failed = journal.failed([*titles, *(s.live_title for s in states.values() if s.live_title)])
+    bad = {t: _bot_uploads(inspector, failed, states[t]) for t in titles}
     # A file whose only versions are the bot's failed uploads was gone before them: its filearchive decides too.
     inspector.filearchive({t: states[t] for t in titles if bad[t] and len(bad[t]) == len(states[t].versions)})
     decisions: list[Decision] = []
@@ -129,13 +131,14 @@ def plan(inspector: Inspector, catalog: Catalog, wiki: str, requested: list[Requ
     return order(decisions, priority, usage)
 
 
-def _bot_uploads(inspector: Inspector, journal: Journal, state: FileState) -> tuple[str, ...]:
+def _bot_uploads(inspector: Inspector, failed: dict[str, list[dict[str, Any]]], state: FileState
+                 ) -> tuple[str, ...]:
     """Upload times of the versions that are the bot's own failed uploads: by the bot's account, made
     while a journalled action on the title ran and then failed, with other bytes than it meant to
     upload (the read-back did not match)."""
-    failed = journal.failed(*{state.title, state.live_title or state.title})
+    entries = [e for title in {state.title, state.live_title or state.title} for e in failed.get(title, [])]
     return tuple(v.timestamp for v in state.versions if v.user == inspector.user and any(
-        v.sha1 != entry["sha1"] and _during(v.timestamp, entry["started"], entry["updated"]) for entry in failed))
+        v.sha1 != entry["sha1"] and _during(v.timestamp, entry["started"], entry["updated"]) for entry in entries))
 
 
 def _during(timestamp: str, started: str, ended: str, slack: int = 2) -> bool:

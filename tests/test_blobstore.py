@@ -395,14 +395,13 @@ def test_an_older_catalog_gains_the_encrypted_column(tmp_path: Path) -> None:
 
 def test_stored_records_which_blobs_are_sealed(tmp_path: Path) -> None:
     catalog = Catalog(tmp_path / "c.db")
-    catalog.encrypting = True
     run = catalog.start_run("w", "full")
     versions = [Version("w", f"File:{n}.png", "2026-01-01T00:00:00Z", n * 40, f"File:{n}.png", 1, status,
                         private=int(private))
                 for n, status, private in (("a", "current", False), ("b", "deleted", True), ("c", "current", False))]
     public, private, shared = catalog.record_versions(run, versions)
     catalog.stored(public.id, "1" * 64, "a" * 40, 1, True, run)
-    catalog.stored(private.id, "2" * 64, "b" * 40, 1, True, run)
+    catalog.stored(private.id, "2" * 64, "b" * 40, 1, True, run, encrypted=True)
     catalog.stored(shared.id, "2" * 64, "b" * 40, 1, False, run)  # public version, same bytes: still sealed
     assert catalog.conn.execute("SELECT sha256, encrypted FROM blobs ORDER BY sha256").fetchall() == \
         [("1" * 64, 0), ("2" * 64, 1)]

@@ -308,27 +308,18 @@ class Catalog(CheckQueries, RetentionQueries):
     def unsealed_private(self, version_ids: Iterable[int]) -> list[tuple[str, str]]:
         """(sha256, sha1) of each blob of these versions that is private but stored in plaintext:
         what the run that learned they are private must seal (blobstore.seal)."""
-        ids, found = sorted(set(version_ids)), {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
+        found: dict[str, str] = {}
+        for chunk, marks in in_chunks(sorted(set(version_ids))):
             found.update(self.conn.execute(
                 "SELECT b.sha256, b.sha1 FROM versions AS v JOIN blobs AS b ON b.sha256 = v.sha256 "
-                f"WHERE v.id IN ({', '.join('?' * len(chunk))}) AND v.private = 1 AND v.backup_status = 'ok' "
-                "AND b.encrypted = 0", chunk))
+                f"WHERE v.id IN {marks} AND v.private = 1 AND v.backup_status = 'ok' AND b.encrypted = 0", chunk))
         return sorted(found.items())
 
-    # Whether the blob store in use seals private content (it has a key). Set by whoever opens both,
-    # so that `stored` records blobs.encrypted when its caller does not pass it.
-    encrypting = False
-
     def stored(self, version_id: int, sha256: str, sha1: str, size: int, new_blob: bool, run: int,
-               encrypted: bool | None = None) -> None:
-        """`encrypted`: how the blob is stored now (blobstore.Stored.encrypted); when None, private
-        versions' blobs count as sealed if `encrypting`. Once sealed, a blob stays sealed."""
+               encrypted: bool = False) -> None:
+        """`encrypted`: how the store keeps the blob now (blobstore.Stored.encrypted). Once sealed, a
+        blob stays sealed: public bytes equal to private ones do not unseal it."""
         with self.conn:
-            if encrypted is None:
-                encrypted = self.encrypting and bool(self.conn.execute(
-                    "SELECT private FROM versions WHERE id = ?", (version_id,)).fetchone()[0])
             # Known blobs too: the store may hold content an earlier, killed run stored.
             self.conn.execute("INSERT OR IGNORE INTO blobs (sha256, sha1, size, stored, encrypted) "
                               "VALUES (?, ?, ?, ?, ?)", (sha256, sha1, size, now(), int(encrypted)))
@@ -464,9 +455,8 @@ class Catalog(CheckQueries, RetentionQueries):
 
     def errors(self, version_ids: Iterable[int]) -> list[dict[str, Any]]:
         """Those of these versions whose bytes failed, by id (a run knows which it failed: no scan)."""
-        ids, rows = sorted(version_ids), []
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            rows += self.db.query(f"SELECT id, title, status, sha1, error FROM versions WHERE id IN "
-                                  f"({', '.join('?' * len(chunk))}) AND backup_status = 'error' ORDER BY id", chunk)
+        rows: list[dict[str, Any]] = []
+        for chunk, marks in in_chunks(sorted(version_ids)):
+            rows += records(self.conn.execute(f"SELECT id, title, status, sha1, error FROM versions WHERE id IN "
+                                              f"{marks} AND backup_status = 'error' ORDER BY id", chunk))
         return rows

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from mediarescue.catalog.base import now, records
+from mediarescue.catalog.base import in_chunks, now, records
 from mediarescue.catalog.catalog import Catalog
 from policies.recovery import Decision
 
@@ -82,12 +82,16 @@ class Journal:
         return self._one("SELECT * FROM restore_journal WHERE wiki = ? AND title = ? "
                          "AND step NOT IN ('verified', 'failed') ORDER BY id DESC LIMIT 1", (self.wiki, title))
 
-    def failed(self, *titles: str) -> list[dict[str, Any]]:
-        """The failed actions on these titles: the versions they may have left on the wiki are the bot's."""
+    def failed(self, titles: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+        """The failed actions on these titles, by title: the versions they may have left on the wiki
+        are the bot's."""
+        found: dict[str, list[dict[str, Any]]] = {}
         with self._tx() as conn:
-            cursor = conn.execute(f"SELECT * FROM restore_journal WHERE wiki = ? AND title IN "
-                                  f"({', '.join('?' * len(titles))}) AND step = 'failed'", (self.wiki, *titles))
-            return records(cursor)
+            for chunk, marks in in_chunks(sorted(set(titles))):
+                for entry in records(conn.execute(f"SELECT * FROM restore_journal WHERE wiki = ? AND title IN {marks} "
+                                                  "AND step = 'failed'", (self.wiki, *chunk))):
+                    found.setdefault(entry["title"], []).append(entry)
+        return found
 
     def close(self) -> None:
         self._conn.close()

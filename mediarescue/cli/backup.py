@@ -82,7 +82,6 @@ def run_backup(args: argparse.Namespace, config: configuration.Config, console: 
     if args.workers is not None and not 1 <= args.workers <= 64:
         raise configuration.ConfigError(f"--workers must be between 1 and 64, not {args.workers}")
     catalog = Catalog(config.catalog)
-    catalog.encrypting = config.encryption_key is not None
     if wiki.swift and config.encryption_key is None:  # deleted versions are read from Swift only
         console.print("warning: no encryption_key_file: deleted versions are stored unencrypted", style="yellow")
     try:
