@@ -1,6 +1,6 @@
 """scripts/testbed and scripts/seed-wiki: a thin shell over testbed.bed and testbed.seed.
 
-    python -m testbed start [DIR] [--profile swift|swift-flat|fs] [--port N] [--json]
+    python -m testbed start [DIR] [--profile swift|swift-flat|fs] [--catalog sqlite|postgres] [--port N] [--json]
     python -m testbed stop [DIR]          (no DIR: every test bed under .testbed/, pytest's too)
     python -m testbed status [DIR] [--json]
     python -m testbed seed [DIR | --api-url URL --user USER] [--count N] [--seed S] [--size B] [--large-size B]
@@ -38,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     start.add_argument("dir", nargs="?", type=Path, default=DEFAULT_DIR)
     start.add_argument("--profile", choices=sorted(bed.PROFILES), default="swift",
                        help="; ".join(f"{p.name}: {p.description}" for p in bed.PROFILES.values()))
+    start.add_argument("--catalog", choices=bed.CATALOGS, default="sqlite",
+                       help="postgres: also a PostgreSQL server for the catalog (default sqlite: nothing to start)")
     start.add_argument("--port", type=int, help="the wiki's port (default: a free one)")
     start.add_argument("--json", action="store_true", help="print the test bed's details as JSON")
     stop = verbs.add_parser("stop", help="end every process a test bed started")
@@ -80,6 +82,8 @@ def _print_bed(test_bed: bed.TestBed, elapsed: float | None = None) -> None:
         layout = "sharded" if test_bed.sharded else "unsharded"
         print(f"  swift auth      {test_bed.swift_auth_url}  user {test_bed.swift_user}  key {test_bed.swift_key}")
         print(f"  swift layout    {test_bed.wiki_id}-local-<zone> ({layout})")
+    if test_bed.catalog_url:
+        print(f"  catalog         {test_bed.catalog_url}  password {test_bed.catalog_password}")
     print(f"  environment     source {test_bed.dir / 'testbed.env'}")
 
 
@@ -102,7 +106,7 @@ def _api(args: argparse.Namespace, login: bool) -> MediaWiki:
 def run(args: argparse.Namespace) -> int:
     if args.verb == "start":
         began = time.monotonic()
-        test_bed = bed.start(args.dir, args.profile, args.port)
+        test_bed = bed.start(args.dir, args.profile, args.port, args.catalog)
         if args.json:
             print(json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in asdict(test_bed).items()}, indent=1))
         else:

@@ -9,7 +9,7 @@ import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from testbed import procs, swift_server, wiki
+from testbed import postgres, procs, swift_server, wiki
 from testbed.procs import TestBedError
 
 INFO = "testbed.json"
@@ -56,6 +56,8 @@ class TestBed:
     swift_key: str | None = None
     wiki_id: str | None = None
     sharded: bool = False
+    catalog_url: str | None = None       # a PostgreSQL catalog's URL (`start(catalog="postgres")`), no password
+    catalog_password: str | None = None
 
     @property
     def images_dir(self) -> Path:
@@ -69,6 +71,9 @@ class TestBed:
             values |= {"MEDIARESCUE_SWIFT_AUTH_URL": self.swift_auth_url, "MEDIARESCUE_SWIFT_USER": self.swift_user,
                        "MEDIARESCUE_SWIFT_KEY": self.swift_key, "MEDIARESCUE_SWIFT_WIKI_ID": self.wiki_id,
                        "MEDIARESCUE_SWIFT_SHARDED": "1" if self.sharded else "0"}
+        if self.catalog_url:
+            values |= {"MEDIARESCUE_CATALOG_URL": self.catalog_url,
+                       "MEDIARESCUE_CATALOG_PASSWORD": self.catalog_password}
         return values
 
 
@@ -115,22 +120,28 @@ def _claim(bed_dir: Path) -> None:
     (bed_dir / INFO).write_text(json.dumps({"state": "starting"}))
 
 
-def start(bed_dir: Path, profile: str = "swift", port: int | None = None) -> TestBed:
+CATALOGS = ("sqlite", "postgres")
+
+
+def start(bed_dir: Path, profile: str = "swift", port: int | None = None, catalog: str = "sqlite") -> TestBed:
+    """A fresh test bed in `bed_dir`; with catalog="postgres", a PostgreSQL server for the catalog too."""
     if profile not in PROFILES:
         raise TestBedError(f"unknown profile {profile!r}: choose one of {', '.join(PROFILES)}")
+    if catalog not in CATALOGS:
+        raise TestBedError(f"unknown catalog {catalog!r}: choose one of {', '.join(CATALOGS)}")
     chosen = PROFILES[profile]
     bed_dir = bed_dir.resolve()
     if port is not None:
         procs.check_port_free(port)
     _claim(bed_dir)
     try:
-        return _start(bed_dir, chosen, port or procs.free_port())
+        return _start(bed_dir, chosen, port or procs.free_port(), catalog)
     except BaseException:
         procs.stop_all(bed_dir)
         raise
 
 
-def _start(bed_dir: Path, profile: Profile, port: int) -> TestBed:
+def _start(bed_dir: Path, profile: Profile, port: int, catalog: str) -> TestBed:
     swift_result: dict[str, object] = {}
 
     def start_swift() -> None:
@@ -150,7 +161,7 @@ def _start(bed_dir: Path, profile: Profile, port: int) -> TestBed:
     if "error" in swift_result:
         raise swift_result["error"]
 
-    swift_fields: dict[str, object] = {}
+    extra_fields: dict[str, object] = {}
     if profile.swift:
         swift: swift_server.Swift = swift_result["swift"]
         if profile.sharded:
@@ -162,19 +173,22 @@ def _start(bed_dir: Path, profile: Profile, port: int) -> TestBed:
         auth_base = swift.auth_url.removesuffix("/v1.0")  # MediaWiki appends it
         file_settings = wiki.swift_settings(auth_base, swift_server.USER, swift.key, WIKI_ID, profile.sharded,
                                             upload_url, thumb_url)
-        swift_fields = {"swift_auth_url": swift.auth_url, "swift_user": swift_server.USER, "swift_key": swift.key,
+        extra_fields = {"swift_auth_url": swift.auth_url, "swift_user": swift_server.USER, "swift_key": swift.key,
                         "wiki_id": WIKI_ID, "sharded": profile.sharded}
     else:
         upload_url = f"http://127.0.0.1:{port}/images"
         file_settings = ""
     wiki.configure(root, bed_dir, file_settings)
     wiki.serve(bed_dir, root, port)
+    if catalog == "postgres":
+        server = postgres.start(bed_dir)
+        extra_fields |= {"catalog_url": server.url, "catalog_password": server.password}
     bed = TestBed(dir=bed_dir, profile=profile.name, api_url=f"http://127.0.0.1:{port}/api.php", wiki_root=root,
                   upload_url=upload_url, bot_user=accounts.bot.user, bot_password=accounts.bot.password,
                   seed_user=accounts.seeder.user, seed_password=accounts.seeder.password,
                   oversight_user=accounts.oversighter.user, oversight_password=accounts.oversighter.password,
                   bot_no_deleted_user=accounts.bot_no_deleted.user,
-                  bot_no_deleted_password=accounts.bot_no_deleted.password, **swift_fields)
+                  bot_no_deleted_password=accounts.bot_no_deleted.password, **extra_fields)
     info = {key: str(value) if isinstance(value, Path) else value for key, value in asdict(bed).items()}
     _private_write(bed_dir / INFO, json.dumps(info, indent=1))
     _private_write(bed_dir / "testbed.env", "".join(f"export {k}='{v}'\n" for k, v in bed.env().items()))

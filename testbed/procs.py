@@ -76,12 +76,13 @@ def _save(bed_dir: Path, records: dict[str, dict]) -> None:
 
 
 def start(bed_dir: Path, name: str, argv: list[str], env: dict[str, str] | None = None,
-          cwd: Path | None = None) -> subprocess.Popen:
+          cwd: Path | None = None, user: str | None = None) -> subprocess.Popen:
+    """Start `argv` in a session of its own, output to logs/NAME.log; as `user` when root asks it."""
     logs = bed_dir / "logs"
     logs.mkdir(exist_ok=True)
     with open(logs / f"{name}.log", "ab") as log:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True, env=env, cwd=cwd)
+                                start_new_session=True, env=env, cwd=cwd, user=user)
     records = _load(bed_dir)
     records[name] = {"pid": proc.pid, "started": _start_time(proc.pid), "argv": argv}
     _save(bed_dir, records)

@@ -125,3 +125,41 @@ def test_production_shaped_profile_shards_containers_and_serves_upload_style_url
     assert requests.head(url, timeout=10).status_code == 200
     assert requests.put(url, data=b"x", timeout=10).status_code == 405  # the rewrite only reads
     assert requests.get(url.replace(rel, "0/0f/No such file.png"), timeout=10).status_code == 404
+
+
+@pytest.mark.integration
+def test_postgres_catalog_server_runs_unprivileged_takes_its_password_and_stops_with_the_bed() -> None:
+    bed.BEDS.mkdir(exist_ok=True)
+    bed_dir = bed.BEDS / "pytest-postgres"  # not tmp_path: pytest's is 0700, closed to the server's account
+    if (bed_dir / bed.INFO).exists():
+        bed.stop(bed_dir)
+    done = run_testbed("start", str(bed_dir), "--profile", "fs", "--catalog", "postgres")
+    try:
+        assert done.returncode == 0, done.stderr
+        test_bed = bed.load(bed_dir)
+        assert f"catalog         {test_bed.catalog_url}" in done.stdout
+        assert test_bed.catalog_url.startswith("postgresql://mediarescue@127.0.0.1:")
+        assert test_bed.catalog_password not in test_bed.catalog_url
+        env_file = (bed_dir / "testbed.env").read_text()
+        assert f"MEDIARESCUE_CATALOG_URL='{test_bed.catalog_url}'" in env_file
+        assert (bed_dir / "testbed.env").stat().st_mode & 0o777 == 0o600
+
+        import psycopg
+
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+            psycopg.connect(test_bed.catalog_url, password="wrong", connect_timeout=5).close()
+        with psycopg.connect(test_bed.catalog_url, password=test_bed.catalog_password, connect_timeout=5) as conn:
+            conn.execute("CREATE TABLE probe (id bigint PRIMARY KEY)")
+            conn.execute("INSERT INTO probe VALUES (1), (2)")
+            assert conn.execute("SELECT count(*) FROM probe").fetchone() == (2,)
+            backend_uid = Path(f"/proc/{conn.execute('SELECT pg_backend_pid()').fetchone()[0]}").stat().st_uid
+        server_uid = Path(f"/proc/{procs.running(bed_dir)['postgres'][0]}").stat().st_uid
+        assert server_uid != 0  # PostgreSQL refuses root: as root, the bed runs it as an unprivileged account
+        assert backend_uid == server_uid
+    finally:
+        stopped = run_testbed("stop", str(bed_dir))
+    assert "postgres" in stopped.stdout
+    assert procs.running(bed_dir) == {}
+    port = int(test_bed.catalog_url.rsplit(":", 1)[1].split("/")[0])
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
