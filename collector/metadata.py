@@ -70,7 +70,7 @@ def save(catalog: Catalog, store: BlobStore, settings: Settings = Settings(), fu
     """Write what changed since the last object (or everything) into the store as one object,
     then record it and clear the changes it covers. Objects a killed writer installed but did
     not record are adopted first (recovery would use them: the next must come after them)."""
-    identity = catalog.catalog_id()
+    identity = str(catalog.catalog_id())
     listed = store.metadata_objects(identity)
     recorded = {r["name"] for r in catalog.metadata_recorded()}
     catalog.record_metadata([o for o in listed if o.name not in recorded])
@@ -82,10 +82,10 @@ def save(catalog: Catalog, store: BlobStore, settings: Settings = Settings(), fu
 
     def watched() -> Iterator[bytes]:
         for number, chunk in enumerate(chunks):
-            if number == 1:
-                _crash_at("metadata-writing")
             yield chunk
-        _crash_at("metadata-written")
+            if number == 0:
+                _crash_at("metadata-writing")  # the spool holds part of the object
+        _crash_at("metadata-written")  # the spool holds all of it, not yet sealed to its end nor installed
 
     try:
         obj = store.put_metadata(identity, seq, kind, catalog.newest_run(), watched())
@@ -102,7 +102,7 @@ def drop_unneeded(catalog: Catalog, store: BlobStore) -> list[MetadataObject]:
     """After `forget`: remove the objects no kept snapshot needs (policies.metadata.needed),
     newest chain always kept; the record goes first, so a crash leaves an object, never a record
     of a missing one."""
-    identity = catalog.catalog_id()
+    identity = str(catalog.catalog_id())
     listed = store.metadata_objects(identity)
     kept_runs = [r[0] for r in catalog.live_runs(None)]
     keep = policy.needed([_stored(o) for o in listed], kept_runs)
@@ -183,7 +183,7 @@ def export(catalog: Catalog, file: Path) -> dict[str, Any]:
         raise CatalogError(f"{file} exists: an export never overwrites a file")
     partial = file.with_name(f".{file.name}.partial-{os.getpid()}")
     create_private(partial)
-    info, chunks = dump(catalog.conn, "full", {"catalog": catalog.catalog_id()})
+    info, chunks = dump(catalog.conn, "full", {"catalog": catalog.catalog_id(create=False)})
     try:
         with open(partial, "wb") as out:
             for chunk in chunks:
@@ -221,6 +221,7 @@ def import_file(file: Path, path: Path) -> dict[str, Any]:
 class MetadataFindings:
     objects: int = 0
     read: int = 0
+    unread: int = 0  # sealed, and no key configured
     problems: list[dict[str, str]] = field(default_factory=list)  # {"problem", "name", "detail"}
 
 
@@ -232,7 +233,8 @@ def check_metadata(catalog: Catalog, store: BlobStore, read_all: bool = False) -
     quick = catalog.quick_check()
     if quick != ["ok"]:
         found.problems.append({"problem": "catalog-damaged", "name": str(catalog.path), "detail": "; ".join(quick)})
-    listed = store.metadata_objects(catalog.catalog_id())
+    identity = catalog.catalog_id(create=False)  # a check writes nothing: no id yet, no metadata yet
+    listed = store.metadata_objects(identity) if identity else []
     found.objects = len(listed)
     names = {o.name for o in listed}
     for record in catalog.metadata_recorded():
@@ -244,8 +246,15 @@ def check_metadata(catalog: Catalog, store: BlobStore, read_all: bool = False) -
         found.problems.append({"problem": "metadata-behind", "name": max(listed).name if listed else "",
                                "detail": f"the store's newest metadata does not hold run {last}, the catalog's "
                                          "last finished run"})
-    wanted = listed if read_all else (recovery_chain(listed, None) if listed else [])
+    try:
+        wanted = listed if read_all else (recovery_chain(listed, None) if listed else [])
+    except RecoveryError as error:
+        found.problems.append({"problem": "metadata-unrecoverable", "name": identity or "", "detail": str(error)})
+        wanted = listed
     for obj in wanted:
+        if obj.encrypted and store.encryption_key is None and not read_all:
+            found.unread += 1  # as for blobs, only reading everything needs the key (and stops without it)
+            continue
         try:
             with store.open_metadata(obj) as stream:
                 for _ in read_lines(stream):

@@ -20,11 +20,12 @@ from mediarescue.files import create_private
 class MetadataQueries:
     conn: sqlite3.Connection
 
-    def catalog_id(self) -> str:
-        """The id that names this catalog's metadata in the store: made on first use."""
+    def catalog_id(self, create: bool = True) -> str | None:
+        """The id that names this catalog's metadata in the store: made on first use (`create`),
+        else None until then."""
         row = self.conn.execute("SELECT id FROM catalog_identity").fetchone()
-        if row:
-            return row[0]
+        if row or not create:
+            return row[0] if row else None
         with self.conn:
             self.conn.execute("INSERT INTO catalog_identity (id) VALUES (?)", (uuid.uuid4().hex[:16],))
         return self.conn.execute("SELECT id FROM catalog_identity").fetchone()[0]

@@ -246,11 +246,13 @@ def run_check(args: argparse.Namespace, config: configuration.Config, console: C
         catalog.close()
     if args.json:
         _print_json({**result.as_json(), "dry_run": not (args.repair and args.yes),
-                     "metadata": {"objects": kept.objects, "read": kept.read, "problems": kept.problems}})
+                     "metadata": {"objects": kept.objects, "read": kept.read, "unread_without_key": kept.unread,
+                                  "problems": kept.problems}})
     else:
         _print_check(console, result, show_plan=args.repair)
-        console.print(f"catalog and metadata: {kept.objects} metadata objects in the store, {kept.read} read whole; "
-                      f"{len(kept.problems)} problems", highlight=False)
+        console.print(f"catalog and metadata: {kept.objects} metadata objects in the store, {kept.read} read whole"
+                      + (f", {kept.unread} sealed ones not read (no key)" if kept.unread else "")
+                      + f"; {len(kept.problems)} problems", highlight=False)
         for problem in kept.problems:
             console.print(f"{problem['problem']}: {problem['name']}: {problem['detail']}", highlight=False,
                           markup=False)
