@@ -21,6 +21,7 @@ class CatalogDamaged(CatalogError):
     """The catalog's file is damaged (SQLite finds it malformed): it is rebuilt from the store."""
 
     def __init__(self, path: object, detail: str):
+        detail = " ".join(detail.replace("*** in database main ***", "").split())  # quick_check's lines, as one
         super().__init__(f"the catalog {path} is damaged ({detail[:200]}): rebuild it from the backup store with "
                          f"`mediarescue catalog recover NEW_PATH`, then point `catalog` in the config at it")
         self.path = path

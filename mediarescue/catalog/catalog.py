@@ -42,10 +42,10 @@ from mediarescue.catalog.retention import RetentionQueries
 from mediarescue.catalog.schema import PAGES, SCHEMA
 from mediarescue.files import create_private, sqlite_problem, tighten
 
-# Catalogs up to this size are checked (SQLite's quick_check, ~1 s a GiB) every time they are opened,
+# Catalogs up to this size are checked (SQLite's quick_check, ~4 s a GiB here) every time they are opened,
 # so that a damaged one stops every verb before it writes anything; larger ones by `check`, and
 # wherever a damaged page is read (CatalogDamaged all the same).
-QUICK_CHECK_AT_OPEN = 512 << 20
+QUICK_CHECK_AT_OPEN = 256 << 20
 
 
 class Version(NamedTuple):
