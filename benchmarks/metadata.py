@@ -101,7 +101,6 @@ def full_copy(directory: Path, versions: int) -> dict:
     work.mkdir()
     copy = work / "catalog.db"
     shutil.copy(source, copy)  # the kept one stays unchanged (the copy gets an id and a record)
-    file_bytes = copy.stat().st_size
     store = LocalBlobStore(work / "blobs", encryption_key=KEY)
     catalog = Catalog(copy)
     began, cpu = time.perf_counter(), time.process_time()
@@ -113,13 +112,14 @@ def full_copy(directory: Path, versions: int) -> dict:
     recovered = kept.recover(store, work / "recovered.db")
     recover_seconds, recover_cpu = time.perf_counter() - began, time.process_time() - cpu
     say(f"{versions:,} versions: recovered in {recover_seconds:.1f} s")
+    # The catalog's size as recovered: the synthetic one also holds the change notes of its build.
+    file_bytes = (work / "recovered.db").stat().st_size
     result = {"versions": versions, "catalog_file_bytes": file_bytes, "object_bytes": obj.size,
               "rows": recovered["rows"], "write_seconds": write_seconds, "write_cpu_seconds": write_cpu,
               "write_catalog_mb_per_s": file_bytes / 1e6 / write_seconds, "write_rows_per_s":
               recovered["rows"] / write_seconds, "recover_seconds": recover_seconds,
               "recover_cpu_seconds": recover_cpu, "recover_catalog_mb_per_s": file_bytes / 1e6 / recover_seconds,
-              "recover_rows_per_s": recovered["rows"] / recover_seconds,
-              "recovered_file_bytes": (work / "recovered.db").stat().st_size}
+              "recover_rows_per_s": recovered["rows"] / recover_seconds}
     shutil.rmtree(work)
     return result
 

@@ -78,7 +78,7 @@ def save(catalog: Catalog, store: BlobStore, settings: Settings = Settings(), fu
         [_stored(o) for o in listed], _whole(catalog, listed), pending_changes(catalog.conn),
         catalog.catalog_size(), datetime.now(timezone.utc), settings.full_share, settings.full_days)
     seq = max([o.seq for o in listed] + [r["seq"] for r in catalog.metadata_recorded()] + [0]) + 1
-    info, chunks = dump(catalog.conn, kind, {"catalog": identity, "seq": seq})
+    info, chunks = dump(catalog.path, kind, {"catalog": identity, "seq": seq})
 
     def watched() -> Iterator[bytes]:
         for number, chunk in enumerate(chunks):
@@ -90,7 +90,7 @@ def save(catalog: Catalog, store: BlobStore, settings: Settings = Settings(), fu
     try:
         obj = store.put_metadata(identity, seq, kind, catalog.newest_run(), watched())
     finally:
-        chunks.close()  # ends the dump's read transaction, however the write ended
+        chunks.close()  # ends the dump's thread and read transaction, however the write ended
     _crash_at("metadata-installed")
     catalog.record_metadata([obj])
     _crash_at("metadata-recorded")
@@ -183,7 +183,7 @@ def export(catalog: Catalog, file: Path) -> dict[str, Any]:
         raise CatalogError(f"{file} exists: an export never overwrites a file")
     partial = file.with_name(f".{file.name}.partial-{os.getpid()}")
     create_private(partial)
-    info, chunks = dump(catalog.conn, "full", {"catalog": catalog.catalog_id(create=False)})
+    info, chunks = dump(catalog.path, "full", {"catalog": catalog.catalog_id(create=False)})
     try:
         with open(partial, "wb") as out:
             for chunk in chunks:

@@ -18,12 +18,16 @@ nothing. Bookkeeping tables (metadata_changes, metadata_objects, catalog_identit
 """
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
+import queue
 import sqlite3
+import threading
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Any
 
 from mediarescue.catalog.base import CatalogError, now
@@ -110,38 +114,45 @@ def _lines_delta(conn: sqlite3.Connection, info: DumpInfo) -> Iterator[str]:
             yield json.dumps({"deleted": table, "keys": [list(k) if len(k) > 1 else k[0] for k in keys]})
 
 
-def dump(conn: sqlite3.Connection, kind: str, extra: dict[str, Any] | None = None) -> tuple[DumpInfo, Iterator[bytes]]:
-    """A full dump or a delta of the catalog on `conn`, as gzip chunks of about a MiB, read in one
-    transaction (a consistent snapshot, whatever writes beside it). `info` is complete once the
-    chunks are used up. The caller must exhaust or close the iterator (it holds the transaction)."""
+def dump(path: Path, kind: str, extra: dict[str, Any] | None = None) -> tuple[DumpInfo, Iterator[bytes]]:
+    """A full dump or a delta of the catalog at `path`, as gzip chunks of about a MiB, read in one
+    transaction of a connection of its own (a consistent snapshot, whatever writes beside it) by a
+    thread of its own, so that reading and compressing overlap with what the caller does with the
+    chunks (hashing, sealing, writing). `info` is complete once the chunks are used up. The caller
+    must exhaust or close the iterator."""
     if kind not in ("full", "delta"):
         raise ValueError(kind)
     info = DumpInfo(kind, None)
 
     def chunks() -> Iterator[bytes]:
-        conn.execute("BEGIN")  # a read transaction: under WAL, a snapshot of the catalog
-        try:
-            info.changes_upto = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM metadata_changes").fetchone()[0]
-            info.run = conn.execute("SELECT MAX(id) FROM runs").fetchone()[0]
-            sequences = dict(conn.execute("SELECT name, seq FROM sqlite_sequence"))
-            info.header = {"format": FORMAT, "version": VERSION, "kind": kind, "run": info.run, "created": now(),
-                           "sequences": sequences, **(extra or {})}
-            lines = _lines_full(conn, info) if kind == "full" else _lines_delta(conn, info)
-            compressor = zlib.compressobj(1, zlib.DEFLATED, 31)  # gzip framing: `zcat` reads a plaintext dump
-            pending: list[bytes] = [json.dumps(info.header).encode() + b"\n"]
-            size = 0
-            for line in lines:
-                data = line.encode() + b"\n"
-                pending.append(data)
-                size += len(data)
-                if size >= _COMPRESS_AT:
-                    yield compressor.compress(b"".join(pending))
-                    pending, size = [], 0
-            pending.append(json.dumps({"end": {"rows": info.rows}}).encode() + b"\n")
-            yield compressor.compress(b"".join(pending)) + compressor.flush()
-        finally:
-            conn.execute("COMMIT")
-    return info, chunks()
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            conn.execute("BEGIN")  # a read transaction: under WAL, a snapshot of the catalog
+            try:
+                yield from _compressed(conn, info, extra)
+            finally:
+                conn.execute("COMMIT")
+    return info, prefetched(chunks(), depth=4)
+
+
+def _compressed(conn: sqlite3.Connection, info: DumpInfo, extra: dict[str, Any] | None) -> Iterator[bytes]:
+    info.changes_upto = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM metadata_changes").fetchone()[0]
+    info.run = conn.execute("SELECT MAX(id) FROM runs").fetchone()[0]
+    sequences = dict(conn.execute("SELECT name, seq FROM sqlite_sequence"))
+    info.header = {"format": FORMAT, "version": VERSION, "kind": info.kind, "run": info.run, "created": now(),
+                   "sequences": sequences, **(extra or {})}
+    lines = _lines_full(conn, info) if info.kind == "full" else _lines_delta(conn, info)
+    compressor = zlib.compressobj(1, zlib.DEFLATED, 31)  # gzip framing: `zcat` reads a plaintext dump
+    pending: list[bytes] = [json.dumps(info.header).encode() + b"\n"]
+    size = 0
+    for line in lines:
+        data = line.encode() + b"\n"
+        pending.append(data)
+        size += len(data)
+        if size >= _COMPRESS_AT:
+            yield compressor.compress(b"".join(pending))
+            pending, size = [], 0
+    pending.append(json.dumps({"end": {"rows": info.rows}}).encode() + b"\n")
+    yield compressor.compress(b"".join(pending)) + compressor.flush()
 
 
 def pending_changes(conn: sqlite3.Connection) -> int:
@@ -219,7 +230,8 @@ def apply(conn: sqlite3.Connection, lines: Iterable[dict[str, Any] | list[Any]])
             if not set(columns) <= set(known):
                 raise DumpError(f"the dump's {table} has columns this catalog lacks: "
                                 f"{', '.join(sorted(set(columns) - set(known)))}")
-            insert = f"INSERT OR REPLACE INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+            verb = "INSERT" if info is not None and info.kind == "full" else "INSERT OR REPLACE"  # full: tables emptied
+            insert = f"{verb} INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
         elif "deleted" in line:
             _delete(conn, line["deleted"], line["keys"])
             info.rows += len(line["keys"])  # type: ignore[union-attr]
@@ -243,6 +255,51 @@ def _delete(conn: sqlite3.Connection, table: str, keys: list[Any]) -> None:
     else:
         key = _primary_key(conn, table)
         conn.executemany(f"DELETE FROM {table} WHERE {key[0]} = ? AND {key[1]} = ?", keys)
+
+
+def prefetched(items: Iterator[Any], depth: int = 16) -> Iterator[Any]:
+    """`items`, produced by a thread of its own `depth` ahead: reading, decrypting, decompressing and
+    decoding a dump overlap with SQLite writing the rows (both let go of the GIL for their C work).
+    An exception of the producer is raised here, where its item would have been."""
+    handoff: queue.Queue = queue.Queue(depth)
+    stop = threading.Event()
+    done = object()
+
+    def offer(entry: tuple[Any, BaseException | None]) -> bool:
+        while not stop.is_set():  # never blocked for good once the consumer has gone
+            try:
+                handoff.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not offer((item, None)):
+                    return
+            offer((done, None))
+        except BaseException as error:  # handed over, raised in the consumer
+            offer((done, error))
+        finally:
+            close = getattr(items, "close", None)
+            if close:  # a generator's own cleanup (its transaction) runs here, in its thread
+                close()
+
+    worker = threading.Thread(target=produce, name="dump-reader", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, error = handoff.get()
+            if error is not None:
+                raise error
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 def table_rows(conn: sqlite3.Connection, table: str) -> list[tuple]:

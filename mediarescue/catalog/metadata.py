@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from mediarescue.catalog.base import CatalogError
-from mediarescue.catalog.dump import DumpInfo, apply, read_lines, schema_statements
+from mediarescue.catalog.dump import DumpInfo, apply, prefetched, read_lines, schema_statements
 from mediarescue.files import create_private
 
 
@@ -87,7 +87,7 @@ def rebuild(path: Path, dumps: Iterable[IO[bytes]], identity: str | None,
                 conn.execute(statement)
             for stream in dumps:  # indexes after the rows: a bulk load builds them faster at the end
                 with stream:
-                    done.append(apply(conn, read_lines(stream)))
+                    done.append(apply(conn, prefetched(read_lines(stream))))
                 if len(done) == 1 and done[0].kind != "full":
                     raise CatalogError("the first dump of a catalog must be a full one")
             for statement in rest:
