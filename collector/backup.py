@@ -28,6 +28,7 @@ import urllib3
 from swiftclient.exceptions import ClientException
 
 from collector import incremental
+from collector import metadata as kept_metadata
 from collector.incremental import FAPROP, NoLogPosition
 from mediarescue.blobstore.base import BlobStore, ChecksumMismatch, Stored
 from mediarescue.blobstore.crypto import CorruptBlob, KeyRequired, WrongKey
@@ -69,6 +70,7 @@ class Options:
     backoff: float = 1.0
     url_rewrite: tuple[str, str] | None = None  # (prefix, replacement) for file URLs, e.g. through a proxy
     progress: Progress = field(default_factory=Progress)
+    metadata: kept_metadata.Settings = field(default_factory=kept_metadata.Settings)  # the catalog's store copies
 
 
 @dataclass
@@ -78,10 +80,11 @@ class Summary:
     unreachable: int
     collisions: list[dict[str, Any]]
     snapshot: dict[str, Any] = field(default_factory=dict)  # new and changed versions, log entries read
+    metadata: dict[str, Any] = field(default_factory=dict)  # the object written to the store, or why none was
 
     @property
     def ok(self) -> bool:
-        return not self.errors
+        return not self.errors and "error" not in self.metadata
 
 
 class _Sources:
@@ -352,6 +355,8 @@ def backup(wiki: WikiConfig, catalog: Catalog, blobs: BlobStore, contact: str, o
     finally:
         recorder.close(wait_for_downloads=status == "done")
         record = catalog.finish_run(run, status)
+        # Interrupted: the operator wants it to stop now; the next run's object holds this run's rows too.
+        written = _save_metadata(catalog, blobs, options.metadata) if status != "interrupted" else {}
     # A full run reports every collision in the catalog; an incremental one those it may have made,
     # since a scan of the whole catalog would cost more than the run itself.
     collisions = snapshots.collisions_among(catalog, recorder.stored_sha1) if incremental_run \
@@ -360,4 +365,16 @@ def backup(wiki: WikiConfig, catalog: Catalog, blobs: BlobStore, contact: str, o
               "titles_read_again": len(changes.titles), "hidden_log_entries": changes.hidden_entries,
               "requests": api.requests_sent}
     return Summary(run=record, errors=catalog.errors(recorder.failed) + recorder.seal_errors,
-                   unreachable=recorder.unreachable, collisions=collisions, snapshot=detail)
+                   unreachable=recorder.unreachable, collisions=collisions, snapshot=detail, metadata=written)
+
+
+def _save_metadata(catalog: Catalog, blobs: BlobStore, settings: kept_metadata.Settings) -> dict[str, Any]:
+    """The run's rows into the store (collector.metadata). A store that fails here fails the
+    run's exit, not its rows: they wait in the catalog for the next run's object."""
+    began = time.monotonic()
+    try:
+        obj = kept_metadata.save(catalog, blobs, settings)
+    except (OSError, ClientException, requests.RequestException, urllib3.exceptions.HTTPError) as error:
+        return {"error": f"the catalog's metadata was not written to the store ({type(error).__name__}: {error}); "
+                         "the next run writes it"}
+    return {"name": obj.name, "kind": obj.kind, "bytes": obj.size, "seconds": round(time.monotonic() - began, 3)}

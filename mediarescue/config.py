@@ -6,6 +6,10 @@
     encryption_key_file = "/etc/mediarescue/blob-key"   # optional (or encryption_key_env): seals
                                     # deleted content at rest; make one with `mediarescue keygen FILE`
 
+    [metadata]                      # optional: the catalog's copies in the blob store
+    full_share = 0.25               # a full copy instead of a delta once the deltas since the last
+    full_days = 30                  # full copy reach this share of it, or it is this many days old
+
     [blobs_swift]                   # optional: blobs in a Swift account instead of `blobs`
     auth_url = "https://swift.example/auth/v1.0"
     user = "mediarescue:backup"
@@ -90,6 +94,8 @@ class Config:
     blobs_swift: SwiftBlobs | None = None
     encryption_key: bytes | None = field(default=None, repr=False)  # 32 bytes; None: private content unsealed
     encryption_key_source: str = "encryption_key_file"  # where the key came from, named when it is the wrong one
+    metadata_full_share: float = 0.25  # [metadata] full_share
+    metadata_full_days: float = 30.0  # [metadata] full_days
 
     def wiki(self, name: str | None) -> WikiConfig:
         if name is None:
@@ -213,7 +219,16 @@ def load(path: Path | str) -> Config:
     return Config(path=path, catalog=local_path("catalog"), blobs=None if blobs_swift else local_path("blobs"),
                   contact=_get(data, "contact", "", str), wikis={n: _wiki(n, t, base) for n, t in wikis.items()},
                   blobs_swift=blobs_swift, encryption_key=_encryption_key(data, base),
-                  encryption_key_source=_key_source(data))
+                  encryption_key_source=_key_source(data), **_metadata(_get(data, "metadata", "", dict, {})))
+
+
+def _metadata(table: dict) -> dict[str, float]:
+    share, days = table.get("full_share", 0.25), table.get("full_days", 30)
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 10:
+        raise ConfigError(f"metadata.full_share must be a number above 0 and at most 10, not {share!r}")
+    if isinstance(days, bool) or not isinstance(days, (int, float)) or not 0 < days <= 3650:
+        raise ConfigError(f"metadata.full_days must be a number of days above 0, at most 3650, not {days!r}")
+    return {"metadata_full_share": float(share), "metadata_full_days": float(days)}
 
 
 def _blobs_swift(table: Any, base: Path) -> SwiftBlobs:

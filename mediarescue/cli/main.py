@@ -6,6 +6,8 @@ catalog, calls one function and maps errors to a one-line message and an exit co
     mediarescue [--config FILE] snapshots [--all] [--wiki NAME] [--json]
     mediarescue [--config FILE] forget --keep-daily N ... [--prune] [--dry-run | --yes] [--wiki NAME] [--json]
     mediarescue [--config FILE] check [--read-data] [--max-duration SECONDS] [--repair [--yes]] [--json]
+    mediarescue [--config FILE] catalog recover [--as-of RUN|DATE] [PATH] | save [--full] | export FILE
+                                        | import FILE [PATH]   (mediarescue/cli/catalog.py)
     mediarescue keygen FILE
     mediarescue [--config FILE] verify | plan | restore ...   (mediarescue/cli/restore.py)
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -23,11 +26,13 @@ from swiftclient.exceptions import ClientException
 from collector.backup import StorageUnreachable
 from collector.checker import CheckBusy
 from collector.incremental import NoLogPosition
+from collector.metadata import RecoveryError
 from mediarescue import config as configuration
 from mediarescue.blobstore.base import BadDigest
 from mediarescue.blobstore.crypto import KeyRequired, WrongKey
-from mediarescue.catalog import CatalogBusy, CatalogError, snapshots
+from mediarescue.catalog import CatalogBusy, CatalogDamaged, CatalogError, snapshots
 from mediarescue.cli import backup as backup_cli
+from mediarescue.cli import catalog as catalog_cli
 from mediarescue.cli import exits
 from mediarescue.cli import restore as restorer_cli
 from mediarescue.mediawiki import VERSION, APIError
@@ -57,6 +62,7 @@ def parser() -> argparse.ArgumentParser:
     verbs = main.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser, required=True)
     backup_cli.add_verbs(verbs, _common)
     restorer_cli.add_verbs(verbs, _common)
+    catalog_cli.add_verbs(verbs, _common)
     return main
 
 
@@ -69,8 +75,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.verb == "keygen":  # needs no config: it makes what the config will name
             return backup_cli.run_keygen(args)
         config = configuration.load(args.config)
-        handlers = {**backup_cli.HANDLERS, **restorer_cli.HANDLERS}
+        handlers = {**backup_cli.HANDLERS, **restorer_cli.HANDLERS, **catalog_cli.HANDLERS}
         return handlers[args.verb](args, config, console)
+    except RecoveryError as error:  # the store cannot give a whole catalog back
+        print(f"mediarescue: error: {error}", file=sys.stderr)
+        return exits.FAILED
+    except sqlite3.DatabaseError as error:
+        if type(error) is not sqlite3.DatabaseError:  # locked, a constraint: not a damaged file
+            raise
+        print(f"mediarescue: error: {CatalogDamaged(config.catalog, str(error))}", file=sys.stderr)
+        return exits.USAGE
     except (configuration.ConfigError, NoLogPosition, CatalogError, RedirectRefused, BadDigest) as error:
         print(f"mediarescue: error: {error}", file=sys.stderr)
         return exits.USAGE
