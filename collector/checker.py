@@ -30,7 +30,6 @@ judges any sealed blob: a wrong key must not look like a store full of corrupt b
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import time
 from collections.abc import Callable, Iterator
@@ -43,7 +42,7 @@ from swiftclient.exceptions import ClientException
 
 from mediarescue.blobstore.base import BlobMissing, BlobStore, ChecksumMismatch, Entry
 from mediarescue.blobstore.crypto import CHUNK, HEADER_SIZE, TAG, CorruptBlob
-from mediarescue.catalog import Catalog, CataloguedBlob
+from mediarescue.catalog import Catalog, CatalogBusy, CataloguedBlob
 
 
 class CheckBusy(Exception):
@@ -267,11 +266,9 @@ def check(catalog: Catalog, store: BlobStore, *, read_data: bool = False, max_du
     `max_duration` seconds have passed (at least one blob is checked). It changes nothing but its own
     place in the pass; what it would repair is in the result's plan. `can_seal`: the store has a
     key, so sealing private plaintext blobs can be planned."""
-    lock = open(f"{catalog.path}.check.lock", "w")
     try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        lock.close()
+        catalog.lock("check")
+    except CatalogBusy:
         raise CheckBusy(f"another check is running on {catalog.path}") from None
     mode = "read-data" if read_data else "exists"
     state = catalog.check_state(mode)
@@ -301,5 +298,5 @@ def check(catalog: Catalog, store: BlobStore, *, read_data: bool = False, max_du
         if complete or result.checked:
             catalog.check_progress(mode, result.position, result.pass_checked, complete=complete)
         result.seconds = clock() - began
-        lock.close()
+        catalog.unlock("check")
     return result

@@ -24,6 +24,7 @@ from mediarescue.blobstore.crypto import CorruptBlob, KeyRequired, WrongKey
 from mediarescue.blobstore.metadata import CATALOG_ID, CorruptMetadata, MetadataObject
 from mediarescue.catalog import Catalog, CatalogError
 from mediarescue.catalog.dump import DumpError, clear_changes, dump, pending_changes, read_lines
+from mediarescue.catalog.engine import Target
 from mediarescue.catalog.metadata import rebuild
 from mediarescue.config import Config
 from mediarescue.files import create_private
@@ -78,7 +79,7 @@ def save(catalog: Catalog, store: BlobStore, settings: Settings = Settings(), fu
         [_stored(o) for o in listed], _whole(catalog, listed), pending_changes(catalog.conn),
         catalog.catalog_size(), datetime.now(timezone.utc), settings.full_share, settings.full_days)
     seq = max([o.seq for o in listed] + [r["seq"] for r in catalog.metadata_recorded()] + [0]) + 1
-    info, chunks = dump(catalog.path, kind, {"catalog": identity, "seq": seq})
+    info, chunks = dump(catalog.engine, kind, {"catalog": identity, "seq": seq})
 
     def watched() -> Iterator[bytes]:
         for number, chunk in enumerate(chunks):
@@ -155,7 +156,7 @@ def recovery_chain(objects: list[MetadataObject], as_of: int | str | None) -> li
     return [stored[s.seq] for s in found]
 
 
-def recover(store: BlobStore, path: Path, as_of: int | str | None = None, catalog_id: str | None = None,
+def recover(store: BlobStore, path: Target, as_of: int | str | None = None, catalog_id: str | None = None,
             progress: Callable[[MetadataObject], None] = lambda obj: None) -> dict[str, Any]:
     """A new catalog at `path` from the store alone: the newest full copy and the deltas after it
     (as of an earlier run or time with `as_of`). Recovered as of now, it goes on writing the same
@@ -183,7 +184,7 @@ def export(catalog: Catalog, file: Path) -> dict[str, Any]:
         raise CatalogError(f"{file} exists: an export never overwrites a file")
     partial = file.with_name(f".{file.name}.partial-{os.getpid()}")
     create_private(partial)
-    info, chunks = dump(catalog.path, "full", {"catalog": catalog.catalog_id(create=False)})
+    info, chunks = dump(catalog.engine, "full", {"catalog": catalog.catalog_id(create=False)})
     try:
         with open(partial, "wb") as out:
             for chunk in chunks:
@@ -199,7 +200,7 @@ def export(catalog: Catalog, file: Path) -> dict[str, Any]:
     return {"file": str(file), "rows": info.rows, "run": info.run, "bytes": file.stat().st_size}
 
 
-def import_file(file: Path, path: Path) -> dict[str, Any]:
+def import_file(file: Path, path: Target) -> dict[str, Any]:
     """A new catalog at `path` from an exported file; it gets a catalog id of its own (its first
     metadata in the store is a full copy), so it never mixes with the chain it was exported from."""
     try:

@@ -2,8 +2,10 @@
 $MEDIARESCUE_TESTBEDS); a bed left behind by a killed run is stopped before a new one starts."""
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
+import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -11,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from mediarescue.catalog.engine import Postgres, PostgresURL
 from mediarescue.mediawiki import MediaWiki
 from testbed import bed
 from testbed.seed import SeedResult, seed
@@ -19,12 +22,12 @@ from testbed.storage import BedStorage
 MEDIARESCUE = Path(sys.executable).parent / "mediarescue"  # the console script of the environment running pytest
 
 
-def _running_bed(name: str, profile: str) -> Iterator[bed.TestBed]:
+def _running_bed(name: str, profile: str, catalog: str = "sqlite") -> Iterator[bed.TestBed]:
     bed.BEDS.mkdir(exist_ok=True)
     bed_dir = bed.BEDS / name
     if (bed_dir / bed.INFO).exists():
         bed.stop(bed_dir)
-    test_bed = bed.start(bed_dir, profile)
+    test_bed = bed.start(bed_dir, profile, catalog=catalog)
     try:
         yield test_bed
     finally:
@@ -51,6 +54,39 @@ def collector_bed() -> Iterator[bed.TestBed]:
 def incremental_bed() -> Iterator[bed.TestBed]:
     """A bed of its own for incremental runs, snapshots and retention: their tests change the wiki."""
     yield from _running_bed("pytest-incremental", "swift")
+
+
+@pytest.fixture(scope="session")
+def postgres_bed() -> Iterator[bed.TestBed]:
+    """A wiki on the filesystem with a PostgreSQL server for catalogs, started once a session: the
+    catalog tests' second engine, and the bed of the restore, verify and joined-collector tests on
+    PostgreSQL. Not under tmp_path: pytest's folders are closed to the server's account."""
+    yield from _running_bed("pytest-postgres", "fs", catalog="postgres")
+
+
+class Catalogs:
+    """Fresh, empty catalogs of one engine: files under tmp_path, or schemas of their own in the
+    session's PostgreSQL (each a URL whose search_path names it)."""
+
+    def __init__(self, engine: str, tmp_path: Path, postgres: bed.TestBed | None):
+        self.engine, self.tmp_path, self.postgres = engine, tmp_path, postgres
+
+    def new(self, name: str = "c") -> Path | PostgresURL:
+        if self.postgres is None:
+            return self.tmp_path / f"{name}.db"
+        schema = f"t_{secrets.token_hex(6)}"  # conftest may be imported twice (as tests.conftest): no counter
+        url = PostgresURL(self.postgres.catalog_url, self.postgres.catalog_password)
+        with contextlib.closing(Postgres(url).connect()) as conn:
+            conn.execute(f"CREATE SCHEMA {schema}")
+        return PostgresURL(f"{self.postgres.catalog_url}?options=-csearch_path%3D{schema}",
+                           self.postgres.catalog_password)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def catalogs(request: pytest.FixtureRequest, tmp_path: Path) -> Catalogs:
+    """The same catalog test on SQLite and on PostgreSQL."""
+    postgres = request.getfixturevalue("postgres_bed") if request.param == "postgres" else None
+    return Catalogs(request.param, tmp_path, postgres)
 
 
 @pytest.fixture(scope="session")

@@ -4,8 +4,8 @@ copies and deltas, and what recovery refuses. The same on the real test bed, bot
 the command: tests/test_metadata_recovery.py."""
 from __future__ import annotations
 
+import contextlib
 import gzip
-import sqlite3
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -16,8 +16,10 @@ from mediarescue.blobstore.local import LocalBlobStore
 from mediarescue.blobstore.metadata import MetadataObject
 from mediarescue.catalog import Catalog, CatalogError, Version
 from mediarescue.catalog.dump import DumpError, table_rows
+from mediarescue.catalog.engine import Target, dialect_of
 from mediarescue.catalog.schema import DUMPED_TABLES
 from policies import metadata as policy
+from tests.conftest import Catalogs
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
@@ -67,10 +69,12 @@ def _version(title: str, sha1: str, status: str = "current") -> Version:
     return Version("w", title, "2026-01-01T00:00:00Z", sha1, title, 3, status, private=int(status == "deleted"))
 
 
-def _rows(path: Path) -> dict[str, list[tuple]]:
-    with sqlite3.connect(path) as db:
-        rows = {t: table_rows(db, t) for t in DUMPED_TABLES}
-        rows["sqlite_sequence"] = sorted(db.execute("SELECT name, seq FROM sqlite_sequence"))
+def _rows(target: Target) -> dict[str, list[tuple]]:
+    """Every dumped table's rows, and the id counters: what two catalogs are compared by."""
+    engine = dialect_of(target)
+    with contextlib.closing(engine.connect()) as db:
+        rows = {t: table_rows(db, engine, t) for t in DUMPED_TABLES}
+        rows["sequences"] = sorted(engine.sequences(db).items())
     return rows
 
 
@@ -97,42 +101,50 @@ def _history(catalog: Catalog, store: LocalBlobStore) -> list[MetadataObject]:
     return objects
 
 
-def test_full_copies_and_deltas_give_back_every_table_row_for_row(tmp_path: Path) -> None:
-    catalog = Catalog(tmp_path / "c.db")
+def test_full_copies_and_deltas_give_back_every_table_row_for_row(catalogs: Catalogs) -> None:
+    path = catalogs.new()
+    tmp_path = catalogs.tmp_path
+    catalog = Catalog(path)
     store = LocalBlobStore(tmp_path / "blobs", encryption_key=bytes(range(32)))
     objects = _history(catalog, store)
     assert [o.kind for o in objects] == ["full", "delta", "delta"] and all(o.encrypted for o in objects)
     assert catalog.conn.execute("SELECT COUNT(*) FROM metadata_changes").fetchone()[0] == 0
-    kept.recover(store, tmp_path / "r.db")
-    assert _rows(tmp_path / "r.db") == _rows(tmp_path / "c.db")
-    early = kept.recover(store, tmp_path / "early.db", as_of=1)
+    kept.recover(store, recovered := catalogs.new("r"))
+    assert _rows(recovered) == _rows(path)
+    early = kept.recover(store, early_path := catalogs.new("early"), as_of=1)
     assert early["objects"] == [objects[0].name]
-    with sqlite3.connect(tmp_path / "early.db") as db:
+    with contextlib.closing(dialect_of(early_path).connect()) as db:
         assert db.execute("SELECT title FROM versions ORDER BY id").fetchall() == [("File:A.png",), ("File:Gone.png",)]
         assert db.execute("SELECT COUNT(*) FROM catalog_identity").fetchone()[0] == 0  # a chain of its own
     with pytest.raises(CatalogError, match="never overwritten"):
-        kept.recover(store, tmp_path / "r.db")
+        kept.recover(store, recovered)
 
 
-def test_a_corrupt_object_is_never_trusted_and_leaves_nothing(tmp_path: Path) -> None:
-    catalog = Catalog(tmp_path / "c.db")
+def test_a_corrupt_object_is_never_trusted_and_leaves_nothing(catalogs: Catalogs) -> None:
+    path = catalogs.new()
+    tmp_path = catalogs.tmp_path
+    catalog = Catalog(path)
     store = LocalBlobStore(tmp_path / "blobs")  # no key: the bytes are plain gzip, altered below
     objects = _history(catalog, store)
     path = tmp_path / "blobs" / "metadata" / objects[1].name
     text = gzip.decompress(path.read_bytes()).replace(b"File:A2.png", b"File:XX.png")
     path.write_bytes(gzip.compress(text))  # a valid dump, but not the bytes its name promises
     with pytest.raises(kept.RecoveryError, match="not to the sha256 its name holds"):
-        kept.recover(store, tmp_path / "r.db")
+        kept.recover(store, recovered := catalogs.new("r"))
     assert not list(tmp_path.glob("*r.db*"))
+    with pytest.raises(CatalogError, match="run `mediarescue backup` first"):  # nothing made
+        Catalog.open_existing(recovered)
     found = kept.check_metadata(catalog, store)
     assert [p["problem"] for p in found.problems] == ["metadata-corrupt"]
     path.write_bytes(gzip.compress(text.rsplit(b"\n", 2)[0] + b"\n"))  # cut short before its end line
     with pytest.raises(kept.RecoveryError):
-        kept.recover(store, tmp_path / "r.db")
+        kept.recover(store, recovered)
 
 
-def test_a_chain_missing_an_object_is_followed_by_a_full_copy(tmp_path: Path) -> None:
-    catalog = Catalog(tmp_path / "c.db")
+def test_a_chain_missing_an_object_is_followed_by_a_full_copy(catalogs: Catalogs) -> None:
+    path = catalogs.new()
+    tmp_path = catalogs.tmp_path
+    catalog = Catalog(path)
     store = LocalBlobStore(tmp_path / "blobs")
     objects = _history(catalog, store)
     store.remove_metadata(objects[1])
@@ -140,8 +152,8 @@ def test_a_chain_missing_an_object_is_followed_by_a_full_copy(tmp_path: Path) ->
     run = catalog.start_run("w", "incremental")
     catalog.finish_run(run, "done")
     assert kept.save(catalog, store).kind == "full"
-    kept.recover(store, tmp_path / "r.db")
-    assert _rows(tmp_path / "r.db") == _rows(tmp_path / "c.db")
+    kept.recover(store, recovered := catalogs.new("r"))
+    assert _rows(recovered) == _rows(path)
 
 
 def test_import_refuses_what_is_no_full_export(tmp_path: Path) -> None:
@@ -152,3 +164,20 @@ def test_import_refuses_what_is_no_full_export(tmp_path: Path) -> None:
     with pytest.raises(DumpError, match="not a mediarescue catalog dump"):
         kept.import_file(tmp_path / "other.gz", tmp_path / "i.db")
     assert not (tmp_path / "i.db").exists()
+
+
+def test_an_sqlite_export_imports_into_postgresql_and_back_the_same(tmp_path: Path, postgres_bed) -> None:
+    """The logical form is the engines' common one: SQLite → PostgreSQL → SQLite gives every row back."""
+    catalog = Catalog(tmp_path / "c.db")
+    _history(catalog, LocalBlobStore(tmp_path / "blobs"))
+    kept.export(catalog, tmp_path / "from-sqlite.gz")
+    into = Catalogs("postgres", tmp_path, postgres_bed).new("into")
+    kept.import_file(tmp_path / "from-sqlite.gz", into)
+    assert _rows(into) == _rows(tmp_path / "c.db")
+    moved = Catalog.open_existing(into)
+    assert [r["title"] for r in moved.find(title="File:A2.png")] == ["File:A2.png"]
+    [new] = moved.record_versions(moved.start_run("w", "full"), [_version("File:N.png", "e" * 40)])
+    assert new.id == 3 and moved.newest_run() == 4  # ids go on after the export's
+    kept.export(moved, tmp_path / "from-postgres.gz")
+    kept.import_file(tmp_path / "from-postgres.gz", tmp_path / "back.db")
+    assert _rows(tmp_path / "back.db") == _rows(into)

@@ -19,6 +19,7 @@ from collector import forget
 from mediarescue.blobstore.local import LocalBlobStore
 from mediarescue.catalog import Catalog, Version, snapshots
 from policies.retention import Policy, Snapshot, apply_policy
+from tests.conftest import Catalogs
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "retention"
 
@@ -81,8 +82,9 @@ def _random_history(catalog: Catalog, rng: random.Random, runs: int, titles: lis
 
 
 @pytest.mark.parametrize("seed", range(5))
-def test_forgetting_keeps_every_answer_of_the_kept_snapshots(tmp_path: Path, seed: int) -> None:
-    catalog = Catalog(tmp_path / "c.db")
+def test_forgetting_keeps_every_answer_of_the_kept_snapshots(catalogs: Catalogs, seed: int) -> None:
+    path = catalogs.new()
+    catalog = Catalog(path)
     rng = random.Random(seed)
     titles = [f"File:T{i}.png" for i in range(6)]
     runs = _random_history(catalog, rng, 12, titles)
@@ -102,8 +104,10 @@ def test_forgetting_keeps_every_answer_of_the_kept_snapshots(tmp_path: Path, see
         snapshots.find_as_of(catalog, forgotten, title=titles[0])
 
 
-def test_prune_frees_only_blobs_that_no_kept_snapshot_or_current_version_needs(tmp_path: Path) -> None:
-    catalog, store = Catalog(tmp_path / "c.db"), LocalBlobStore(tmp_path / "blobs")
+def test_prune_frees_only_blobs_that_no_kept_snapshot_or_current_version_needs(catalogs: Catalogs) -> None:
+    path = catalogs.new()
+    tmp_path = catalogs.tmp_path
+    catalog, store = Catalog(path), LocalBlobStore(tmp_path / "blobs")
 
     def stored(run: int, version: dict, data: bytes) -> int:
         [pending] = catalog.record_versions(run, [version])
@@ -137,8 +141,9 @@ def test_prune_frees_only_blobs_that_no_kept_snapshot_or_current_version_needs(t
         forget.plan_forget(catalog, Policy())
 
 
-def test_incomplete_runs_are_forgotten_and_running_ones_left_alone(tmp_path: Path) -> None:
-    catalog = Catalog(tmp_path / "c.db")
+def test_incomplete_runs_are_forgotten_and_running_ones_left_alone(catalogs: Catalogs) -> None:
+    path = catalogs.new()
+    catalog = Catalog(path)
     done = catalog.start_run("w", "full")
     catalog.finish_run(done, "done")
     failed = catalog.start_run("w", "incremental")

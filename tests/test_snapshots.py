@@ -12,6 +12,7 @@ from mediarescue.blobstore.local import LocalBlobStore
 from mediarescue.catalog import Catalog, Version, snapshots
 from mediarescue.config import WikiConfig
 from mediarescue.mediawiki import sha1_base36, sha1_from_base36
+from tests.conftest import Catalogs
 
 
 def _version(title: str, sha1: str, status: str = "current", archive_name: str | None = None) -> Version:
@@ -19,8 +20,9 @@ def _version(title: str, sha1: str, status: str = "current", archive_name: str |
                    private=int(status == "deleted"))
 
 
-def test_a_state_row_is_written_only_when_a_version_changes(tmp_path: Path) -> None:
-    catalog = Catalog(tmp_path / "c.db")
+def test_a_state_row_is_written_only_when_a_version_changes(catalogs: Catalogs) -> None:
+    path = catalogs.new()
+    catalog = Catalog(path)
     one = catalog.start_run("w", "full")
     [a, b] = catalog.record_versions(one, [_version("File:A.png", "a" * 40), _version("File:B.png", "b" * 40)])
     catalog.record_versions(one, [_version("File:A.png", "a" * 40, "old", "1!A.png")])  # same run: no history
@@ -51,8 +53,9 @@ def test_a_state_row_is_written_only_when_a_version_changes(tmp_path: Path) -> N
         snapshots.find_as_of(catalog, 0, title="File:C.png")
 
 
-def test_a_date_answers_with_the_last_run_that_had_ended_by_then(tmp_path: Path) -> None:
-    catalog = Catalog(tmp_path / "c.db")
+def test_a_date_answers_with_the_last_run_that_had_ended_by_then(catalogs: Catalogs) -> None:
+    path = catalogs.new()
+    catalog = Catalog(path)
     runs = [catalog.start_run("w", "full") for _ in range(3)]
     for run, ended in zip(runs, ("2026-01-01T10:00:00Z", "2026-01-02T10:00:00Z", "2026-01-03T10:00:00Z")):
         catalog.conn.execute("UPDATE runs SET ended = ?, status = 'done' WHERE id = ?", (ended, run))

@@ -3,10 +3,10 @@ bytes are kept; the description pages; and the backup runs: the Catalog class, i
 and the queries of backups, incremental runs, verify and plan (checks.py and retention.py add those
 of `check` and `forget` to the same class; the schema is schema.py).
 
-Raw SQL through sqlite3 rather than sqlite-utils' table API: the hot paths (a backup records 130 k
-versions a second) depend on batch statements, partial indexes and keyset pages written for
-SQLite's planner, and a test reads the query plans. sqlite-utils opens the database and serves the
-few plain lookups.
+Raw SQL rather than an ORM or sqlite-utils' table API: the hot paths (a backup records 130 k
+versions a second) depend on batch statements, partial indexes and keyset pages written for the
+planners, and a test reads SQLite's query plans. Each query is written once for both engines,
+SQLite and PostgreSQL; what differs between them is engine.py's.
 
 MediaWiki gives a file version no id of its own, so the catalog does: `versions.id` is assigned
 once and never reused. A version is recognised again by (wiki, title, upload timestamp, sha1).
@@ -16,19 +16,14 @@ actually stored is, and two versions with one sha1 but two sha256 are a collisio
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import os
 import random
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import sqlite_utils
-
 from mediarescue.catalog.base import (
     CORE_TABLES,
-    CatalogBusy,
     CatalogDamaged,
     CatalogError,
     checked_sha256,
@@ -37,9 +32,10 @@ from mediarescue.catalog.base import (
     records,
 )
 from mediarescue.catalog.checks import CheckQueries
+from mediarescue.catalog.engine import Postgres, PostgresURL, Target, dialect_of, quoted, target_of
 from mediarescue.catalog.metadata import MetadataQueries
 from mediarescue.catalog.retention import RetentionQueries
-from mediarescue.catalog.schema import PAGES, SCHEMA
+from mediarescue.catalog.schema import PAGES
 from mediarescue.files import create_private, sqlite_problem, tighten
 
 # Catalogs up to this size are checked (SQLite's quick_check, ~4 s a GiB here) every time they are opened,
@@ -73,6 +69,7 @@ class Version(NamedTuple):
 
 _IDENTITY, _CATALOGUED, _REFRESHED = slice(0, 4), slice(0, 14), slice(5, 14)  # of a Version's fields
 VERSION_FIELDS = Version._fields[_CATALOGUED]  # the columns of `versions` a Version fills
+_VERSION_COLUMNS = ", ".join(map(quoted, VERSION_FIELDS))
 REFRESHED_FIELDS = Version._fields[_REFRESHED]  # what a run that sees a known version again sets anew
 
 
@@ -83,11 +80,17 @@ class Pending(NamedTuple):
 
 
 class Catalog(CheckQueries, RetentionQueries, MetadataQueries):
-    def __init__(self, path: Path | str, create: bool = True):
-        """Open the catalog at `path`; with `create` (backup), make it if it does not exist. Either
-        way a folder, a file that is not SQLite or another program's database is refused
-        (CatalogError) before SQLite writes anything to it."""
-        self.path = Path(path)
+    def __init__(self, target: Path | str | PostgresURL, create: bool = True):
+        """Open the catalog at `target` (a path, or a PostgreSQL URL); with `create` (backup), make
+        it if it does not exist. Either way a folder, a file that is not SQLite or another program's
+        database is refused (CatalogError) before anything is written to it."""
+        self.path: Target = target if isinstance(target, PostgresURL) else target_of(target)
+        self.engine = dialect_of(self.path)
+        if isinstance(self.engine, Postgres):
+            self.conn: Any = self.engine.connect()
+            self._refuse_foreign_tables(self.engine.tables(self.conn), create)
+            self.engine.create_schema(self.conn)
+            return
         problem = sqlite_problem(self.path, must_exist=not create)
         if problem:
             raise CatalogError(f"the catalog {self.path} {problem}"
@@ -99,14 +102,12 @@ class Catalog(CheckQueries, RetentionQueries, MetadataQueries):
         if create:  # the writer takes group and other access away from a catalog made before modes were private
             for suffix in ("", "-wal", "-shm"):
                 tighten(Path(f"{self.path}{suffix}"))
-        self.db = sqlite_utils.Database(self.path)
-        self.db.execute("PRAGMA journal_mode = WAL")
-        self.db.execute("PRAGMA synchronous = NORMAL")  # WAL: a kill -9 loses nothing committed
-        self.db.execute("PRAGMA foreign_keys = ON")
-        self.db.conn.executescript(SCHEMA)
-        self.conn = self.db.conn
+        self.conn = self.engine.connect()
+        self.conn.execute("PRAGMA journal_mode = WAL")
+        self.conn.execute("PRAGMA synchronous = NORMAL")  # WAL: a kill -9 loses nothing committed
+        self.conn.execute("PRAGMA foreign_keys = ON")
+        self.engine.create_schema(self.conn)
         self._migrate()
-        self._lock_file = None
 
     @classmethod
     def open_existing(cls, path: Path | str) -> Catalog:
@@ -130,6 +131,21 @@ class Catalog(CheckQueries, RetentionQueries, MetadataQueries):
         if not CORE_TABLES <= tables and (tables or not empty_ok):
             raise CatalogError(f"the catalog {self.path} is an SQLite database but not a mediarescue catalog "
                                f"(it has no {' and '.join(sorted(CORE_TABLES - tables))} table)")
+
+    def _refuse_foreign_tables(self, tables: set[str], create: bool) -> None:
+        """A PostgreSQL schema holding another program's tables is not written to; without
+        `create`, one holding no catalog is refused too."""
+        if CORE_TABLES <= tables:
+            return
+        if tables:
+            self.conn.close()
+            raise CatalogError(f"the catalog {self.path} holds tables but not a mediarescue catalog (no "
+                               f"{' and '.join(sorted(CORE_TABLES - tables))} table): give the catalog a database "
+                               "or schema of its own")
+        if not create:
+            self.conn.close()
+            raise CatalogError(f"the catalog {self.path} holds no catalog: run `mediarescue backup` first, or fix "
+                               "`catalog` in the config")
 
     # Columns added to tables after catalogs already existed: (table, column, declaration).
     ADDED_COLUMNS = (("blobs", "encrypted", "INTEGER NOT NULL DEFAULT 0"),)
@@ -175,25 +191,33 @@ class Catalog(CheckQueries, RetentionQueries, MetadataQueries):
                         raise
 
     def close(self) -> None:
+        """Closing ends the locks too (PostgreSQL's with the session, SQLite's with their files)."""
         self.conn.close()
-        if self._lock_file:
-            self._lock_file.close()
+        if not isinstance(self.engine, Postgres):
+            for kind in ("backup", "check"):
+                self.engine.unlock(self.conn, kind)
 
-    def lock(self) -> None:
-        """One writer at a time: a second backup on the same catalog fails at once."""
-        self._lock_file = os.fdopen(os.open(f"{self.path}.lock", os.O_WRONLY | os.O_CREAT, 0o600), "w")
-        try:
-            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise CatalogBusy(f"another backup is writing to {self.path}") from None
+    @property
+    def shared(self) -> bool:
+        """Whether collectors on other hosts may join this catalog's runs (PostgreSQL)."""
+        return self.engine.shared
+
+    def lock(self, kind: str = "backup") -> None:
+        """One writer at a time: a second backup on the same catalog fails at once (CatalogBusy).
+        `kind` names other such roles (check). A killed holder's lock ends with it."""
+        self.engine.try_lock(self.conn, kind)
+
+    def unlock(self, kind: str) -> None:
+        self.engine.unlock(self.conn, kind)
 
     # --- runs ---
     def start_run(self, wiki: str, kind: str) -> int:
         with self.conn:
             # Runs left 'running' by a killed process are over: the lock proves none is alive.
             self.conn.execute("UPDATE runs SET status = 'interrupted' WHERE wiki = ? AND status = 'running'", (wiki,))
-            run = self.conn.execute("INSERT INTO runs (wiki, kind, started, status) VALUES (?, ?, ?, 'running')",
-                                    (wiki, kind, now())).lastrowid
+            self.conn.execute("DELETE FROM fetch_queue WHERE run NOT IN (SELECT id FROM runs WHERE status = 'running')")
+            run = self.conn.execute("INSERT INTO runs (wiki, kind, started, status) VALUES (?, ?, ?, 'running') "
+                                    "RETURNING id", (wiki, kind, now())).fetchall()[0][0]
             self.conn.execute("INSERT INTO snapshots (run) VALUES (?)", (run,))
             return run
 
@@ -203,7 +227,7 @@ class Catalog(CheckQueries, RetentionQueries, MetadataQueries):
         return self.run(run)
 
     def run(self, run: int) -> dict[str, Any]:
-        return dict(self.db["runs"].get(run))
+        return records(self.conn.execute("SELECT * FROM runs WHERE id = ?", (run,)))[0]
 
     def count(self, run: int, **increments: int) -> None:
         sets = ", ".join(f"{name} = {name} + ?" for name in increments)
@@ -236,14 +260,15 @@ class Catalog(CheckQueries, RetentionQueries, MetadataQueries):
                 if backup_status != "ok":
                     pending.append(Pending(version_id, v))
             if fresh:
-                self.conn.executemany(f"INSERT INTO versions (id, {', '.join(VERSION_FIELDS)}, first_run, last_run) "
+                self.conn.executemany(f"INSERT INTO versions (id, {_VERSION_COLUMNS}, first_run, last_run) "
                                       f"VALUES (?, {', '.join('?' * len(VERSION_FIELDS))}, {int(run)}, {int(run)})",
                                       fresh)
                 self._given_version_ids(next_id - 1)
             # rowcount: a version already changed earlier in this run keeps its first, pre-run state
-            changes = self.conn.executemany("INSERT OR IGNORE INTO version_states (version_id, until_run, title, "
-                                            "status, archive_name) VALUES (?, ?, ?, ?, ?)", changed).rowcount
-            self.conn.executemany(f"UPDATE versions SET {', '.join(f'{f} = ?' for f in REFRESHED_FIELDS)}, "
+            changes = self.conn.executemany("INSERT INTO version_states (version_id, until_run, title, status, "
+                                            "archive_name) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                                            changed).rowcount
+            self.conn.executemany(f"UPDATE versions SET {', '.join(f'{quoted(f)} = ?' for f in REFRESHED_FIELDS)}, "
                                   f"last_run = {int(run)} WHERE id = ?", refreshed)
             self.count(run, versions_seen=len(batch))
             self._count_snapshot(run, new_versions=next_id - first_id, changed_versions=max(changes, 0))
@@ -257,7 +282,8 @@ class Catalog(CheckQueries, RetentionQueries, MetadataQueries):
             # CROSS JOIN keeps SQLite from scanning versions: it probes the identity index per key.
             rows = self.conn.execute(
                 f"SELECT i.column5, v.id, v.status, v.archive_name, v.first_run, v.backup_status FROM (VALUES "
-                f"{', '.join(['(?, ?, ?, ?, ?)'] * len(chunk))}) AS i CROSS JOIN versions AS v ON v.wiki = i.column1 "
+                f"{', '.join(['(?, ?, ?, ?, ?)'] * len(chunk))}) AS i {self.engine.ordered_join} versions AS v "
+                "ON v.wiki = i.column1 "
                 "AND v.title = i.column2 AND v.timestamp = i.column3 AND v.sha1 = i.column4",
                 [part for position, key in enumerate(chunk, start) for part in (*key, position)])
             for row in rows:
@@ -268,12 +294,10 @@ class Catalog(CheckQueries, RetentionQueries, MetadataQueries):
     # AUTOINCREMENT would, but written once a batch rather than once a row: none is given twice, even
     # if a version's row were deleted.
     def _last_version_id(self) -> int:
-        return self.conn.execute("SELECT MAX(COALESCE((SELECT MAX(seq) FROM sqlite_sequence WHERE name = 'versions'), "
-                                 "0), COALESCE((SELECT MAX(id) FROM versions), 0))").fetchone()[0]
+        return self.engine.last_id(self.conn, "versions")
 
     def _given_version_ids(self, last: int) -> None:
-        if not self.conn.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'versions'", (last,)).rowcount:
-            self.conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('versions', ?)", (last,))
+        self.engine.ids_given(self.conn, "versions", last)
 
     def _count_snapshot(self, run: int, **increments: int) -> None:
         sets = ", ".join(f"{name} = {name} + ?" for name in increments)
@@ -298,8 +322,8 @@ class Catalog(CheckQueries, RetentionQueries, MetadataQueries):
                 if not fields:
                     continue
                 if first_run < run:
-                    count += self.conn.execute("INSERT OR IGNORE INTO version_states (version_id, until_run, title, "
-                                               "status, archive_name) VALUES (?, ?, ?, ?, ?)",
+                    count += self.conn.execute("INSERT INTO version_states (version_id, until_run, title, status, "
+                                               "archive_name) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                                                (version_id, run, title, status, archive_name)).rowcount
                 self.conn.execute(f"UPDATE versions SET {', '.join(f'{f} = ?' for f in fields)} WHERE id = ?",
                                   (*fields.values(), version_id))
@@ -342,14 +366,16 @@ class Catalog(CheckQueries, RetentionQueries, MetadataQueries):
         blob stays sealed: public bytes equal to private ones do not unseal it."""
         with self.conn:
             # Known blobs too: the store may hold content an earlier, killed run stored.
-            self.conn.execute("INSERT OR IGNORE INTO blobs (sha256, sha1, size, stored, encrypted) "
-                              "VALUES (?, ?, ?, ?, ?)", (sha256, sha1, size, now(), int(encrypted)))
+            self.conn.execute("INSERT INTO blobs (sha256, sha1, size, stored, encrypted) VALUES (?, ?, ?, ?, ?) "
+                              "ON CONFLICT DO NOTHING", (sha256, sha1, size, now(), int(encrypted)))
             if encrypted:
                 self.conn.execute("UPDATE blobs SET encrypted = 1 WHERE sha256 = ? AND encrypted = 0", (sha256,))
             if new_blob:
                 self.count(run, new_blobs=1, bytes=size)
             self.conn.execute("UPDATE versions SET sha256 = ?, backup_status = 'ok', error = NULL WHERE id = ?",
                               (sha256, version_id))
+            if self.shared:
+                self.conn.execute("DELETE FROM fetch_queue WHERE version_id = ?", (version_id,))
 
     def failed(self, version_id: int, status: str, error: str, run: int) -> None:
         with self.conn:
@@ -357,14 +383,16 @@ class Catalog(CheckQueries, RetentionQueries, MetadataQueries):
                               (status, error, version_id))
             if status == "error":
                 self.count(run, errors=1)
+            if self.shared:
+                self.conn.execute("DELETE FROM fetch_queue WHERE version_id = ?", (version_id,))
 
     # --- pages ---
     def record_pages(self, run: int, pages: Iterable[dict[str, Any]]) -> None:
         rows = [(p["wiki"], p["title"], p.get("page_id"), p["rev_id"], p.get("rev_timestamp"), p["text"])
                 for p in pages]
         with self.conn:
-            self.conn.executemany("INSERT OR IGNORE INTO pages (wiki, title, page_id, rev_id, rev_timestamp, text, "
-                                  f"first_run) VALUES (?, ?, ?, ?, ?, ?, {int(run)})", rows)
+            self.conn.executemany("INSERT INTO pages (wiki, title, page_id, rev_id, rev_timestamp, text, first_run) "
+                                  f"VALUES (?, ?, ?, ?, ?, ?, {int(run)}) ON CONFLICT DO NOTHING", rows)
 
     def page_text(self, wiki: str, title: str) -> str | None:
         row = self.conn.execute("SELECT text FROM pages WHERE wiki = ? AND title = ? ORDER BY rev_id DESC LIMIT 1",
@@ -382,10 +410,10 @@ class Catalog(CheckQueries, RetentionQueries, MetadataQueries):
                 params.append(value)
         if title is not None and wiki is None:
             clauses.append("wiki IN (SELECT DISTINCT wiki FROM runs)")  # the identity index, probed per wiki
-        where = " AND ".join(clauses) or "1"
+        where = " AND ".join(clauses) or "TRUE"
         sql = f"SELECT * FROM versions WHERE {where}"
         if sha1 is not None:  # versions_sha1_settled, then the few versions still pending
-            pending = "versions" if title is not None else "versions INDEXED BY versions_pending"
+            pending = "versions" if title is not None else f"versions {self.engine.hint('versions_pending')}"
             sql = (f"{sql} AND backup_status != 'pending' "
                    f"UNION ALL SELECT * FROM {pending} WHERE {where} AND backup_status = 'pending'")
             params += params
@@ -443,8 +471,9 @@ class Catalog(CheckQueries, RetentionQueries, MetadataQueries):
             point = low + int(width * (k + random.random()))
             for since, until in ((point, end), (first, point)):  # after the point, else before it in its range
                 cursor = self.conn.execute(  # NOT INDEXED: along the id, not through all of a wiki's rows
-                    "SELECT * FROM versions NOT INDEXED WHERE id >= ? AND id < ? AND wiki = ? AND status = 'current' "
-                    "AND backup_status = 'ok' ORDER BY id LIMIT 1", (since, max(until, since + 1), wiki))
+                    f"SELECT * FROM versions {self.engine.hint(None)} WHERE id >= ? AND id < ? AND wiki = ? "
+                    "AND status = 'current' AND backup_status = 'ok' ORDER BY id LIMIT 1",
+                    (since, max(until, since + 1), wiki))
                 found = records(cursor)
                 if found:
                     rows[found[0]["id"]] = found[0]
@@ -455,8 +484,8 @@ class Catalog(CheckQueries, RetentionQueries, MetadataQueries):
                             findings: Iterable[dict[str, Any]]) -> int:
         with self.conn:
             verification = self.conn.execute(
-                "INSERT INTO verifications (wiki, finished, checked_files, checked_versions) VALUES (?, ?, ?, ?)",
-                (wiki, now(), checked_files, checked_versions)).lastrowid
+                "INSERT INTO verifications (wiki, finished, checked_files, checked_versions) VALUES (?, ?, ?, ?) "
+                "RETURNING id", (wiki, now(), checked_files, checked_versions)).fetchall()[0][0]
             self.conn.executemany(
                 "INSERT INTO verify_findings (verification, title, problem, timestamp, sha1, archive_name) "
                 "VALUES (?, ?, ?, ?, ?, ?)", [(verification, f["title"], f["problem"], f.get("timestamp"),
@@ -472,7 +501,7 @@ class Catalog(CheckQueries, RetentionQueries, MetadataQueries):
             "SELECT title FROM verify_findings WHERE verification = ? ORDER BY rowid", (row[0],))))
 
     def collisions(self) -> list[dict[str, Any]]:
-        return [dict(row) for row in self.db.query("SELECT * FROM sha1_collisions")]
+        return records(self.conn.execute("SELECT * FROM sha1_collisions"))
 
     def errors(self, version_ids: Iterable[int]) -> list[dict[str, Any]]:
         """Those of these versions whose bytes failed, by id (a run knows which it failed: no scan)."""

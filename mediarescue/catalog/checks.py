@@ -3,7 +3,6 @@ the check stands. A part of the Catalog class (mixed in), kept apart for size.""
 from __future__ import annotations
 
 import heapq
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +20,7 @@ class CataloguedBlob:
 
 
 class CheckQueries:
-    conn: sqlite3.Connection
+    conn: Any
 
     def catalogued_blobs(self, after: str = "", page: int = 1000) -> Iterator[CataloguedBlob]:
         """Every content the catalog says is stored (the blobs table, and versions backed up 'ok'),
@@ -60,8 +59,8 @@ class CheckQueries:
             yield current
 
     def blob_versions(self, sha256: str) -> list[dict[str, Any]]:
-        return list(self.db.query("SELECT id, wiki, title, status, private, backup_status FROM versions "
-                                  "WHERE sha256 = ? ORDER BY id", [sha256]))
+        return records(self.conn.execute("SELECT id, wiki, title, status, private, backup_status FROM versions "
+                                         "WHERE sha256 = ? ORDER BY id", (sha256,)))
 
     def blob_lost(self, sha256: str, why: str) -> list[dict[str, Any]]:
         """The blob is missing or corrupt: its versions become 'pending' again, so the next backup

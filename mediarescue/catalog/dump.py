@@ -22,16 +22,15 @@ import contextlib
 import gzip
 import json
 import queue
-import sqlite3
 import threading
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO, Any
 
 from mediarescue.catalog.base import CatalogError, now
-from mediarescue.catalog.schema import DUMPED_TABLES, SCHEMA
+from mediarescue.catalog.engine import Dialect, quoted
+from mediarescue.catalog.schema import DUMP_KEYS, DUMPED_TABLES
 
 FORMAT, VERSION = "mediarescue-catalog", 1
 ROWS_PER_LINE = 1000
@@ -52,55 +51,44 @@ class DumpInfo:
     header: dict[str, Any] = field(default_factory=dict)
 
 
-def table_columns(conn: sqlite3.Connection, table: str) -> tuple[list[str], str | None]:
+def table_columns(conn: Any, engine: Dialect, table: str) -> tuple[list[str], tuple[str, ...]]:
     """The columns a dump holds for `table` (with `rowid` first where the table has no INTEGER
-    PRIMARY KEY of its own), and the rowid's name in them, or None for a WITHOUT ROWID table."""
-    info = conn.execute(f"PRAGMA table_info({table})").fetchall()
-    names = [row[1] for row in info]
-    keys = [row for row in info if row[5]]
-    if len(keys) == 1 and keys[0][2].upper() == "INTEGER":
-        return names, keys[0][1]
-    without_rowid = conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (table,)).fetchone()[0]
-    if "WITHOUT ROWID" in without_rowid.upper():
-        return names, None
-    return ["rowid", *names], "rowid"
+    PRIMARY KEY of its own), and its key."""
+    return engine.columns(conn, table), DUMP_KEYS[table]
 
 
-def _primary_key(conn: sqlite3.Connection, table: str) -> list[str]:
-    return [row[1] for row in sorted(conn.execute(f"PRAGMA table_info({table})"), key=lambda r: r[5]) if row[5]]
+def _select(columns: list[str], prefix: str = "") -> str:
+    return ", ".join(prefix + quoted(c) for c in columns)
 
 
-def _lines_full(conn: sqlite3.Connection, info: DumpInfo) -> Iterator[str]:
+def _lines_full(conn: Any, engine: Dialect, info: DumpInfo) -> Iterator[str]:
     for table in DUMPED_TABLES:
-        columns, rowid = table_columns(conn, table)
+        columns, key = table_columns(conn, engine, table)
         yield json.dumps({"table": table, "columns": columns})
-        order = rowid or ", ".join(_primary_key(conn, table))
-        select = ", ".join(c if c != "rowid" else "rowid" for c in columns)
-        cursor = conn.execute(f"SELECT {select} FROM {table} ORDER BY {order}")
-        while rows := cursor.fetchmany(ROWS_PER_LINE):
+        cursor = engine.stream(conn, f"SELECT {_select(columns)} FROM {table} ORDER BY {', '.join(key)}")
+        rows: list[Any] = []
+        for row in cursor:
+            rows.append(row)
+            if len(rows) == ROWS_PER_LINE:
+                info.rows += len(rows)
+                yield json.dumps(rows, ensure_ascii=False)
+                rows = []
+        if rows:
             info.rows += len(rows)
             yield json.dumps(rows, ensure_ascii=False)
 
 
-def _lines_delta(conn: sqlite3.Connection, info: DumpInfo) -> Iterator[str]:
+def _lines_delta(conn: Any, engine: Dialect, info: DumpInfo) -> Iterator[str]:
     upto = info.changes_upto
     for table in DUMPED_TABLES:
-        columns, rowid = table_columns(conn, table)
-        select = ", ".join(f"t.{c}" for c in columns)
-        if rowid:
-            changed = "SELECT DISTINCT k1 AS k FROM metadata_changes WHERE tbl = ? AND seq <= ?"
-            rows = conn.execute(f"SELECT {select} FROM ({changed}) AS c JOIN {table} AS t ON t.{rowid} = c.k "
-                                f"ORDER BY c.k", (table, upto))
-            gone = conn.execute(f"SELECT k FROM ({changed}) AS c WHERE NOT EXISTS (SELECT 1 FROM {table} AS t "
-                                f"WHERE t.{rowid} = c.k) ORDER BY k", (table, upto))
-        else:
-            key = _primary_key(conn, table)
-            changed = "SELECT DISTINCT k1, k2 FROM metadata_changes WHERE tbl = ? AND seq <= ?"
-            match = f"t.{key[0]} = c.k1 AND t.{key[1]} = c.k2"
-            rows = conn.execute(f"SELECT {select} FROM ({changed}) AS c JOIN {table} AS t ON {match} "
-                                "ORDER BY c.k1, c.k2", (table, upto))
-            gone = conn.execute(f"SELECT k1, k2 FROM ({changed}) AS c WHERE NOT EXISTS (SELECT 1 FROM {table} AS t "
-                                f"WHERE {match}) ORDER BY k1, k2", (table, upto))
+        columns, key = table_columns(conn, engine, table)
+        select = _select(columns, "t.")
+        changed = "SELECT DISTINCT k1, k2 FROM metadata_changes WHERE tbl = ? AND seq <= ?"
+        match = " AND ".join(f"t.{k} = c.k{n}" for n, k in enumerate(key, 1))
+        rows = conn.execute(f"SELECT {select} FROM ({changed}) AS c JOIN {table} AS t ON {match} "
+                            "ORDER BY c.k1, c.k2", (table, upto))
+        gone = conn.execute(f"SELECT k1, k2 FROM ({changed}) AS c WHERE NOT EXISTS (SELECT 1 FROM {table} AS t "
+                            f"WHERE {match}) ORDER BY k1, k2", (table, upto))
         first = rows.fetchmany(ROWS_PER_LINE)
         if first:
             yield json.dumps({"table": table, "columns": columns})
@@ -111,11 +99,11 @@ def _lines_delta(conn: sqlite3.Connection, info: DumpInfo) -> Iterator[str]:
             page = rows.fetchmany(ROWS_PER_LINE)
         while keys := gone.fetchmany(ROWS_PER_LINE * 10):
             info.rows += len(keys)
-            yield json.dumps({"deleted": table, "keys": [list(k) if len(k) > 1 else k[0] for k in keys]})
+            yield json.dumps({"deleted": table, "keys": [list(k) if len(key) > 1 else k[0] for k in keys]})
 
 
-def dump(path: Path, kind: str, extra: dict[str, Any] | None = None) -> tuple[DumpInfo, Iterator[bytes]]:
-    """A full dump or a delta of the catalog at `path`, as gzip chunks of about a MiB, read in one
+def dump(engine: Dialect, kind: str, extra: dict[str, Any] | None = None) -> tuple[DumpInfo, Iterator[bytes]]:
+    """A full dump or a delta of the catalog `engine` opens, as gzip chunks of about a MiB, read in one
     transaction of a connection of its own (a consistent snapshot, whatever writes beside it) by a
     thread of its own, so that reading and compressing overlap with what the caller does with the
     chunks (hashing, sealing, writing). `info` is complete once the chunks are used up. The caller
@@ -125,22 +113,22 @@ def dump(path: Path, kind: str, extra: dict[str, Any] | None = None) -> tuple[Du
     info = DumpInfo(kind, None)
 
     def chunks() -> Iterator[bytes]:
-        with contextlib.closing(sqlite3.connect(path)) as conn:
-            conn.execute("BEGIN")  # a read transaction: under WAL, a snapshot of the catalog
+        with contextlib.closing(engine.connect()) as conn:
+            engine.snapshot(conn)  # a read transaction: a snapshot of the catalog (SQLite's WAL, or REPEATABLE READ)
             try:
-                yield from _compressed(conn, info, extra)
+                yield from _compressed(conn, engine, info, extra)
             finally:
                 conn.execute("COMMIT")
     return info, prefetched(chunks(), depth=4)
 
 
-def _compressed(conn: sqlite3.Connection, info: DumpInfo, extra: dict[str, Any] | None) -> Iterator[bytes]:
+def _compressed(conn: Any, engine: Dialect, info: DumpInfo, extra: dict[str, Any] | None) -> Iterator[bytes]:
     info.changes_upto = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM metadata_changes").fetchone()[0]
     info.run = conn.execute("SELECT MAX(id) FROM runs").fetchone()[0]
-    sequences = dict(conn.execute("SELECT name, seq FROM sqlite_sequence"))
+    sequences = engine.sequences(conn)
     info.header = {"format": FORMAT, "version": VERSION, "kind": info.kind, "run": info.run, "created": now(),
                    "sequences": sequences, **(extra or {})}
-    lines = _lines_full(conn, info) if info.kind == "full" else _lines_delta(conn, info)
+    lines = _lines_full(conn, engine, info) if info.kind == "full" else _lines_delta(conn, engine, info)
     compressor = zlib.compressobj(1, zlib.DEFLATED, 31)  # gzip framing: `zcat` reads a plaintext dump
     pending: list[bytes] = [json.dumps(info.header).encode() + b"\n"]
     size = 0
@@ -155,12 +143,12 @@ def _compressed(conn: sqlite3.Connection, info: DumpInfo, extra: dict[str, Any] 
     yield compressor.compress(b"".join(pending)) + compressor.flush()
 
 
-def pending_changes(conn: sqlite3.Connection) -> int:
+def pending_changes(conn: Any) -> int:
     """How many changes wait for the next dump (rows of metadata_changes, repeats included)."""
     return conn.execute("SELECT COUNT(*) FROM metadata_changes").fetchone()[0]
 
 
-def clear_changes(conn: sqlite3.Connection, upto: int) -> None:
+def clear_changes(conn: Any, upto: int) -> None:
     """The changes a dump safely kept in the store are no longer pending; later ones stay."""
     with conn:
         conn.execute("DELETE FROM metadata_changes WHERE seq <= ?", (upto,))
@@ -192,20 +180,7 @@ def read_lines(stream: IO[bytes]) -> Iterator[dict[str, Any] | list[Any]]:
         raise DumpError(f"the dump is not whole gzip data ({error})") from None
 
 
-def schema_statements() -> tuple[list[str], list[str]]:
-    """SCHEMA split in two: the tables, then what is faster made after a bulk load (indexes, views,
-    triggers)."""
-    tables, rest, statement = [], [], ""
-    for line in SCHEMA.splitlines(keepends=True):
-        statement += line
-        if sqlite3.complete_statement(statement):
-            code = "\n".join(line for line in statement.splitlines() if not line.lstrip().startswith("--"))
-            (tables if code.lstrip().upper().startswith("CREATE TABLE") else rest).append(statement.strip())
-            statement = ""
-    return tables, rest
-
-
-def apply(conn: sqlite3.Connection, lines: Iterable[dict[str, Any] | list[Any]]) -> DumpInfo:
+def apply(conn: Any, engine: Dialect, lines: Iterable[dict[str, Any] | list[Any]]) -> DumpInfo:
     """Apply one dump (full or delta) to the catalog on `conn`, inside the caller's transaction:
     every row is an upsert by its key, every deletion removes its key. Returns what it held."""
     info: DumpInfo | None = None
@@ -219,21 +194,21 @@ def apply(conn: sqlite3.Connection, lines: Iterable[dict[str, Any] | list[Any]])
         elif "format" in line:
             info = DumpInfo(line["kind"], line.get("run"), header=line)
             if line["kind"] == "full":
-                for name in DUMPED_TABLES:
+                for name in reversed(DUMPED_TABLES):  # those that refer to others first
                     conn.execute(f"DELETE FROM {name}")
         elif "table" in line:
             table = line["table"]
             if table not in DUMPED_TABLES:
                 raise DumpError(f"the dump holds a table {table!r} that is no catalog table")
             columns = line["columns"]
-            known, _ = table_columns(conn, table)
+            known, _ = table_columns(conn, engine, table)
             if not set(columns) <= set(known):
                 raise DumpError(f"the dump's {table} has columns this catalog lacks: "
                                 f"{', '.join(sorted(set(columns) - set(known)))}")
-            verb = "INSERT" if info is not None and info.kind == "full" else "INSERT OR REPLACE"  # full: tables emptied
-            insert = f"{verb} INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+            insert = (f"INSERT INTO {table} ({_select(columns)}) VALUES ({', '.join('?' * len(columns))})"
+                      if info is not None and info.kind == "full" else engine.upsert(table, columns))  # full: emptied
         elif "deleted" in line:
-            _delete(conn, line["deleted"], line["keys"])
+            _delete(conn, engine, line["deleted"], line["keys"])
             info.rows += len(line["keys"])  # type: ignore[union-attr]
         elif "end" in line:
             if info is None or line["end"].get("rows") != info.rows:
@@ -241,20 +216,17 @@ def apply(conn: sqlite3.Connection, lines: Iterable[dict[str, Any] | list[Any]])
     if info is None:
         raise DumpError("an empty dump")
     for name, seq in info.header.get("sequences", {}).items():
-        if not conn.execute("UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = ?", (seq, name)).rowcount:
-            conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (name, seq))
+        if name in DUMP_KEYS:
+            engine.ids_given(conn, name, seq)
     return info
 
 
-def _delete(conn: sqlite3.Connection, table: str, keys: list[Any]) -> None:
+def _delete(conn: Any, engine: Dialect, table: str, keys: list[Any]) -> None:
     if table not in DUMPED_TABLES:
         raise DumpError(f"the dump deletes from {table!r}, which is no catalog table")
-    _, rowid = table_columns(conn, table)
-    if rowid:
-        conn.executemany(f"DELETE FROM {table} WHERE {rowid} = ?", [(k,) for k in keys])
-    else:
-        key = _primary_key(conn, table)
-        conn.executemany(f"DELETE FROM {table} WHERE {key[0]} = ? AND {key[1]} = ?", keys)
+    key = DUMP_KEYS[table]
+    match = " AND ".join(f"{k} = ?" for k in key)
+    conn.executemany(f"DELETE FROM {table} WHERE {match}", [k if len(key) > 1 else (k,) for k in keys])
 
 
 def prefetched(items: Iterator[Any], depth: int = 16) -> Iterator[Any]:
@@ -302,8 +274,7 @@ def prefetched(items: Iterator[Any], depth: int = 16) -> Iterator[Any]:
         worker.join()
 
 
-def table_rows(conn: sqlite3.Connection, table: str) -> list[tuple]:
+def table_rows(conn: Any, engine: Dialect, table: str) -> list[tuple]:
     """Every row of a dumped table with its key, in key order: what two catalogs are compared by."""
-    columns, rowid = table_columns(conn, table)
-    order = rowid or ", ".join(_primary_key(conn, table))
-    return conn.execute(f"SELECT {', '.join(columns)} FROM {table} ORDER BY {order}").fetchall()
+    columns, key = table_columns(conn, engine, table)
+    return [tuple(row) for row in conn.execute(f"SELECT {_select(columns)} FROM {table} ORDER BY {', '.join(key)}")]

@@ -7,7 +7,6 @@ lock, each call one short transaction (WAL lets the catalog's other readers go o
 """
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -21,12 +20,13 @@ from policies.recovery import Decision
 class Journal:
     def __init__(self, catalog: Catalog, wiki: str):
         self.wiki = wiki
-        self._conn = sqlite3.connect(catalog.path, check_same_thread=False, timeout=60)
-        self._conn.execute("PRAGMA synchronous = NORMAL")  # WAL: what a kill -9 must not lose is kept
+        self._conn = catalog.engine.connect(check_same_thread=False, timeout=60)
+        if not catalog.shared:
+            self._conn.execute("PRAGMA synchronous = NORMAL")  # WAL: what a kill -9 must not lose is kept
         self._lock = threading.Lock()
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self) -> Iterator[Any]:
         with self._lock, self._conn:
             yield self._conn
 
@@ -40,7 +40,8 @@ class Journal:
             conn.execute("UPDATE restore_runs SET status = 'interrupted' WHERE wiki = ? AND status = 'running'",
                          (self.wiki,))
             return conn.execute("INSERT INTO restore_runs (wiki, started, status, reason, report_page) "
-                                "VALUES (?, ?, 'running', ?, ?)", (self.wiki, now(), reason, report_page)).lastrowid
+                                "VALUES (?, ?, 'running', ?, ?) RETURNING id",
+                                (self.wiki, now(), reason, report_page)).fetchall()[0][0]
 
     def finish_run(self, run: int, status: str) -> None:
         with self._tx() as conn:
@@ -58,9 +59,9 @@ class Journal:
             stamp = now()
             entry_id = conn.execute(
                 "INSERT INTO restore_journal (wiki, title, action, version_id, sha1, step, run, started, updated, "
-                "revert_to) VALUES (?, ?, ?, ?, ?, 'started', ?, ?, ?, ?)",
+                "revert_to) VALUES (?, ?, ?, ?, ?, 'started', ?, ?, ?, ?) RETURNING id",
                 (self.wiki, d.title, d.action.value, d.version.id, d.version.sha1, run, stamp, stamp,
-                 d.revert_to)).lastrowid
+                 d.revert_to)).fetchall()[0][0]
         return {"id": entry_id, "step": "started", "started": stamp, "upload_timestamp": None,
                 "revert_to": d.revert_to, "resumed": False}
 

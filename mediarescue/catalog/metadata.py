@@ -12,13 +12,15 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
-from mediarescue.catalog.base import CatalogError
-from mediarescue.catalog.dump import DumpInfo, apply, prefetched, read_lines, schema_statements
+from mediarescue.catalog.base import CORE_TABLES, CatalogError
+from mediarescue.catalog.dump import DumpInfo, apply, prefetched, read_lines
+from mediarescue.catalog.engine import Dialect, Postgres, PostgresURL, Target, dialect_of
 from mediarescue.files import create_private
 
 
 class MetadataQueries:
-    conn: sqlite3.Connection
+    conn: Any
+    engine: Dialect
 
     def catalog_id(self, create: bool = True) -> str | None:
         """The id that names this catalog's metadata in the store: made on first use (`create`),
@@ -48,8 +50,10 @@ class MetadataQueries:
     def record_metadata(self, objects: Iterable[Any]) -> None:
         """Objects (blobstore.metadata.MetadataObject) now in the store."""
         with self.conn:
-            self.conn.executemany("INSERT OR REPLACE INTO metadata_objects (name, seq, kind, run, bytes, written) "
-                                  "VALUES (?, ?, ?, ?, ?, ?)",
+            self.conn.executemany("INSERT INTO metadata_objects (name, seq, kind, run, bytes, written) "
+                                  "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET seq = excluded.seq, "
+                                  "kind = excluded.kind, run = excluded.run, bytes = excluded.bytes, "
+                                  "written = excluded.written",
                                   [(o.name, o.seq, o.kind, o.run, o.size or 0, o.written) for o in objects])
 
     def forget_metadata(self, names: Iterable[str]) -> None:
@@ -57,52 +61,62 @@ class MetadataQueries:
             self.conn.executemany("DELETE FROM metadata_objects WHERE name = ?", [(n,) for n in names])
 
     def quick_check(self) -> list[str]:
-        """SQLite's quick_check: ['ok'] for a sound file, else what it found (up to 10 lines)."""
-        return [row[0] for row in self.conn.execute("PRAGMA quick_check(10)")]
+        """['ok'] for a sound catalog, else what the engine found (SQLite's quick_check, up to 10 lines)."""
+        return self.engine.integrity(self.conn)
 
 
-def rebuild(path: Path, dumps: Iterable[IO[bytes]], identity: str | None,
+def _load(conn: Any, engine: Dialect, dumps: Iterable[IO[bytes]], identity: str | None,
+          recorded: Iterable[Any]) -> list[DumpInfo]:
+    """The schema's tables, the dumps applied in order, then indexes and triggers (a bulk load
+    builds them faster at the end), the identity and the objects known as written."""
+    done: list[DumpInfo] = []
+    tables, rest = engine.schema()
+    for statement in tables:
+        conn.execute(statement)
+    for stream in dumps:
+        with stream:
+            done.append(apply(conn, engine, prefetched(read_lines(stream))))
+        if len(done) == 1 and done[0].kind != "full":
+            raise CatalogError("the first dump of a catalog must be a full one")
+    for statement in rest:
+        conn.executescript(statement) if isinstance(engine, Postgres) else conn.execute(statement)
+    if identity:
+        conn.execute("INSERT INTO catalog_identity (id) VALUES (?)", (identity,))
+    conn.executemany("INSERT INTO metadata_objects (name, seq, kind, run, bytes, written) VALUES (?, ?, ?, ?, ?, ?)",
+                     [(o.name, o.seq, o.kind, o.run, o.size or 0, o.written) for o in recorded])
+    if not done:
+        raise CatalogError("no dump to build a catalog from")
+    return done
+
+
+def rebuild(path: Target, dumps: Iterable[IO[bytes]], identity: str | None,
             recorded: Iterable[Any] = ()) -> list[DumpInfo]:
     """A new catalog at `path` from dumps applied in order (a full one first), never over an
     existing file: built in a temporary file beside it and linked into place only when every dump
     was read whole and right (a dump cut short or failing its checksum leaves nothing). `identity`:
     the catalog id its metadata goes on under in the store (None: a new one at its first write);
-    `recorded`: the store's objects it knows as written."""
+    `recorded`: the store's objects it knows as written. A PostgreSQL catalog is built in one
+    transaction, in a schema that holds no catalog yet: a failed build leaves nothing."""
+    if isinstance(path, PostgresURL):
+        return _rebuild_postgres(path, dumps, identity, recorded)
     if path.exists() or Path(f"{path}-wal").exists():
         raise CatalogError(f"{path} exists: a catalog is never overwritten; name a new path")
     building = path.with_name(f".{path.name}.building-{os.getpid()}")
     building.unlink(missing_ok=True)
     create_private(building)
-    done: list[DumpInfo] = []
     try:
         with contextlib.closing(sqlite3.connect(building, isolation_level=None)) as conn:
-            tables, rest = schema_statements()
             # No journal while it is built: a failed build is thrown away whole, never opened.
             conn.execute("PRAGMA journal_mode = OFF")
             conn.execute("PRAGMA synchronous = OFF")
             conn.execute("PRAGMA cache_size = -262144")  # 256 MiB: the indexes are built at the end
             conn.execute("PRAGMA threads = 4")  # ... by sorters in parallel
             conn.execute("BEGIN")
-            for statement in tables:
-                conn.execute(statement)
-            for stream in dumps:  # indexes after the rows: a bulk load builds them faster at the end
-                with stream:
-                    done.append(apply(conn, prefetched(read_lines(stream))))
-                if len(done) == 1 and done[0].kind != "full":
-                    raise CatalogError("the first dump of a catalog must be a full one")
-            for statement in rest:
-                conn.execute(statement)
-            if identity:
-                conn.execute("INSERT INTO catalog_identity (id) VALUES (?)", (identity,))
-            conn.executemany("INSERT INTO metadata_objects (name, seq, kind, run, bytes, written) "
-                             "VALUES (?, ?, ?, ?, ?, ?)",
-                             [(o.name, o.seq, o.kind, o.run, o.size or 0, o.written) for o in recorded])
+            done = _load(conn, dialect_of(path), dumps, identity, recorded)
             conn.execute("COMMIT")
             conn.execute("PRAGMA journal_mode = WAL")  # as every catalog is opened
         with open(building, "rb") as built:  # on disk before it takes the catalog's name
             os.fsync(built.fileno())
-        if not done:
-            raise CatalogError("no dump to build a catalog from")
         os.link(building, path)  # fails if the path appeared meanwhile: nothing is overwritten
     except FileExistsError:
         raise CatalogError(f"{path} exists: a catalog is never overwritten; name a new path") from None
@@ -110,3 +124,18 @@ def rebuild(path: Path, dumps: Iterable[IO[bytes]], identity: str | None,
         for suffix in ("", "-wal", "-shm"):
             Path(f"{building}{suffix}").unlink(missing_ok=True)
     return done
+
+
+def _rebuild_postgres(target: PostgresURL, dumps: Iterable[IO[bytes]], identity: str | None,
+                      recorded: Iterable[Any]) -> list[DumpInfo]:
+    engine = Postgres(target)
+    conn = engine.connect()
+    try:
+        found = engine.tables(conn)
+        if found & (CORE_TABLES | {"metadata_changes"}):
+            raise CatalogError(f"{target} holds a catalog already: a catalog is never overwritten; name a new "
+                               "database or schema")
+        with conn:
+            return _load(conn, engine, dumps, identity, recorded)
+    finally:
+        conn.close()

@@ -2,13 +2,12 @@
 Catalog class (mixed in), kept apart for size; the decisions are collector/forget.py's."""
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
 
 class RetentionQueries:
-    conn: sqlite3.Connection
+    conn: Any
 
     def live_runs(self, wiki: str | None) -> list[tuple[int, str, str, str, str]]:
         """(id, wiki, kind, started, status) of every run not forgotten yet, oldest first."""
@@ -22,13 +21,14 @@ class RetentionQueries:
         previous change (or its first run) until R."""
         self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS retained_runs (run INTEGER PRIMARY KEY)")
         with self.conn:
-            self.conn.execute("DELETE FROM temp.retained_runs")
-            self.conn.executemany("INSERT OR IGNORE INTO temp.retained_runs VALUES (?)", [(r,) for r in retained])
+            self.conn.execute("DELETE FROM retained_runs")  # the session's own (a TEMP table)
+            self.conn.executemany("INSERT INTO retained_runs VALUES (?) ON CONFLICT DO NOTHING",
+                                  [(r,) for r in retained])
         return self.conn.execute(
             "WITH states AS (SELECT s.version_id, s.until_run, COALESCE(LAG(s.until_run) OVER "
             "(PARTITION BY s.version_id ORDER BY s.until_run), v.first_run) AS from_run FROM version_states AS s "
             "JOIN versions AS v ON v.id = s.version_id WHERE v.wiki = ?) "
-            "SELECT version_id, until_run FROM states WHERE NOT EXISTS (SELECT 1 FROM temp.retained_runs AS k "
+            "SELECT version_id, until_run FROM states WHERE NOT EXISTS (SELECT 1 FROM retained_runs AS k "
             "WHERE k.run >= states.from_run AND k.run < states.until_run) ORDER BY version_id, until_run",
             (wiki,)).fetchall()
 
@@ -69,7 +69,7 @@ class RetentionQueries:
         with self.conn:
             self.conn.executemany("DELETE FROM version_states WHERE version_id = ? AND until_run = ?", state_rows)
             runs = list(runs)
-            self.conn.executemany("INSERT OR IGNORE INTO snapshots (run) VALUES (?)", [(r,) for r in runs])
+            self.conn.executemany("INSERT INTO snapshots (run) VALUES (?) ON CONFLICT DO NOTHING", [(r,) for r in runs])
             self.conn.executemany("UPDATE snapshots SET forgotten = ? WHERE run = ?", [(when, r) for r in runs])
             for sha256 in pruned:
                 self.conn.execute("UPDATE versions SET backup_status = 'pruned', error = NULL WHERE sha256 = ?",

@@ -13,23 +13,37 @@ PAGES = """CREATE TABLE IF NOT EXISTS pages (
     first_run INTEGER NOT NULL REFERENCES runs(id)  -- the run that first read this revision
 );
 CREATE UNIQUE INDEX IF NOT EXISTS pages_identity ON pages (wiki, title, rev_id);"""
-# The tables a dump of the catalog holds (dump.py), in the order they are written and loaded.
-DUMPED_TABLES = ("runs", "snapshots", "versions", "version_states", "pages", "blobs", "checks", "verifications",
-                 "verify_findings", "restore_runs", "restore_journal")
+# The tables a dump of the catalog holds (dump.py), in the order they are written and loaded, each
+# with its key: its INTEGER PRIMARY KEY, else SQLite's rowid (a column of its own on PostgreSQL).
+DUMP_KEYS = {"runs": ("id",), "snapshots": ("run",), "versions": ("id",), "version_states": ("version_id", "until_run"),
+             "pages": ("rowid",), "blobs": ("rowid",), "checks": ("rowid",), "verifications": ("id",),
+             "verify_findings": ("rowid",), "restore_runs": ("id",), "restore_journal": ("id",)}
+DUMPED_TABLES = tuple(DUMP_KEYS)
 
 
-def _tracking(table: str) -> str:
-    """Triggers noting every change of `table` in metadata_changes, by rowid (version_states: its key)."""
-    keys = {"version_states": ("version_id", "until_run")}.get(table, ("rowid", None))
+def tracking(engine: str) -> str:
+    """Triggers noting every change of a dumped table in metadata_changes, by its key: one per row
+    on SQLite; on PostgreSQL one per statement, reading the statement's changed rows (transition
+    tables), so a COPY or a batch of thousands notes them in one INSERT."""
     out = []
-    for event, row in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD")):
-        k2 = f"{row}.{keys[1]}" if keys[1] else "0"
-        out.append(f"CREATE TRIGGER IF NOT EXISTS {table}_{event.lower()}_noted AFTER {event} ON {table} BEGIN "
-                   f"INSERT INTO metadata_changes (tbl, k1, k2) VALUES ('{table}', {row}.{keys[0]}, {k2}); END;")
+    for table, key in DUMP_KEYS.items():
+        k1, k2 = key[0], key[1] if len(key) > 1 else "0"
+        for event, row in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD")):
+            name = f"{table}_{event.lower()}_noted"
+            if engine == "sqlite":
+                out.append(f"CREATE TRIGGER IF NOT EXISTS {name} AFTER {event} ON {table} BEGIN INSERT INTO "
+                           f"metadata_changes (tbl, k1, k2) VALUES ('{table}', {row}.{k1}, "
+                           f"{row + '.' + k2 if k2 != '0' else '0'}); END;")
+                continue
+            out.append(f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                       f"INSERT INTO metadata_changes (tbl, k1, k2) SELECT '{table}', {k1}, {k2} FROM changed; "
+                       f"RETURN NULL; END $$;\n"
+                       f"CREATE OR REPLACE TRIGGER {name} AFTER {event} ON {table} REFERENCING "
+                       f"{'OLD' if event == 'DELETE' else 'NEW'} TABLE AS changed FOR EACH STATEMENT "
+                       f"EXECUTE FUNCTION {name}();")
     return "\n".join(out)
 
 
-TRACKING = "\n".join(_tracking(t) for t in DUMPED_TABLES)
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -172,7 +186,17 @@ CREATE TABLE IF NOT EXISTS metadata_objects (
     written TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS catalog_identity (id TEXT NOT NULL);  -- names this catalog's metadata in the store
-{TRACKING}
+-- Work shared by the collectors of a PostgreSQL catalog (`backup --join`): the versions whose bytes the
+-- running run still needs, each claimed by one process at a time for a lease that it renews while it
+-- works; a killed process's claims go back to the pool when their lease runs out. Rows go when the
+-- bytes are stored or failed. Not dumped: it is work in progress, not the catalog's content.
+CREATE TABLE IF NOT EXISTS fetch_queue (
+    version_id INTEGER PRIMARY KEY,
+    run INTEGER NOT NULL,
+    job TEXT NOT NULL,            -- JSON: the version as listed, where its bytes are read from included
+    lease_until REAL,             -- claimed until (Unix time); NULL or past: free to claim
+    owner TEXT                    -- the claiming process (host:pid:random)
+);
 CREATE VIEW IF NOT EXISTS sha1_collisions AS
     SELECT sha1, COUNT(DISTINCT sha256) AS contents, GROUP_CONCAT(DISTINCT id) AS version_ids
     FROM versions WHERE sha256 IS NOT NULL GROUP BY sha1 HAVING COUNT(DISTINCT sha256) > 1;

@@ -46,7 +46,8 @@ def collisions_among(catalog: Catalog, sha1s: Iterable[str]) -> list[dict[str, A
     found: list[dict[str, Any]] = []
     for chunk, marks in in_chunks(sorted(set(sha1s))):
         found += records(catalog.conn.execute(
-            "SELECT sha1, COUNT(DISTINCT sha256) AS contents, GROUP_CONCAT(DISTINCT id) AS version_ids FROM versions "
+            f"SELECT sha1, COUNT(DISTINCT sha256) AS contents, {catalog.engine.group_concat('id')} AS version_ids "
+            "FROM versions "
             f"WHERE sha1 IN {marks} AND sha256 IS NOT NULL GROUP BY sha1 HAVING COUNT(DISTINCT sha256) > 1", chunk))
     return found
 
@@ -64,7 +65,7 @@ def list_snapshots(catalog: Catalog, wiki: str | None = None, include_forgotten:
         "SELECT r.id AS run, r.wiki, r.kind, r.started, r.ended, r.status, r.versions_seen, "
         "COALESCE(s.new_versions, 0) AS new_versions, COALESCE(s.changed_versions, 0) AS changed_versions, "
         "r.new_blobs, r.bytes, r.errors, s.forgotten FROM runs AS r LEFT JOIN snapshots AS s ON s.run = r.id "
-        f"WHERE {' AND '.join(clauses) or '1'} ORDER BY r.id", params)
+        f"WHERE {' AND '.join(clauses) or 'TRUE'} ORDER BY r.id", params)
     return records(cursor)
 
 
