@@ -16,6 +16,9 @@ state a version had before a run changed it (catalog.version_states).
 """
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -71,6 +74,8 @@ class Options:
     url_rewrite: tuple[str, str] | None = None  # (prefix, replacement) for file URLs, e.g. through a proxy
     progress: Progress = field(default_factory=Progress)
     metadata: kept_metadata.Settings = field(default_factory=kept_metadata.Settings)  # the catalog's store copies
+    lease: float = 120.0                # shared work (PostgreSQL): how long a claim holds without renewal
+    join_wait: float = 60.0             # --join: how long to wait for a run to join
 
 
 @dataclass
@@ -181,6 +186,9 @@ class _Recorder:
         self.stored_sha1: set[str] = set()
         self.seals: dict[Future, tuple[str, str]] = {}  # blobs being sealed: (sha256, sha1)
         self.seal_errors: list[dict[str, Any]] = []
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"  # its claims (shared work)
+        self.renewed = time.monotonic()
+        self.stored_count = 0
 
     def live_versions(self, page: dict) -> tuple[list[Version], list[dict], list[tuple[str, str]]]:
         versions, texts, hidden = [], [], []
@@ -224,6 +232,7 @@ class _Recorder:
         # the same versions private again.
         self.seal_private(private + self.catalog.version_ids([v for v in versions if v.private]))
         self.progress.listed(len(versions), sum(v.size for v in versions))
+        fetchable = []
         for job in jobs:
             if job.version.status == "deleted" and not job.version.source_container:
                 self.catalog.failed(job.id, "unreachable", "deleted versions are readable only from the wiki's "
@@ -231,9 +240,45 @@ class _Recorder:
                 self.unreachable += 1
                 self.progress.stored(1, job.version.size)  # handled, if not stored: the bar must reach its end
                 continue
+            fetchable.append(job)
+        if self.catalog.shared:  # joined processes fetch too: every fetch goes through a claim
+            self.catalog.enqueue(self.run, fetchable)
+            self.pump()
+            return
+        for job in fetchable:
             self.in_flight[self.pool.submit(_fetch, self.sources, self.blobs, job.version, self.options)] = job
             while len(self.in_flight) >= self.options.workers * 4:
                 self._settle(wait(self.in_flight, return_when=FIRST_COMPLETED).done)
+
+    def pump(self) -> None:
+        """Shared work: claim what the pool has room for, and settle downloads while it is full.
+        Claims are renewed while they are worked on."""
+        room = self.options.workers * 4 - len(self.in_flight)
+        if room > 0:
+            for version_id, fields in self.catalog.claim(self.run, self.owner, room, self.options.lease):
+                job = Pending(version_id, Version(*fields))
+                self.in_flight[self.pool.submit(_fetch, self.sources, self.blobs, job.version, self.options)] = job
+        while len(self.in_flight) >= self.options.workers * 4:
+            self.settle_some()
+
+    def settle_some(self) -> None:
+        """Settle the downloads done within a third of a lease, renewing the claims when due."""
+        self._settle(wait(self.in_flight, timeout=self.options.lease / 3, return_when=FIRST_COMPLETED).done)
+        if time.monotonic() - self.renewed >= self.options.lease / 3:
+            self.catalog.renew(self.owner, self.options.lease)
+            self.renewed = time.monotonic()
+
+    def drain(self, lister_done: Callable[[], bool]) -> None:
+        """Shared work: fetch until the run has none left. A version another process claimed is
+        waited for; if that process died, its lease runs out and the version is claimed here."""
+        while True:
+            self.pump()
+            if self.in_flight:
+                self.settle_some()
+                continue
+            if lister_done() and not self.catalog.work_left(self.run):
+                return
+            time.sleep(min(1.0, self.options.lease / 4))
 
     def _settle(self, futures: set[Future]) -> None:
         for future in futures:
@@ -251,6 +296,7 @@ class _Recorder:
                 continue
             self.catalog.stored(job.id, stored.sha256, stored.sha1, stored.size, stored.new, self.run,
                                 encrypted=stored.encrypted)
+            self.stored_count += 1
             self.stored_sha1.add(job.version.sha1)
             self.progress.stored(1, job.version.size)
 
@@ -281,11 +327,15 @@ class _Recorder:
                         self.progress.failed(v["title"], why)
 
     def finish(self) -> None:
+        if self.catalog.shared:
+            self.drain(lambda: True)
         self._settle(set(self.in_flight))
         self._settle_seals()
 
     def close(self, wait_for_downloads: bool) -> None:
         self.pool.shutdown(wait=wait_for_downloads, cancel_futures=True)
+        if self.catalog.shared and not wait_for_downloads:
+            self.catalog.release(self.owner)  # what it claimed goes back to the others at once
 
 
 def _listing(api: MediaWiki, recorder: _Recorder, batch: int, see_deleted: bool) -> None:
@@ -304,6 +354,33 @@ def _listing(api: MediaWiki, recorder: _Recorder, batch: int, see_deleted: bool)
             rows = reply.get("filearchive", [])
             versions = [v for v in map(recorder.deleted_version, rows) if v]
             recorder.record(versions, hidden_deleted=[(r["title"], r["timestamp"]) for r in rows if "sha1" not in r])
+
+
+@dataclass
+class Joined:
+    """What a joined process did for a run (None: no run of the wiki was under way)."""
+    run: int | None
+    stored: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+
+def join(wiki: WikiConfig, catalog: Catalog, blobs: BlobStore, contact: str, options: Options = Options()) -> Joined:
+    """Fetch for the run of `wiki` under way (a `backup` on any host, with the same config and a
+    PostgreSQL catalog) until it has no work left: claim pending versions in batches, store their
+    bytes, mark them stored. Waits up to `options.join_wait` seconds for a run to start."""
+    deadline = time.monotonic() + options.join_wait
+    while (run := catalog.running_run(wiki.name)) is None:
+        if time.monotonic() >= deadline:
+            return Joined(None)
+        time.sleep(1)
+    recorder = _Recorder(wiki, catalog, blobs, _Sources(wiki, contact, options), options, run)
+    done = False
+    try:
+        recorder.drain(lambda: catalog.listing_over(run))
+        done = True
+    finally:
+        recorder.close(wait_for_downloads=done)
+    return Joined(run, recorder.stored_count, catalog.errors(recorder.failed))
 
 
 def _mark_vanished(catalog: Catalog, run: int, wiki: str, see_deleted: bool) -> int:

@@ -1,6 +1,8 @@
 """One TOML config file, read once into a frozen object that is passed around explicitly.
 
-    catalog = "catalog.db"          # relative paths are relative to the config file
+    catalog = "catalog.db"          # relative paths are relative to the config file; or PostgreSQL:
+                                    # "postgresql://mediarescue@db.example:5432/mediarescue?sslmode=verify-full"
+    catalog_password_file = "/etc/mediarescue/catalog-password"   # PostgreSQL only (or catalog_password_env)
     blobs = "blobs"                 # a local blob directory, or a [blobs_swift] table instead
     contact = "ops@example.org"     # goes into the User-Agent, as Wikimedia's policy asks
     encryption_key_file = "/etc/mediarescue/blob-key"   # optional (or encryption_key_env): seals
@@ -34,7 +36,8 @@
 
 Secrets never live in the file itself: they come from a file or an environment variable, and the
 variables MEDIARESCUE_<WIKI>_PASSWORD and MEDIARESCUE_<WIKI>_SWIFT_KEY override both (and
-MEDIARESCUE_BLOBS_SWIFT_KEY, MEDIARESCUE_ENCRYPTION_KEY for the blob store's).
+MEDIARESCUE_BLOBS_SWIFT_KEY, MEDIARESCUE_ENCRYPTION_KEY for the blob store's, and
+MEDIARESCUE_CATALOG_PASSWORD for a PostgreSQL catalog's).
 """
 from __future__ import annotations
 
@@ -44,7 +47,9 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
+from mediarescue.catalog.engine import PASSWORD_ENV, PostgresURL, is_url
 from mediarescue.transport import plain_to_remote
 
 
@@ -87,7 +92,7 @@ class WikiConfig:
 @dataclass(frozen=True)
 class Config:
     path: Path
-    catalog: Path
+    catalog: Path | PostgresURL  # a file (SQLite), or a PostgreSQL URL with its password
     blobs: Path | None  # None when the blobs are in Swift (`blobs_swift`)
     contact: str
     wikis: dict[str, WikiConfig]
@@ -216,10 +221,36 @@ def load(path: Path | str) -> Config:
     blobs_swift = _blobs_swift(data["blobs_swift"], base) if "blobs_swift" in data else None
     if blobs_swift and "blobs" in data:
         raise ConfigError("blobs and [blobs_swift] both name a blob store: keep one")
-    return Config(path=path, catalog=local_path("catalog"), blobs=None if blobs_swift else local_path("blobs"),
+    return Config(path=path, catalog=_catalog(data, base), blobs=None if blobs_swift else local_path("blobs"),
                   contact=_get(data, "contact", "", str), wikis={n: _wiki(n, t, base) for n, t in wikis.items()},
                   blobs_swift=blobs_swift, encryption_key=_encryption_key(data, base),
                   encryption_key_source=_key_source(data), **_metadata(_get(data, "metadata", "", dict, {})))
+
+
+def _catalog(data: dict, base: Path) -> Path | PostgresURL:
+    """`catalog`: a path (SQLite), or `postgresql://user@host:port/db` with the password from
+    `catalog_password_file`, `catalog_password_env` or $MEDIARESCUE_CATALOG_PASSWORD; never in the URL.
+    A host other than this machine needs TLS (sslmode=require or verify-*) unless
+    `catalog_allow_insecure = true`: the password and every private row would cross in clear."""
+    text = _get(data, "catalog", "", str)
+    if not is_url(text):
+        return base / text
+    parts = urlsplit(text)
+    if parts.password is not None:
+        raise ConfigError("catalog holds a password: keep it out of the URL, in catalog_password_file or "
+                          f"${PASSWORD_ENV}")
+    if not parts.hostname or not parts.path.strip("/"):
+        raise ConfigError(f"catalog must be postgresql://USER@HOST:PORT/DATABASE, not {text[:80]!r}")
+    sslmode = dict(parse_qsl(parts.query)).get("sslmode", "")
+    local = parts.hostname in ("localhost", "127.0.0.1", "::1") or parts.hostname.startswith("127.")
+    if not local and sslmode not in ("require", "verify-ca", "verify-full") \
+            and not _get(data, "catalog_allow_insecure", "", bool, False):
+        raise ConfigError("catalog is a PostgreSQL server on another host without TLS: add ?sslmode=verify-full "
+                          "(or require) to the URL, or set catalog_allow_insecure = true")
+    password = None
+    if any(k in data for k in ("catalog_password_file", "catalog_password_env")) or os.environ.get(PASSWORD_ENV):
+        password = _secret(data, "", "catalog_password", PASSWORD_ENV, base)
+    return PostgresURL(text, password)
 
 
 def _metadata(table: dict) -> dict[str, float]:

@@ -255,7 +255,9 @@ def run(config: Config, wiki: WikiConfig, catalog: Catalog, decisions: list[Deci
     summary = report.restore_report(result, wiki.name, reason)
     summary["seconds"] = round(time.monotonic() - began, 3)  # carrying out the actions, reads-back included
     # Reports name private versions too: reports/ is ours alone; a --report-dir is made 0700 if missing.
-    folder = private_dir(report_dir, tighten=False) if report_dir else private_dir(config.catalog.parent / "reports")
+    # Beside the catalog's file; a PostgreSQL catalog's beside the config.
+    beside = config.catalog.parent if isinstance(config.catalog, Path) else config.path.parent
+    folder = private_dir(report_dir, tighten=False) if report_dir else private_dir(beside / "reports")
     paths = [folder / f"restore-{wiki.name}-{restore_run}.json", folder / f"restore-{wiki.name}-{restore_run}.txt"]
     private_write(paths[0], json.dumps(summary, indent=1, ensure_ascii=False))
     private_write(paths[1], report.restore_text(summary))

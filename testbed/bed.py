@@ -77,14 +77,19 @@ class TestBed:
         return values
 
 
-    def write_config(self, path: Path, catalog: Path, blobs: Path, swift: bool = True, name: str = "testbed",
+    def write_config(self, path: Path, catalog: Path | str, blobs: Path, swift: bool = True, name: str = "testbed",
                      workers: int = 4) -> Path:
         """A mediarescue config for this wiki, the secrets in files beside it (mode 0600). With
-        `swift`, the collector reads bytes straight from the test bed's Swift."""
+        `swift`, the collector reads bytes straight from the test bed's Swift. `catalog`: a path, or
+        a URL of this bed's PostgreSQL (its password goes in a file too)."""
         secrets_dir = path.parent / f"{path.stem}-secrets"
         secrets_dir.mkdir(parents=True, exist_ok=True)
         _private_write(secrets_dir / "bot-password", self.bot_password)
-        text = (f'catalog = "{catalog}"\nblobs = "{blobs}"\ncontact = "mediarescue test bed"\n\n'
+        text = f'catalog = "{catalog}"\n'
+        if str(catalog).startswith("postgresql://") and self.catalog_password:
+            _private_write(secrets_dir / "catalog-password", self.catalog_password)
+            text += f'catalog_password_file = "{secrets_dir / "catalog-password"}"\n'
+        text += (f'blobs = "{blobs}"\ncontact = "mediarescue test bed"\n\n'
                 f'[wiki.{name}]\napi_url = "{self.api_url}"\nuser = "{self.bot_user}"\n'
                 f'password_file = "{secrets_dir / "bot-password"}"\nworkers = {workers}\n')
         if swift and self.swift_auth_url:

@@ -58,10 +58,10 @@ def incremental_bed() -> Iterator[bed.TestBed]:
 
 @pytest.fixture(scope="session")
 def postgres_bed() -> Iterator[bed.TestBed]:
-    """A wiki on the filesystem with a PostgreSQL server for catalogs, started once a session: the
+    """A wiki on Swift with a PostgreSQL server for catalogs, started once a session: the
     catalog tests' second engine, and the bed of the restore, verify and joined-collector tests on
     PostgreSQL. Not under tmp_path: pytest's folders are closed to the server's account."""
-    yield from _running_bed("pytest-postgres", "fs", catalog="postgres")
+    yield from _running_bed("pytest-postgres", "swift", catalog="postgres")
 
 
 class Catalogs:

@@ -36,6 +36,7 @@ from mediarescue.catalog.engine import Postgres, PostgresURL, Target, dialect_of
 from mediarescue.catalog.metadata import MetadataQueries
 from mediarescue.catalog.retention import RetentionQueries
 from mediarescue.catalog.schema import PAGES
+from mediarescue.catalog.work import WorkQueries
 from mediarescue.files import create_private, sqlite_problem, tighten
 
 # Catalogs up to this size are checked (SQLite's quick_check, ~4 s a GiB here) every time they are opened,
@@ -79,7 +80,7 @@ class Pending(NamedTuple):
     version: Version
 
 
-class Catalog(CheckQueries, RetentionQueries, MetadataQueries):
+class Catalog(CheckQueries, RetentionQueries, MetadataQueries, WorkQueries):
     def __init__(self, target: Path | str | PostgresURL, create: bool = True):
         """Open the catalog at `target` (a path, or a PostgreSQL URL); with `create` (backup), make
         it if it does not exist. Either way a folder, a file that is not SQLite or another program's

@@ -75,6 +75,8 @@ class SQLite:
     name = "sqlite"
     shared = False  # one host, one process: `backup --join` is refused
     ordered_join = "CROSS JOIN"  # SQLite's way to keep the join order written (an inner join all the same)
+    skip_locked = ""  # one writer at a time: nothing to skip
+    clock = "((julianday('now') - 2440587.5) * 86400.0)"  # Unix time, as the catalog's own clock
 
     def __init__(self, path: Path):
         self.path = path
@@ -205,6 +207,8 @@ class Postgres:
     name = "postgres"
     shared = True  # collectors on many hosts: `backup --join`
     ordered_join = "JOIN"
+    skip_locked = "FOR UPDATE SKIP LOCKED"  # claims of other processes are passed over, never waited for
+    clock = "EXTRACT(EPOCH FROM clock_timestamp())::float8"  # the server's: collectors' clocks may differ
 
     def __init__(self, target: PostgresURL):
         self.url, self._password = target.url, target.password
@@ -319,6 +323,14 @@ class Postgres:
 
     def unlock(self, conn: PgConnection, kind: str) -> None:
         conn.execute("SELECT pg_advisory_unlock(hashtext(current_schema() || ':' || ?))", (kind,))
+
+    def held_elsewhere(self, conn: PgConnection, kind: str) -> bool:
+        """Whether another session holds `kind`'s lock (a live backup), tried and let go at once."""
+        if not conn.execute("SELECT pg_try_advisory_lock(hashtext(current_schema() || ':' || ?))",
+                            (kind,)).fetchone()[0]:
+            return True
+        self.unlock(conn, kind)
+        return False
 
     def integrity(self, conn: PgConnection) -> list[str]:
         """PostgreSQL checksums its own pages; what a catalog can be missing is its tables."""

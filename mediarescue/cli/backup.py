@@ -17,12 +17,13 @@ from rich.text import Text
 
 from collector import forget
 from collector import metadata as kept_metadata
-from collector.backup import Options, Summary, backup
+from collector.backup import Options, Summary, backup, join
 from collector.checker import CheckResult, check, repair
 from mediarescue import config as configuration
 from mediarescue.blobstore import open_store
 from mediarescue.blobstore.crypto import KeyRequired, WrongKey, generate_key
 from mediarescue.catalog import Catalog, snapshots
+from mediarescue.catalog.engine import PostgresURL
 from mediarescue.cli import exits
 from mediarescue.cli.progress import reporter
 from mediarescue.mediawiki import canonical_title
@@ -33,6 +34,12 @@ from policies import retention
 def add_verbs(verbs: argparse._SubParsersAction, common: Callable[[], argparse.ArgumentParser]) -> None:
     run = verbs.add_parser("backup", parents=[common()], help="back up every file version of a wiki")
     run.add_argument("--workers", type=int, help="parallel downloads (default: the config's, or 4)")
+    run.add_argument("--join", action="store_true",
+                     help="fetch for the run another `backup` (any host, same config) is listing; PostgreSQL "
+                          "catalogs only")
+    run.add_argument("--lease", type=float, default=120.0, metavar="SECONDS",
+                     help="PostgreSQL catalogs: how long a claimed version stays claimed without renewal (a killed "
+                          "process's claims return to the others after it; default 120)")
     mode = run.add_mutually_exclusive_group()
     mode.add_argument("--full", dest="incremental", action="store_false", default=False,
                       help="list every file (the default); also marks what the wiki no longer shows as vanished")
@@ -82,6 +89,14 @@ def run_backup(args: argparse.Namespace, config: configuration.Config, console: 
     wiki = config.wiki(args.wiki)
     if args.workers is not None and not 1 <= args.workers <= 64:
         raise configuration.ConfigError(f"--workers must be between 1 and 64, not {args.workers}")
+    if args.join or args.lease != 120.0:
+        if not isinstance(config.catalog, PostgresURL):
+            raise configuration.ConfigError("backup --join (and --lease) need a PostgreSQL catalog: an SQLite "
+                                            "catalog is written by one process on one host")
+        if not 1 <= args.lease <= 86400:
+            raise configuration.ConfigError(f"--lease must be between 1 and 86400 seconds, not {args.lease}")
+    if args.join:
+        return _run_join(args, config, console, wiki)
     catalog = Catalog(config.catalog)
     if wiki.swift and config.encryption_key is None:  # deleted versions are read from Swift only
         console.print("warning: no encryption_key_file: deleted versions are stored unencrypted", style="yellow")
@@ -91,7 +106,8 @@ def run_backup(args: argparse.Namespace, config: configuration.Config, console: 
         with reporter(console, wiki.name) as progress:
             summary = backup(wiki, catalog, open_store(config), config.contact,
                              Options(workers=args.workers or wiki.workers, progress=progress,
-                                     url_rewrite=wiki.url_rewrite, metadata=kept_metadata.Settings.of(config)),
+                                     url_rewrite=wiki.url_rewrite, metadata=kept_metadata.Settings.of(config),
+                                     lease=args.lease),
                              incremental_run=args.incremental)
     finally:
         catalog.close()
@@ -102,6 +118,28 @@ def run_backup(args: argparse.Namespace, config: configuration.Config, console: 
     else:
         _print_summary(console, summary, time.monotonic() - began)
     return exits.OK if summary.ok else exits.FAILED
+
+
+def _run_join(args: argparse.Namespace, config: configuration.Config, console: Console,
+              wiki: configuration.WikiConfig) -> int:
+    catalog = Catalog(config.catalog)  # joined before the lister made it: made here (one maker, a lock says)
+    try:
+        joined = join(wiki, catalog, open_store(config), config.contact,
+                      Options(workers=args.workers or wiki.workers, url_rewrite=wiki.url_rewrite, lease=args.lease))
+    finally:
+        catalog.close()
+    errors = [redacted(e) for e in joined.errors]
+    if args.json:
+        _print_json({"run": joined.run, "stored": joined.stored, "errors": errors})
+    elif joined.run is None:
+        console.print(f"no run of {wiki.name} is under way to join", highlight=False, markup=False)
+    else:
+        console.print(f"joined run {joined.run} of {wiki.name}: {joined.stored} versions stored, {len(errors)} errors",
+                      highlight=False, markup=False)
+        for error in errors:
+            console.print(f"error: {error['title']} ({error['status']} version {error['id']}): {error['error']}",
+                          highlight=False, markup=False)
+    return exits.FAILED if errors else exits.OK
 
 
 def _print_summary(console: Console, summary: Summary, seconds: float) -> None:

@@ -21,6 +21,7 @@ from collector import metadata as kept_metadata
 from mediarescue import config as configuration
 from mediarescue.blobstore import open_store
 from mediarescue.catalog import Catalog, snapshots
+from mediarescue.catalog.engine import PostgresURL, target_of
 from mediarescue.cli import exits
 
 
@@ -29,8 +30,8 @@ def add_verbs(verbs: argparse._SubParsersAction, common: Callable[[], argparse.A
     actions = top.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=type(top))
     recover = actions.add_parser("recover", parents=[common()],
                                  help="rebuild a catalog from the backup store alone, into a new path")
-    recover.add_argument("path", nargs="?", type=Path, help="the new catalog (default: the config's `catalog`, "
-                                                            "which must not exist)")
+    recover.add_argument("path", nargs="?", help="the new catalog, a path or a PostgreSQL URL (default: the "
+                                                 "config's `catalog`, which must not exist)")
     recover.add_argument("--as-of", metavar="RUN|DATE",
                          help="the catalog as an earlier run (its id) or date (2026-01-31: that day's end, UTC) "
                               "left it")
@@ -42,7 +43,15 @@ def add_verbs(verbs: argparse._SubParsersAction, common: Callable[[], argparse.A
     export.add_argument("file", type=Path)
     load = actions.add_parser("import", parents=[common()], help="a new catalog from an exported file")
     load.add_argument("file", type=Path)
-    load.add_argument("path", nargs="?", type=Path, help="the new catalog (default: the config's `catalog`)")
+    load.add_argument("path", nargs="?", help="the new catalog, a path or a PostgreSQL URL (default: the config's "
+                                              "`catalog`)")
+
+
+def _target(named: str | None, config: configuration.Config) -> Path | PostgresURL:
+    """The catalog a verb names, else the config's; a URL's password as the config's catalog's."""
+    if named is None:
+        return config.catalog
+    return target_of(named, config.catalog.password if isinstance(config.catalog, PostgresURL) else None)
 
 
 def run_catalog(args: argparse.Namespace, config: configuration.Config, console: Console) -> int:
@@ -53,13 +62,13 @@ def run_catalog(args: argparse.Namespace, config: configuration.Config, console:
                 as_of = snapshots.parse_as_of(args.as_of)
             except snapshots.SnapshotError as error:
                 raise configuration.ConfigError(str(error)) from None
-        path = args.path or config.catalog
+        path = _target(args.path, config)
         result = kept_metadata.recover(open_store(config), path, as_of, args.catalog_id, progress=lambda obj: (
             None if args.json else console.print(f"reading {obj.name}", highlight=False, markup=False)))
         message = (f"recovered {path} from {len(result['objects'])} metadata objects: {result['rows']} rows, "
                    f"up to run {result['run']}")
     elif args.action == "import":
-        path = args.path or config.catalog
+        path = _target(args.path, config)
         result = kept_metadata.import_file(args.file, path)
         message = f"imported {result['rows']} rows from {args.file} into {path}, up to run {result['run']}"
     else:

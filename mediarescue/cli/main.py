@@ -107,6 +107,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mediarescue: interrupted; run the same command again to resume", file=sys.stderr)
         return exits.INTERRUPTED
+    except Exception as error:
+        if not type(error).__module__.startswith("psycopg"):
+            raise
+        detail = " ".join(str(error).split())  # a PostgreSQL catalog's server failed or went away
+        print(f"mediarescue: error: the catalog's PostgreSQL server: {detail[:300]}; run the same command again "
+              "to resume", file=sys.stderr)
+        return exits.FAILED
 
 
 if __name__ == "__main__":
