@@ -70,7 +70,6 @@ class Version(NamedTuple):
 
 _IDENTITY, _CATALOGUED, _REFRESHED = slice(0, 4), slice(0, 14), slice(5, 14)  # of a Version's fields
 VERSION_FIELDS = Version._fields[_CATALOGUED]  # the columns of `versions` a Version fills
-_VERSION_COLUMNS = ", ".join(map(quoted, VERSION_FIELDS))
 REFRESHED_FIELDS = Version._fields[_REFRESHED]  # what a run that sees a known version again sets anew
 
 
@@ -248,9 +247,10 @@ class Catalog(CheckQueries, RetentionQueries, MetadataQueries, WorkQueries):
         with self.conn:
             found = self._known_versions(list(batch))
             first_id = next_id = self._last_version_id() + 1
+            runs = (run, run)  # first and last run of a new version
             for v, known in zip(batch.values(), found):
                 if known is None:
-                    fresh.append((next_id,) + v[_CATALOGUED])
+                    fresh.append((next_id,) + v[_CATALOGUED] + runs)
                     pending.append(Pending(next_id, v))
                     next_id += 1
                     continue
@@ -261,9 +261,8 @@ class Catalog(CheckQueries, RetentionQueries, MetadataQueries, WorkQueries):
                 if backup_status != "ok":
                     pending.append(Pending(version_id, v))
             if fresh:
-                self.conn.executemany(f"INSERT INTO versions (id, {_VERSION_COLUMNS}, first_run, last_run) "
-                                      f"VALUES (?, {', '.join('?' * len(VERSION_FIELDS))}, {int(run)}, {int(run)})",
-                                      fresh)
+                self.engine.insert_rows(self.conn, "versions", ("id", *VERSION_FIELDS, "first_run", "last_run"),
+                                        fresh)
                 self._given_version_ids(next_id - 1)
             # rowcount: a version already changed earlier in this run keeps its first, pre-run state
             changes = self.conn.executemany("INSERT INTO version_states (version_id, until_run, title, status, "

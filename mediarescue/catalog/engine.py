@@ -110,6 +110,12 @@ class SQLite:
         """SQLite's planner needs telling, now and then, which index (or none) to use."""
         return "NOT INDEXED" if index is None else f"INDEXED BY {index}"
 
+    def insert_rows(self, conn: sqlite3.Connection, table: str, columns: Sequence[str],
+                    rows: Sequence[Sequence[Any]]) -> None:
+        """New rows in bulk: executemany, SQLite's fastest way in."""
+        conn.executemany(f"INSERT INTO {table} ({', '.join(map(quoted, columns))}) "
+                         f"VALUES ({', '.join('?' * len(columns))})", rows)
+
     def upsert(self, table: str, columns: Sequence[str]) -> str:
         return (f"INSERT OR REPLACE INTO {table} ({', '.join(map(quoted, columns))}) "
                 f"VALUES ({', '.join('?' * len(columns))})")
@@ -277,6 +283,13 @@ class Postgres:
 
     def hint(self, index: str | None) -> str:
         return ""
+
+    def insert_rows(self, conn: PgConnection, table: str, columns: Sequence[str],
+                    rows: Sequence[Sequence[Any]]) -> None:
+        """New rows in bulk: COPY, PostgreSQL's fastest way in (one round trip a batch)."""
+        with conn.raw.cursor().copy(f"COPY {table} ({', '.join(map(quoted, columns))}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
 
     def upsert(self, table: str, columns: Sequence[str]) -> str:
         key = DUMP_KEYS[table]
