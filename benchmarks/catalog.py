@@ -2,7 +2,11 @@
 on a synthetic catalog of 10 million versions by title, sha1, sha256 and as of a snapshot (goals:
 100,000 rows/s; p99 under 1 ms), with the catalog's size per version.
 
-    ./scripts/bench catalog [--versions N] [--writes N] [--lookups N] [--dir DIR] [--fresh]
+    ./scripts/bench catalog [--engine sqlite|postgres] [--versions N] [--writes N] [--lookups N] [--dir DIR] [--fresh]
+
+With `--engine postgres` the same figures on PostgreSQL: a server of the test bed's kind (Debian's
+postgresql-15, durable defaults, under DIR/postgres-bed, stopped at the end), each catalog a schema
+of its own; the synthetic catalog is loaded with COPY. Sizes: pg_total_relation_size of every table.
 
 The synthetic catalog is shaped like Commons: titles of about 45 characters, ~9 % of them with an
 old version, 1 % deleted, every version backed up (sha256 set), 30 daily runs, and 2 % of
@@ -21,11 +25,13 @@ rows and all; the figures are per lookup. Results: stdout and benchmarks/results
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
 import platform
 import random
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -37,6 +43,9 @@ from functools import partial
 from pathlib import Path
 
 from mediarescue.catalog import VERSION_FIELDS, Catalog, Version, snapshots
+from mediarescue.catalog.engine import Postgres, PostgresURL
+from testbed import postgres as postgres_server
+from testbed import procs
 
 RESULTS = Path(__file__).resolve().parent / "results" / "catalog.json"
 RUNS = 30
@@ -102,8 +111,31 @@ def _sha256(i: int) -> str:
     return hashlib.sha256(i.to_bytes(8, "big")).hexdigest()
 
 
-def build(path: Path, total: int) -> None:
-    """The synthetic catalog, fast: rows first (no indexes, no journal), then the schema's indexes."""
+def _runs() -> list[tuple]:
+    return [(run, "commons", "full" if run == 1 else "incremental", (_BASE + timedelta(days=run)).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"), (_BASE + timedelta(days=run)).strftime("%Y-%m-%dT%H:%M:%SZ"), "done")
+        for run in range(1, RUNS + 1)]
+
+
+def _version_rows(total: int, start: int, end: int) -> Iterator[tuple]:
+    return ((i + 1, *synthetic_version(i)[:len(VERSION_FIELDS)], _sha256(i), 1 + i * RUNS // total, RUNS, "ok")
+            for i in range(start, end))
+
+
+def _state_rows(total: int) -> Iterator[tuple]:
+    rng = random.Random(1)  # 2 % of versions changed once: half of them moved, half changed status
+    return ((i + 1, min(RUNS, 2 + i * RUNS // total + rng.randrange(5)), _earlier_title(i),
+             "current" if _moved(i) else "old", None) for i in range(0, total, 50))
+
+
+COLUMNS = ("id", *VERSION_FIELDS, "sha256", "first_run", "last_run", "backup_status")
+
+
+def build(target: Path | PostgresURL, total: int) -> None:
+    """The synthetic catalog, fast: rows first (no indexes, no journal or triggers), then the schema's indexes."""
+    if isinstance(target, PostgresURL):
+        return _build_postgres(target, total)
+    path = target
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     Catalog(path).close()  # the schema, as the collector makes it
@@ -115,29 +147,136 @@ def build(path: Path, total: int) -> None:
     for name, _ in indexes:
         db.execute(f"DROP INDEX {name}")
     with db:
-        for run in range(1, RUNS + 1):
-            started = (_BASE + timedelta(days=run)).strftime("%Y-%m-%dT%H:%M:%SZ")
-            db.execute("INSERT INTO runs (id, wiki, kind, started, ended, status) VALUES (?, 'commons', ?, ?, ?, "
-                       "'done')", (run, "full" if run == 1 else "incremental", started, started))
-            db.execute("INSERT INTO snapshots (run) VALUES (?)", (run,))
-    insert = (f"INSERT INTO versions (id, {', '.join(VERSION_FIELDS)}, sha256, first_run, last_run, backup_status) "
-              f"VALUES ({', '.join('?' * (len(VERSION_FIELDS) + 4))}, 'ok')")
+        db.executemany("INSERT INTO runs (id, wiki, kind, started, ended, status) VALUES (?, ?, ?, ?, ?, ?)", _runs())
+        db.executemany("INSERT INTO snapshots (run) VALUES (?)", [(r[0],) for r in _runs()])
+    insert = f"INSERT INTO versions ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
     for start in range(0, total, 1_000_000):
         with db:
-            db.executemany(insert, ((i + 1, *synthetic_version(i)[:len(VERSION_FIELDS)], _sha256(i),
-                                     1 + i * RUNS // total, RUNS) for i in range(start, min(total, start + 1_000_000))))
+            db.executemany(insert, _version_rows(total, start, min(total, start + 1_000_000)))
         say(f"  {min(total, start + 1_000_000):,} versions")
-    rng = random.Random(1)
-    with db:  # 2 % of versions changed once: half of them moved, half changed status
-        db.executemany("INSERT OR IGNORE INTO version_states VALUES (?, ?, ?, ?, NULL)", (
-            (i + 1, min(RUNS, 2 + i * RUNS // total + rng.randrange(5)), _earlier_title(i),
-             "current" if _moved(i) else "old") for i in range(0, total, 50)))
+    with db:
+        db.executemany("INSERT OR IGNORE INTO version_states VALUES (?, ?, ?, ?, ?)", _state_rows(total))
     db.execute("CREATE TABLE bench_meta (versions INTEGER, build INTEGER)")
     with db:
         db.execute("INSERT INTO bench_meta VALUES (?, ?)", (total, BUILD))
     db.close()
     say("indexing (the catalog's own schema)")
     Catalog(path).close()
+
+
+def _build_postgres(target: PostgresURL, total: int) -> None:
+    Catalog(target).close()  # the schema, as the collector makes it
+    conn = Postgres(target).connect()
+    raw = conn.raw
+    indexes = raw.execute("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() AND "
+                          "tablename IN ('versions', 'version_states') AND indexname NOT LIKE '%pkey'").fetchall()
+    for name, _ in indexes:
+        raw.execute(f"DROP INDEX {name}")
+    raw.execute("SET session_replication_role = replica")  # no change tracking while the synthetic rows go in
+    raw.execute("SET synchronous_commit = off")
+    with raw.transaction():
+        with raw.cursor().copy("COPY runs (id, wiki, kind, started, ended, status) FROM STDIN") as copy:
+            for row in _runs():
+                copy.write_row(row)
+        raw.execute("INSERT INTO snapshots (run) SELECT id FROM runs")
+    for start in range(0, total, 1_000_000):
+        with raw.transaction():
+            columns = ", ".join(f'"{c}"' for c in COLUMNS)
+            with raw.cursor().copy(f"COPY versions ({columns}) FROM STDIN") as copy:
+                for row in _version_rows(total, start, min(total, start + 1_000_000)):
+                    copy.write_row(row)
+        say(f"  {min(total, start + 1_000_000):,} versions")
+    with raw.transaction():
+        with raw.cursor().copy("COPY version_states FROM STDIN") as copy:
+            for row in _state_rows(total):
+                copy.write_row(row)
+    raw.execute("SELECT setval(pg_get_serial_sequence('versions', 'id'), %s)", (total,))
+    raw.execute("SELECT setval(pg_get_serial_sequence('runs', 'id'), %s)", (RUNS,))
+    say("indexing (the catalog's own schema)")
+    raw.execute("SET maintenance_work_mem = '512MB'")
+    for _, definition in indexes:
+        raw.execute(definition)
+    raw.execute("CREATE TABLE bench_meta (versions BIGINT, build BIGINT)")
+    raw.execute("INSERT INTO bench_meta VALUES (%s, %s)", (total, BUILD))
+    raw.execute("VACUUM ANALYZE")
+    conn.close()
+
+
+class SQLitePlace:
+    """Catalogs as files in DIR."""
+    engine = "sqlite"
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+
+    def target(self, name: str) -> Path:
+        return self.directory / f"{name}.db"
+
+    def fresh(self, name: str) -> Path:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self.target(name)}{suffix}").unlink(missing_ok=True)
+        return self.target(name)
+
+    def built(self, name: str, versions: int) -> bool:
+        if not self.target(name).exists():
+            return False
+        with sqlite3.connect(self.target(name)) as db:
+            try:
+                return db.execute("SELECT versions, build FROM bench_meta").fetchone() == (versions, BUILD)
+            except sqlite3.OperationalError:
+                return False
+
+    def stats(self, name: str) -> tuple[int, int]:
+        """Earlier states, and bytes in use (rows deleted by an earlier run's writes leave free pages)."""
+        with sqlite3.connect(self.target(name)) as db:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            return db.execute("SELECT COUNT(*) FROM version_states").fetchone()[0], db.execute(
+                "SELECT (page_count - freelist_count) * page_size FROM pragma_page_count, pragma_freelist_count, "
+                "pragma_page_size").fetchone()[0]
+
+    def close(self) -> None:
+        pass
+
+
+class PostgresPlace:
+    """Catalogs as schemas of a PostgreSQL server of the test bed's kind, started in DIR/postgres-bed."""
+    engine = "postgres"
+
+    def __init__(self, directory: Path):
+        self.bed = directory / "postgres-bed"
+        if self.bed.exists():
+            procs.stop_all(self.bed)
+            shutil.rmtree(self.bed)
+        self.bed.mkdir(parents=True)
+        os.chmod(self.bed, 0o755)  # the server's account enters it
+        server = postgres_server.start(self.bed)
+        self.url, self.password = server.url, server.password
+
+    def target(self, name: str) -> PostgresURL:
+        return PostgresURL(f"{self.url}?options=-csearch_path%3D{name}", self.password)
+
+    def fresh(self, name: str) -> PostgresURL:
+        with contextlib.closing(Postgres(PostgresURL(self.url, self.password)).connect()) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+            conn.execute(f"CREATE SCHEMA {name}")
+        return self.target(name)
+
+    def built(self, name: str, versions: int) -> bool:
+        return False  # a new server each run
+
+    def stats(self, name: str) -> tuple[int, int]:
+        with contextlib.closing(Postgres(self.target(name)).connect()) as conn:
+            conn.execute("VACUUM")
+            return conn.execute("SELECT COUNT(*) FROM version_states").fetchone()[0], int(conn.execute(
+                "SELECT SUM(pg_total_relation_size(c.oid)) FROM pg_class AS c JOIN pg_namespace AS n ON "
+                "n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relkind = 'r' "
+                "AND c.relname != 'bench_meta'").fetchone()[0])
+
+    def close(self) -> None:
+        procs.stop_all(self.bed)
+
+
+Place = SQLitePlace | PostgresPlace
 
 
 def _timed(calls: list[Callable[[], object]]) -> dict[str, float]:
@@ -151,7 +290,7 @@ def _timed(calls: list[Callable[[], object]]) -> dict[str, float]:
             "lookups": len(times)}
 
 
-def lookups(path: Path, total: int, count: int) -> dict[str, dict[str, float]]:
+def lookups(path: Path | PostgresURL, total: int, count: int) -> dict[str, dict[str, float]]:
     catalog = Catalog(path)
     rng = random.Random(2)
     sample = [rng.randrange(total) for _ in range(count)]
@@ -195,14 +334,11 @@ def _record(catalog: Catalog, run: int, rows: list[Version]) -> None:
         catalog.record_versions(run, batch)
 
 
-def writes(directory: Path, count: int, big: Path | None, big_total: int) -> dict[str, dict[str, float]]:
+def writes(place: Place, count: int, big: Path | PostgresURL | None, big_total: int) -> dict[str, dict[str, float]]:
     """record_versions as a full run calls it, against plain executemany of the same rows."""
     # in the order a full run records them: allimages lists titles by name
     rows = sorted((synthetic_version(i, wiki="writes") for i in range(count)), key=lambda v: v.title)
-    path = directory / "writes.db"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
-    catalog = Catalog(path)
+    catalog = Catalog(place.fresh("writes"))
     first, second = catalog.start_run("writes", "full"), None
     results = {"record_versions, new": _rate(count, *_clock(
         lambda: _record(catalog, first, rows)))}
@@ -222,23 +358,18 @@ def writes(directory: Path, count: int, big: Path | None, big_total: int) -> dic
     stored = min(count, 20_000)
     results["stored(), a transaction a version"] = _rate(stored, *_clock(lambda: [
         catalog.stored(i, _sha256(i), rows[i - 1].sha1, rows[i - 1].size, True, second) for i in range(1, stored + 1)]))
-    results["catalog_bytes_per_version"] = {"bytes": _size(catalog, path) / count}
     catalog.close()
+    results["catalog_bytes_per_version"] = {"bytes": place.stats("writes")[1] / count}
 
-    plain = directory / "plain.db"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{plain}{suffix}").unlink(missing_ok=True)
-    catalog = Catalog(plain)
+    catalog = Catalog(place.fresh("plain"))
     run = catalog.start_run("writes", "full")
-    insert = (f"INSERT INTO versions ({', '.join(VERSION_FIELDS)}, first_run, last_run) "
-              f"VALUES ({', '.join('?' * len(VERSION_FIELDS))}, {run}, {run})")
-
-    def plain_inserts() -> None:
+    def plain_inserts() -> None:  # the engine's bulk insert (executemany, COPY), nothing else
         for batch in _batches(rows):
             with catalog.conn:
-                catalog.conn.executemany(insert, [v[:len(VERSION_FIELDS)] for v in batch])
+                catalog.engine.insert_rows(catalog.conn, "versions", (*VERSION_FIELDS, "first_run", "last_run"),
+                                           [(*v[:len(VERSION_FIELDS)], run, run) for v in batch])
 
-    results["plain executemany, same table"] = _rate(count, *_clock(plain_inserts))
+    results["plain bulk insert, same table"] = _rate(count, *_clock(plain_inserts))
     catalog.close()
 
     if big is not None:  # at scale: the indexes no longer fit the page cache
@@ -255,11 +386,6 @@ def writes(directory: Path, count: int, big: Path | None, big_total: int) -> dic
     return results
 
 
-def _size(catalog: Catalog, path: Path) -> int:
-    catalog.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    return path.stat().st_size
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--versions", type=int, default=10_000_000, help="versions in the synthetic catalog")
@@ -267,34 +393,34 @@ def main() -> None:
     parser.add_argument("--lookups", type=int, default=20_000, help="lookups of each kind")
     parser.add_argument("--dir", type=Path, default=Path("/tmp/mediarescue-bench-catalog"))
     parser.add_argument("--fresh", action="store_true", help="build the synthetic catalog again")
+    parser.add_argument("--engine", choices=("sqlite", "postgres"), default="sqlite")
     args = parser.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
-    big = args.dir / f"catalog-{args.versions}.db"
-    reused = False
-    if not args.fresh and big.exists():
-        with sqlite3.connect(big) as db:
-            try:
-                reused = db.execute("SELECT versions, build FROM bench_meta").fetchone() == (args.versions, BUILD)
-            except sqlite3.OperationalError:
-                reused = False
+    place = SQLitePlace(args.dir) if args.engine == "sqlite" else PostgresPlace(args.dir)
+    try:
+        _measure(args, place)
+    finally:
+        place.close()
+
+
+def _measure(args: argparse.Namespace, place: Place) -> None:
+    name = f"catalog_{args.versions}"
+    big = place.target(name)
+    reused = not args.fresh and place.built(name, args.versions)
     if not reused:
-        say(f"building a synthetic catalog of {args.versions:,} versions in {big}")
+        say(f"building a synthetic {place.engine} catalog of {args.versions:,} versions in {big}")
         began = time.monotonic()
-        build(big, args.versions)
+        build(place.fresh(name), args.versions)
         say(f"built in {time.monotonic() - began:.0f} s")
     else:
         say(f"reusing {big}")
-    with sqlite3.connect(big) as db:
-        states = db.execute("SELECT COUNT(*) FROM version_states").fetchone()[0]
-        # pages in use: rows deleted by an earlier run's writes leave free pages in the file
-        size = db.execute("SELECT (page_count - freelist_count) * page_size FROM pragma_page_count, "
-                          "pragma_freelist_count, pragma_page_size").fetchone()[0]
+    states, size = place.stats(name)
     say("writes")
-    write_results = writes(args.dir, args.writes, big, args.versions)
+    write_results = writes(place, args.writes, big, args.versions)
     say("lookups")
     lookup_results = lookups(big, args.versions, args.lookups)
 
-    print(f"catalog of {args.versions:,} versions ({states:,} earlier states): {size / 2**30:.2f} GiB, "
+    print(f"{place.engine} catalog of {args.versions:,} versions ({states:,} earlier states): {size / 2**30:.2f} GiB, "
           f"{size / args.versions:.0f} bytes per version (indexes included)")
     for what, r in write_results.items():
         if "rows" in r:
@@ -306,9 +432,11 @@ def main() -> None:
         print(f"lookup {what:12} p50 {r['p50_ms']:.3f} ms  p99 {r['p99_ms']:.3f} ms  max {r['max_ms']:.2f} ms "
               f"({r['lookups']:,} lookups)")
     RESULTS.parent.mkdir(exist_ok=True)
+    results = RESULTS.with_name(f"catalog-{place.engine}-{args.versions}.json")
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    RESULTS.write_text(json.dumps({
+    results.write_text(json.dumps({
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "commit": commit,
+        "engine": place.engine,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "sqlite": sqlite3.sqlite_version,
                     "load_average": os.getloadavg()},
         "catalog": {"versions": args.versions, "earlier_states": states, "bytes": size,

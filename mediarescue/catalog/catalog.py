@@ -245,6 +245,7 @@ class Catalog(CheckQueries, RetentionQueries, MetadataQueries, WorkQueries):
         batch = {v[_IDENTITY]: v for v in versions}  # a repeat: the last wins
         fresh, refreshed, changed, pending = [], [], [], []
         with self.conn:
+            self.engine.relaxed(self.conn)  # a re-run records the same versions again
             found = self._known_versions(list(batch))
             first_id = next_id = self._last_version_id() + 1
             runs = (run, run)  # first and last run of a new version
@@ -365,6 +366,7 @@ class Catalog(CheckQueries, RetentionQueries, MetadataQueries, WorkQueries):
         """`encrypted`: how the store keeps the blob now (blobstore.Stored.encrypted). Once sealed, a
         blob stays sealed: public bytes equal to private ones do not unseal it."""
         with self.conn:
+            self.engine.relaxed(self.conn)  # lost to a crash: the version is fetched again, its blob found stored
             # Known blobs too: the store may hold content an earlier, killed run stored.
             self.conn.execute("INSERT INTO blobs (sha256, sha1, size, stored, encrypted) VALUES (?, ?, ?, ?, ?) "
                               "ON CONFLICT DO NOTHING", (sha256, sha1, size, now(), int(encrypted)))
@@ -379,6 +381,7 @@ class Catalog(CheckQueries, RetentionQueries, MetadataQueries, WorkQueries):
 
     def failed(self, version_id: int, status: str, error: str, run: int) -> None:
         with self.conn:
+            self.engine.relaxed(self.conn)
             self.conn.execute("UPDATE versions SET backup_status = ?, error = ? WHERE id = ?",
                               (status, error, version_id))
             if status == "error":
@@ -391,6 +394,7 @@ class Catalog(CheckQueries, RetentionQueries, MetadataQueries, WorkQueries):
         rows = [(p["wiki"], p["title"], p.get("page_id"), p["rev_id"], p.get("rev_timestamp"), p["text"])
                 for p in pages]
         with self.conn:
+            self.engine.relaxed(self.conn)
             self.conn.executemany("INSERT INTO pages (wiki, title, page_id, rev_id, rev_timestamp, text, first_run) "
                                   f"VALUES (?, ?, ?, ?, ?, ?, {int(run)}) ON CONFLICT DO NOTHING", rows)
 

@@ -110,6 +110,9 @@ class SQLite:
         """SQLite's planner needs telling, now and then, which index (or none) to use."""
         return "NOT INDEXED" if index is None else f"INDEXED BY {index}"
 
+    def relaxed(self, conn: sqlite3.Connection) -> None:
+        """The transaction may be lost to a crash, never half kept: WAL with synchronous = NORMAL already."""
+
     def insert_rows(self, conn: sqlite3.Connection, table: str, columns: Sequence[str],
                     rows: Sequence[Sequence[Any]]) -> None:
         """New rows in bulk: executemany, SQLite's fastest way in."""
@@ -283,6 +286,12 @@ class Postgres:
 
     def hint(self, index: str | None) -> str:
         return ""
+
+    def relaxed(self, conn: PgConnection) -> None:
+        """This transaction need not wait for its WAL flush (the last ~0.2 s may be lost to a crash,
+        never half kept), as SQLite's WAL with synchronous = NORMAL: for what a re-run redoes (the
+        collector's recording and claims), never for forget, prune or the restore journal."""
+        conn.execute("SET LOCAL synchronous_commit = off")
 
     def insert_rows(self, conn: PgConnection, table: str, columns: Sequence[str],
                     rows: Sequence[Sequence[Any]]) -> None:

@@ -22,6 +22,7 @@ class WorkQueries:
     def enqueue(self, run: int, jobs: Sequence[Any]) -> None:
         """Pending versions (catalog.Pending) for the fetchers of `run`; one seen again keeps its claim."""
         with self.conn:
+            self.engine.relaxed(self.conn)  # work in progress: a re-run enqueues it again
             self.conn.executemany(
                 "INSERT INTO fetch_queue (version_id, run, job) VALUES (?, ?, ?) ON CONFLICT (version_id) "
                 "DO UPDATE SET run = excluded.run, job = excluded.job",
@@ -32,6 +33,7 @@ class WorkQueries:
         seconds: (version id, the version's fields as listed)."""
         clock = self.engine.clock
         with self.conn:
+            self.engine.relaxed(self.conn)  # a claim lost to a crash is free again: no harm
             rows = self.conn.execute(
                 f"UPDATE fetch_queue SET owner = ?, lease_until = {clock} + ? WHERE version_id IN ("
                 f"SELECT version_id FROM fetch_queue WHERE run = ? AND (lease_until IS NULL OR lease_until < {clock}) "
