@@ -43,6 +43,7 @@ from functools import partial
 from pathlib import Path
 
 from mediarescue.catalog import VERSION_FIELDS, Catalog, Version, snapshots
+from mediarescue.catalog.base import time_in
 from mediarescue.catalog.engine import Postgres, PostgresURL
 from testbed import postgres as postgres_server
 from testbed import procs
@@ -118,8 +119,11 @@ def _runs() -> list[tuple]:
 
 
 def _version_rows(total: int, start: int, end: int) -> Iterator[tuple]:
-    return ((i + 1, *synthetic_version(i)[:len(VERSION_FIELDS)], _sha256(i), 1 + i * RUNS // total, RUNS, "ok")
-            for i in range(start, end))
+    """Rows as the catalog keeps them: hashes as bytes, upload times as seconds."""
+    for i in range(start, end):
+        v = synthetic_version(i)
+        yield (i + 1, v.wiki, v.title, time_in(v.timestamp), bytes.fromhex(v.sha1), *v[4:len(VERSION_FIELDS)],
+               bytes.fromhex(_sha256(i)), 1 + i * RUNS // total, RUNS, "ok")
 
 
 def _state_rows(total: int) -> Iterator[tuple]:
@@ -129,6 +133,7 @@ def _state_rows(total: int) -> Iterator[tuple]:
 
 
 COLUMNS = ("id", *VERSION_FIELDS, "sha256", "first_run", "last_run", "backup_status")
+assert VERSION_FIELDS[2:4] == ("timestamp", "sha1")
 
 
 def build(target: Path | PostgresURL, total: int) -> None:
@@ -366,8 +371,9 @@ def writes(place: Place, count: int, big: Path | PostgresURL | None, big_total: 
     def plain_inserts() -> None:  # the engine's bulk insert (executemany, COPY), nothing else
         for batch in _batches(rows):
             with catalog.conn:
-                catalog.engine.insert_rows(catalog.conn, "versions", (*VERSION_FIELDS, "first_run", "last_run"),
-                                           [(*v[:len(VERSION_FIELDS)], run, run) for v in batch])
+                catalog.engine.insert_rows(catalog.conn, "versions", (*VERSION_FIELDS, "first_run", "last_run"), [
+                    (v.wiki, v.title, time_in(v.timestamp), bytes.fromhex(v.sha1), *v[4:len(VERSION_FIELDS)], run, run)
+                    for v in batch])
 
     results["plain bulk insert, same table"] = _rate(count, *_clock(plain_inserts))
     catalog.close()

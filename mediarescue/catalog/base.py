@@ -1,8 +1,9 @@
 """What every part of the catalog shares: its errors, the sha256 guard, the clock."""
 from __future__ import annotations
 
+import calendar
 import re
-import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -52,7 +53,47 @@ def in_chunks(values: Sequence[Any], size: int = 500) -> Iterator[tuple[list[Any
         yield chunk, f"({', '.join('?' * len(chunk))})"
 
 
-def records(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
-    """The rest of a query's rows as dicts by column name (what callers outside the catalog get)."""
+def records(cursor: Any) -> list[dict[str, Any]]:
+    """The rest of a query's rows as dicts by column name (what callers outside the catalog get),
+    hashes as hex and upload times as ISO 8601: the catalog keeps them compact, the edges read them."""
     names = [column[0] for column in cursor.description]
-    return [dict(zip(names, row)) for row in cursor]
+    rows = [dict(zip(names, row)) for row in cursor]
+    if {"sha1", "sha256", "timestamp"} & set(names):
+        for row in rows:
+            for name, value in row.items():
+                if isinstance(value, bytes | memoryview):
+                    row[name] = bytes(value).hex()
+            if isinstance(row.get("timestamp"), int):
+                row["timestamp"] = time_out(row["timestamp"])
+    return rows
+
+
+# The compact forms the catalog keeps: sha1 and sha256 as 20 and 32 bytes, upload times as Unix
+# seconds. Hex and ISO 8601 only at the edges (what callers pass and get, dumps, reports).
+
+def hash_in(value: str | None) -> bytes | str | None:
+    """A hex hash as the catalog keeps it; anything else as it is (a lookup that matches nothing)."""
+    if value is None:
+        return None
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        return value
+
+
+def hash_out(value: bytes | memoryview | str | None) -> str | None:
+    """A kept hash as hex; a value that is no bytes (a crafted row) as it is, for checked_sha256 to refuse."""
+    return bytes(value).hex() if isinstance(value, bytes | memoryview) else value
+
+
+def time_in(iso: str) -> int:
+    """2026-01-31T12:00:00Z as Unix seconds (the wiki's upload times are whole seconds, UTC)."""
+    try:
+        return calendar.timegm((int(iso[0:4]), int(iso[5:7]), int(iso[8:10]), int(iso[11:13]), int(iso[14:16]),
+                                int(iso[17:19])))
+    except (ValueError, TypeError):
+        raise CatalogError(f"{str(iso)[:40]!r} is not an upload time (YYYY-MM-DDTHH:MM:SSZ)") from None
+
+
+def time_out(seconds: int | str) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds)) if isinstance(seconds, int) else seconds

@@ -27,9 +27,13 @@ from mediarescue.catalog.base import (
     CatalogDamaged,
     CatalogError,
     checked_sha256,
+    hash_in,
+    hash_out,
     in_chunks,
     now,
     records,
+    time_in,
+    time_out,
 )
 from mediarescue.catalog.checks import CheckQueries
 from mediarescue.catalog.engine import Postgres, PostgresURL, Target, dialect_of, quoted, target_of
@@ -69,6 +73,7 @@ class Version(NamedTuple):
 
 
 _IDENTITY, _CATALOGUED, _REFRESHED = slice(0, 4), slice(0, 14), slice(5, 14)  # of a Version's fields
+_COMPACTED = slice(4, 14)  # the catalogued fields after the identity's upload time and sha1, kept as they are
 VERSION_FIELDS = Version._fields[_CATALOGUED]  # the columns of `versions` a Version fills
 REFRESHED_FIELDS = Version._fields[_REFRESHED]  # what a run that sees a known version again sets anew
 
@@ -189,6 +194,42 @@ class Catalog(CheckQueries, RetentionQueries, MetadataQueries, WorkQueries):
                 except sqlite3.OperationalError as error:
                     if "duplicate column" not in str(error):  # another process migrated it just now
                         raise
+        if self._text_hashes():
+            self._compact()
+
+    def _text_hashes(self) -> list[str]:
+        """The tables that still keep hashes as hex text (catalogs from before the compact layout)."""
+        return [table for table in ("versions", "blobs") if any(
+            row[1] == "sha1" and row[2].upper() == "TEXT" for row in self.conn.execute(f"PRAGMA table_info({table})"))]
+
+    def _compact(self) -> None:
+        """Rewrite versions and blobs with hashes as bytes and upload times as seconds, once (a
+        whole-table copy: minutes at 100 million rows). Not a change of their content: no trigger
+        notes it, and the dumps read the same."""
+        self.conn.create_function("unhex_kept", 1, hash_in, deterministic=True)
+        self.conn.create_function("seconds_kept", 1, lambda v: time_in(v) if isinstance(v, str) else v,
+                                  deterministic=True)
+        self.conn.execute("PRAGMA foreign_keys = OFF")  # versions is dropped and made again under its name
+        try:
+            with self.conn:
+                self.conn.execute("BEGIN IMMEDIATE")  # one process migrates; one opening beside it finds it done
+                tables = self._text_hashes()
+                self.conn.execute("DROP VIEW IF EXISTS sha1_collisions")  # made again by the schema
+                made = {t: s for t in tables for s in self.engine.schema()[0]
+                        if s.startswith(f"CREATE TABLE IF NOT EXISTS {t} (")}
+                for table in tables:
+                    columns = [row[1] for row in self.conn.execute(f"PRAGMA table_info({table})")]
+                    kept = {"sha1": "unhex_kept(sha1)", "sha256": "unhex_kept(sha256)",
+                            "timestamp": "seconds_kept(timestamp)"}
+                    self.conn.execute(made[table].replace(f"{table} (", f"{table}_compact (", 1))
+                    self.conn.execute(f"INSERT INTO {table}_compact (rowid, {', '.join(map(quoted, columns))}) "
+                                      f"SELECT rowid, {', '.join(kept.get(c, quoted(c)) for c in columns)} "
+                                      f"FROM {table}")
+                    self.conn.execute(f"DROP TABLE {table}")
+                    self.conn.execute(f"ALTER TABLE {table}_compact RENAME TO {table}")
+        finally:
+            self.conn.execute("PRAGMA foreign_keys = ON")
+        self.engine.create_schema(self.conn)  # the indexes, triggers and view of the tables made again
 
     def close(self) -> None:
         """Closing ends the locks too (PostgreSQL's with the session, SQLite's with their files)."""
@@ -251,7 +292,8 @@ class Catalog(CheckQueries, RetentionQueries, MetadataQueries, WorkQueries):
             runs = (run, run)  # first and last run of a new version
             for v, known in zip(batch.values(), found):
                 if known is None:
-                    fresh.append((next_id,) + v[_CATALOGUED] + runs)
+                    fresh.append((next_id, v.wiki, v.title, time_in(v.timestamp), bytes.fromhex(v.sha1))
+                                 + v[_COMPACTED] + runs)
                     pending.append(Pending(next_id, v))
                     next_id += 1
                     continue
@@ -286,7 +328,8 @@ class Catalog(CheckQueries, RetentionQueries, MetadataQueries, WorkQueries):
                 f"{', '.join(['(?, ?, ?, ?, ?)'] * len(chunk))}) AS i {self.engine.ordered_join} versions AS v "
                 "ON v.wiki = i.column1 "
                 "AND v.title = i.column2 AND v.timestamp = i.column3 AND v.sha1 = i.column4",
-                [part for position, key in enumerate(chunk, start) for part in (*key, position)])
+                [part for position, (wiki, title, timestamp, sha1) in enumerate(chunk, start)
+                 for part in (wiki, title, time_in(timestamp), bytes.fromhex(sha1), position)])
             for row in rows:
                 found[row[0]] = row[1:]
         return found
@@ -340,7 +383,8 @@ class Catalog(CheckQueries, RetentionQueries, MetadataQueries, WorkQueries):
         deleted. Matched without the sha1 the wiki withholds: one title never has two versions
         uploaded in the same second. Returns their ids."""
         ids = [version_id for title, timestamp in versions for (version_id,) in self.conn.execute(
-            "SELECT id FROM versions WHERE wiki = ? AND title = ? AND timestamp = ?", (wiki, title, timestamp))]
+            "SELECT id FROM versions WHERE wiki = ? AND title = ? AND timestamp = ?",
+            (wiki, title, time_in(timestamp)))]
         with self.conn:
             self.conn.executemany("UPDATE versions SET last_run = ? WHERE id = ?", [(run, i) for i in ids])
         # A hidden live version is an old one: the current version cannot be revision-deleted.
@@ -356,7 +400,7 @@ class Catalog(CheckQueries, RetentionQueries, MetadataQueries, WorkQueries):
         what the run that learned they are private must seal (blobstore.seal)."""
         found: dict[str, str] = {}
         for chunk, marks in in_chunks(sorted(set(version_ids))):
-            found.update(self.conn.execute(
+            found.update((hash_out(sha256), hash_out(sha1)) for sha256, sha1 in self.conn.execute(
                 "SELECT b.sha256, b.sha1 FROM versions AS v JOIN blobs AS b ON b.sha256 = v.sha256 "
                 f"WHERE v.id IN {marks} AND v.private = 1 AND v.backup_status = 'ok' AND b.encrypted = 0", chunk))
         return sorted(found.items())
@@ -365,6 +409,7 @@ class Catalog(CheckQueries, RetentionQueries, MetadataQueries, WorkQueries):
                encrypted: bool = False) -> None:
         """`encrypted`: how the store keeps the blob now (blobstore.Stored.encrypted). Once sealed, a
         blob stays sealed: public bytes equal to private ones do not unseal it."""
+        sha256, sha1 = bytes.fromhex(sha256), bytes.fromhex(sha1)  # as kept (hashes come from the store: hex)
         with self.conn:
             self.engine.relaxed(self.conn)  # lost to a crash: the version is fetched again, its blob found stored
             # Known blobs too: the store may hold content an earlier, killed run stored.
@@ -408,7 +453,7 @@ class Catalog(CheckQueries, RetentionQueries, MetadataQueries, WorkQueries):
              wiki: str | None = None) -> list[dict[str, Any]]:
         """Every version matching, newest upload first."""
         clauses, params = [], []
-        for column, value in (("title", title), ("sha1", sha1), ("sha256", sha256), ("wiki", wiki)):
+        for column, value in (("title", title), ("sha1", hash_in(sha1)), ("sha256", hash_in(sha256)), ("wiki", wiki)):
             if value is not None:
                 clauses.append(f"{column} = ?")
                 params.append(value)
@@ -444,8 +489,10 @@ class Catalog(CheckQueries, RetentionQueries, MetadataQueries, WorkQueries):
     def versions_of_titles(self, wiki: str, titles: Iterable[str]) -> Iterator[tuple[int, str, str, str, str]]:
         """(id, title, status, upload time, sha1) of every catalogued version of these titles."""
         for chunk, marks in in_chunks(sorted(set(titles))):  # the identity index, probed by title
-            yield from self.conn.execute(f"SELECT id, title, status, timestamp, sha1 FROM versions WHERE wiki = ? "
-                                         f"AND title IN {marks}", (wiki, *chunk))
+            for version_id, title, status, timestamp, sha1 in self.conn.execute(
+                    f"SELECT id, title, status, timestamp, sha1 FROM versions WHERE wiki = ? AND title IN {marks}",
+                    (wiki, *chunk)):
+                yield version_id, title, status, time_out(timestamp), hash_out(sha1)
 
     def unseen(self, wiki: str, run: int, statuses: Sequence[str], titles: Iterable[str] | None = None
                ) -> list[tuple[int, str, str]]:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from mediarescue.catalog.base import checked_sha256, now, records
+from mediarescue.catalog.base import checked_sha256, hash_in, hash_out, now, records
 
 
 @dataclass
@@ -21,25 +21,30 @@ class CataloguedBlob:
 
 class CheckQueries:
     conn: Any
+    shared: bool
 
     def catalogued_blobs(self, after: str = "", page: int = 1000) -> Iterator[CataloguedBlob]:
         """Every content the catalog says is stored (the blobs table, and versions backed up 'ok'),
         once each, in sha256 order after `after`. Keyset pages on the two sha256 indexes, merged
         here: a UNION ... ORDER BY would sort the whole rest of 100 million rows for every page."""
+        # From the start: '' on SQLite, where text (a crafted row, which checked_sha256 refuses) sorts
+        # before every blob; PostgreSQL's bytea holds bytes only.
+        start = hash_in(after) if after else b"" if self.shared else ""
+
         def blob_rows() -> Iterator[tuple]:
-            last = after
+            last = start
             while rows := self.conn.execute("SELECT sha256, sha1, size, encrypted FROM blobs WHERE sha256 > ? "
                                             "ORDER BY sha256 LIMIT ?", (last, page)).fetchall():
-                yield from rows
+                yield from ((hash_out(s), hash_out(h), z, e) for s, h, z, e in rows)
                 last = rows[-1][0]
 
         def version_rows() -> Iterator[tuple]:
-            last = (after, 2 ** 63 - 1)  # past every version of `after` itself
+            last = (start, 2 ** 63 - 1)  # past every version of `after` itself
             while rows := self.conn.execute(
                     "SELECT sha256, sha1, size, private, id FROM versions WHERE sha256 IS NOT NULL "  # the index's rows
                     "AND (sha256, id) > (?, ?) AND backup_status = 'ok' ORDER BY sha256, id LIMIT ?",
                     (*last, page)).fetchall():
-                yield from rows
+                yield from ((hash_out(s), hash_out(h), z, p, i) for s, h, z, p, i in rows)
                 last = rows[-1][0], rows[-1][4]
 
         current: CataloguedBlob | None = None
@@ -60,21 +65,21 @@ class CheckQueries:
 
     def blob_versions(self, sha256: str) -> list[dict[str, Any]]:
         return records(self.conn.execute("SELECT id, wiki, title, status, private, backup_status FROM versions "
-                                         "WHERE sha256 = ? ORDER BY id", (sha256,)))
+                                         "WHERE sha256 = ? ORDER BY id", (hash_in(sha256),)))
 
     def blob_lost(self, sha256: str, why: str) -> list[dict[str, Any]]:
         """The blob is missing or corrupt: its versions become 'pending' again, so the next backup
         run fetches their bytes anew. Returns every version that references it."""
         with self.conn:
             self.conn.execute("UPDATE versions SET backup_status = 'pending', error = ? "
-                              "WHERE sha256 = ? AND backup_status = 'ok'", (why, sha256))
+                              "WHERE sha256 = ? AND backup_status = 'ok'", (why, hash_in(sha256)))
         return self.blob_versions(sha256)
 
     def blob_encrypted(self, sha256: str, encrypted: bool) -> None:
         """Record what the store shows: it is the truth about how a blob is kept."""
         with self.conn:
             self.conn.execute("UPDATE blobs SET encrypted = ? WHERE sha256 = ? AND encrypted != ?",
-                              (int(encrypted), sha256, int(encrypted)))
+                              (int(encrypted), hash_in(sha256), int(encrypted)))
 
     def check_state(self, mode: str) -> dict[str, Any]:
         found = records(self.conn.execute("SELECT * FROM checks WHERE mode = ?", (mode,)))

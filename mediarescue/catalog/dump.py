@@ -24,11 +24,11 @@ import json
 import queue
 import threading
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from mediarescue.catalog.base import CatalogError, now
+from mediarescue.catalog.base import CatalogError, hash_in, hash_out, now, time_in, time_out
 from mediarescue.catalog.engine import Dialect, quoted
 from mediarescue.catalog.schema import DUMP_KEYS, DUMPED_TABLES
 
@@ -57,6 +57,29 @@ def table_columns(conn: Any, engine: Dialect, table: str) -> tuple[list[str], tu
     return engine.columns(conn, table), DUMP_KEYS[table]
 
 
+# Columns the catalog keeps compact (schema.py), dumped as hex and ISO 8601: the form does not
+# depend on how a catalog keeps them, and a dump of an older catalog loads into a newer one.
+_COMPACT = {"versions": {"sha1": "hash", "sha256": "hash", "timestamp": "time"},
+            "blobs": {"sha256": "hash", "sha1": "hash"}}
+_CONVERT = {("out", "hash"): hash_out, ("out", "time"): time_out,
+            ("in", "hash"): hash_in, ("in", "time"): lambda v: time_in(v) if isinstance(v, str) else v}
+
+
+def _converter(table: str, columns: list[str], way: str) -> Callable[[Any], list[Any]] | None:
+    """Rows of `table` with its compact columns made readable ("out") or compact again ("in")."""
+    kinds = _COMPACT.get(table, {})
+    positions = [(i, _CONVERT[way, kinds[c]]) for i, c in enumerate(columns) if c in kinds]
+    if not positions:
+        return None
+
+    def convert(row: Any) -> list[Any]:
+        row = list(row)
+        for i, function in positions:
+            row[i] = function(row[i])
+        return row
+    return convert
+
+
 def _select(columns: list[str], prefix: str = "") -> str:
     return ", ".join(prefix + quoted(c) for c in columns)
 
@@ -66,9 +89,10 @@ def _lines_full(conn: Any, engine: Dialect, info: DumpInfo) -> Iterator[str]:
         columns, key = table_columns(conn, engine, table)
         yield json.dumps({"table": table, "columns": columns})
         cursor = engine.stream(conn, f"SELECT {_select(columns)} FROM {table} ORDER BY {', '.join(key)}")
+        out = _converter(table, columns, "out")
         rows: list[Any] = []
         for row in cursor:
-            rows.append(row)
+            rows.append(out(row) if out else row)
             if len(rows) == ROWS_PER_LINE:
                 info.rows += len(rows)
                 yield json.dumps(rows, ensure_ascii=False)
@@ -89,13 +113,14 @@ def _lines_delta(conn: Any, engine: Dialect, info: DumpInfo) -> Iterator[str]:
                             "ORDER BY c.k1, c.k2", (table, upto))
         gone = conn.execute(f"SELECT k1, k2 FROM ({changed}) AS c WHERE NOT EXISTS (SELECT 1 FROM {table} AS t "
                             f"WHERE {match}) ORDER BY k1, k2", (table, upto))
+        out = _converter(table, columns, "out")
         first = rows.fetchmany(ROWS_PER_LINE)
         if first:
             yield json.dumps({"table": table, "columns": columns})
         page = first
         while page:
             info.rows += len(page)
-            yield json.dumps(page, ensure_ascii=False)
+            yield json.dumps([out(row) for row in page] if out else page, ensure_ascii=False)
             page = rows.fetchmany(ROWS_PER_LINE)
         while keys := gone.fetchmany(ROWS_PER_LINE * 10):
             info.rows += len(keys)
@@ -185,11 +210,12 @@ def apply(conn: Any, engine: Dialect, lines: Iterable[dict[str, Any] | list[Any]
     every row is an upsert by its key, every deletion removes its key. Returns what it held."""
     info: DumpInfo | None = None
     insert, table = "", ""
+    incoming: Callable[[Any], list[Any]] | None = None
     for line in lines:
         if isinstance(line, list):
             if not insert:
                 raise DumpError("rows before any table line")
-            conn.executemany(insert, line)
+            conn.executemany(insert, [incoming(row) for row in line] if incoming else line)
             info.rows += len(line)  # type: ignore[union-attr]
         elif "format" in line:
             info = DumpInfo(line["kind"], line.get("run"), header=line)
@@ -205,6 +231,7 @@ def apply(conn: Any, engine: Dialect, lines: Iterable[dict[str, Any] | list[Any]
             if not set(columns) <= set(known):
                 raise DumpError(f"the dump's {table} has columns this catalog lacks: "
                                 f"{', '.join(sorted(set(columns) - set(known)))}")
+            incoming = _converter(table, columns, "in")
             insert = (f"INSERT INTO {table} ({_select(columns)}) VALUES ({', '.join('?' * len(columns))})"
                       if info is not None and info.kind == "full" else engine.upsert(table, columns))  # full: emptied
         elif "deleted" in line:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from mediarescue.catalog.base import hash_in, hash_out
+
 
 class RetentionQueries:
     conn: Any
@@ -34,9 +36,9 @@ class RetentionQueries:
 
     def vanished_stored(self, wiki: str | None) -> list[tuple[int, str, int, str]]:
         """(id, wiki, first run, sha256) of the vanished versions whose bytes are stored."""
-        return self.conn.execute(
+        return [(i, w, run, hash_out(sha256)) for i, w, run, sha256 in self.conn.execute(
             "SELECT id, wiki, first_run, sha256 FROM versions WHERE status = 'vanished' AND sha256 IS NOT NULL "
-            "AND backup_status = 'ok'" + (" AND wiki = ?" if wiki else ""), [wiki] if wiki else []).fetchall()
+            "AND backup_status = 'ok'" + (" AND wiki = ?" if wiki else ""), [wiki] if wiki else [])]
 
     def earlier_states(self, version_id: int) -> list[tuple[int, str]]:
         """(until run, status) of a version's earlier states, in order."""
@@ -47,20 +49,22 @@ class RetentionQueries:
         """Whether a version other than these has this content."""
         return self.conn.execute(
             f"SELECT 1 FROM versions WHERE sha256 = ? AND id NOT IN ({', '.join('?' * len(version_ids))}) LIMIT 1",
-            (sha256, *version_ids)).fetchone() is not None
+            (hash_in(sha256), *version_ids)).fetchone() is not None
 
     def blob_record(self, sha256: str) -> dict[str, Any]:
         """A content's size and whether it is sealed, from the blobs table (else a version of it)."""
-        row = self.conn.execute("SELECT size, encrypted FROM blobs WHERE sha256 = ?", (sha256,)).fetchone()
+        row = self.conn.execute("SELECT size, encrypted FROM blobs WHERE sha256 = ?", (hash_in(sha256),)).fetchone()
         if row:
             return {"size": row[0], "encrypted": bool(row[1])}
-        size = self.conn.execute("SELECT size FROM versions WHERE sha256 = ? LIMIT 1", (sha256,)).fetchone()[0]
+        size = self.conn.execute("SELECT size FROM versions WHERE sha256 = ? LIMIT 1",
+                                 (hash_in(sha256),)).fetchone()[0]
         return {"size": size, "encrypted": False}
 
     def unreferenced_blobs(self) -> list[tuple[str, int, int]]:
         """(sha256, size, encrypted) of the blobs no version refers to."""
-        return self.conn.execute("SELECT sha256, size, encrypted FROM blobs WHERE NOT EXISTS "
-                                 "(SELECT 1 FROM versions AS v WHERE v.sha256 = blobs.sha256)").fetchall()
+        return [(hash_out(sha256), size, encrypted) for sha256, size, encrypted in self.conn.execute(
+            "SELECT sha256, size, encrypted FROM blobs WHERE NOT EXISTS "
+            "(SELECT 1 FROM versions AS v WHERE v.sha256 = blobs.sha256)")]
 
     def forget(self, state_rows: list[tuple[int, int]], runs: Iterable[int], pruned: Iterable[str],
                when: str) -> None:
@@ -71,7 +75,7 @@ class RetentionQueries:
             runs = list(runs)
             self.conn.executemany("INSERT INTO snapshots (run) VALUES (?) ON CONFLICT DO NOTHING", [(r,) for r in runs])
             self.conn.executemany("UPDATE snapshots SET forgotten = ? WHERE run = ?", [(when, r) for r in runs])
-            for sha256 in pruned:
+            for sha256 in map(hash_in, pruned):
                 self.conn.execute("UPDATE versions SET backup_status = 'pruned', error = NULL WHERE sha256 = ?",
                                   (sha256,))
                 self.conn.execute("DELETE FROM blobs WHERE sha256 = ?", (sha256,))

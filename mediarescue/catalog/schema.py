@@ -62,14 +62,14 @@ CREATE TABLE IF NOT EXISTS versions (
     wiki TEXT NOT NULL,
     title TEXT NOT NULL,                -- as of the last run that saw it
     title_at_upload TEXT NOT NULL,
-    timestamp TEXT NOT NULL,            -- upload time, ISO 8601 UTC, as the wiki reports it
+    timestamp INTEGER NOT NULL,         -- upload time, Unix seconds (ISO 8601 UTC at the edges)
     user TEXT,
     comment TEXT,
     size INTEGER NOT NULL,
     mime TEXT,
     media_type TEXT,
-    sha1 TEXT NOT NULL,                 -- hex, as the wiki reports it
-    sha256 TEXT,                        -- of the stored bytes; NULL until backed up
+    sha1 BLOB NOT NULL,                 -- 20 bytes, as the wiki reports it (hex at the edges)
+    sha256 BLOB,                        -- 32 bytes, of the stored bytes; NULL until backed up
     status TEXT NOT NULL,               -- current | old | deleted | vanished (gone, unexplained; kept)
     archive_name TEXT,                  -- old versions: TIMESTAMP!Name
     filearchive_id INTEGER,             -- deleted versions: the wiki's fa_id
@@ -90,8 +90,8 @@ CREATE INDEX IF NOT EXISTS versions_pending ON versions (first_run) WHERE backup
 CREATE INDEX IF NOT EXISTS versions_sha256 ON versions (sha256) WHERE sha256 IS NOT NULL;
 {PAGES}
 CREATE TABLE IF NOT EXISTS blobs (
-    sha256 TEXT PRIMARY KEY,
-    sha1 TEXT NOT NULL,                 -- computed from the bytes
+    sha256 BLOB PRIMARY KEY,            -- 32 bytes
+    sha1 BLOB NOT NULL,                 -- 20 bytes, computed from the bytes
     size INTEGER NOT NULL,
     stored TEXT NOT NULL,
     encrypted INTEGER NOT NULL DEFAULT 0  -- sealed at rest (private content; mediarescue.blobstore.crypto)

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any
 
-from mediarescue.catalog.base import in_chunks, records
+from mediarescue.catalog.base import hash_in, in_chunks, records
 from mediarescue.catalog.catalog import Catalog
 
 STATE_FIELDS = ("title", "status", "archive_name")
@@ -44,7 +44,7 @@ def snapshot(catalog: Catalog, run: int) -> dict[str, Any]:
 def collisions_among(catalog: Catalog, sha1s: Iterable[str]) -> list[dict[str, Any]]:
     """sha1 collisions involving these sha1s only (the sha1_collisions view scans the catalog)."""
     found: list[dict[str, Any]] = []
-    for chunk, marks in in_chunks(sorted(set(sha1s))):
+    for chunk, marks in in_chunks([hash_in(sha1) for sha1 in sorted(set(sha1s))]):
         found += records(catalog.conn.execute(
             f"SELECT sha1, COUNT(DISTINCT sha256) AS contents, {catalog.engine.group_concat('id')} AS version_ids "
             "FROM versions "
