@@ -50,7 +50,7 @@ from testbed import procs
 
 RESULTS = Path(__file__).resolve().parent / "results" / "catalog.json"
 RUNS = 30
-BUILD = 2  # what the synthetic catalog holds changed: a catalog built before is built again
+BUILD = 3  # what the synthetic catalog holds changed: a catalog built before is built again
 BATCH = 500  # versions a full run records at once: one allimages batch with apihighlimits
 _WORDS = ("Sunset", "Cathedral", "Portrait", "Map", "Bridge", "Harbour", "Mountain", "Street", "Festival", "Museum",
           "Train", "Flower", "River", "Castle", "Market", "Statue")

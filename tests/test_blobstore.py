@@ -34,6 +34,7 @@ from mediarescue.blobstore.crypto import (
 from mediarescue.blobstore.local import LocalBlobStore
 from mediarescue.blobstore.swift import SwiftBlobStore
 from mediarescue.catalog import Catalog, Version
+from mediarescue.catalog.base import records
 from mediarescue.swift import SwiftStore
 from testbed.bed import TestBed
 from tests.conftest import mediarescue
@@ -403,8 +404,8 @@ def test_stored_records_which_blobs_are_sealed(tmp_path: Path) -> None:
     catalog.stored(public.id, "1" * 64, "a" * 40, 1, True, run)
     catalog.stored(private.id, "2" * 64, "b" * 40, 1, True, run, encrypted=True)
     catalog.stored(shared.id, "2" * 64, "b" * 40, 1, False, run)  # public version, same bytes: still sealed
-    assert catalog.conn.execute("SELECT sha256, encrypted FROM blobs ORDER BY sha256").fetchall() == \
-        [("1" * 64, 0), ("2" * 64, 1)]
+    assert [(r["sha256"], r["encrypted"]) for r in records(catalog.conn.execute(
+        "SELECT sha256, encrypted FROM blobs ORDER BY sha256"))] == [("1" * 64, 0), ("2" * 64, 1)]
 
 
 def test_keygen_writes_a_private_key_file_once(tmp_path: Path) -> None:

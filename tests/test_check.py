@@ -18,6 +18,7 @@ from mediarescue.blobstore.crypto import KeyRequired, generate_key, parse_key
 from mediarescue.blobstore.local import LocalBlobStore
 from mediarescue.blobstore.swift import SwiftBlobStore
 from mediarescue.catalog import Catalog, Version
+from mediarescue.catalog.base import records
 from testbed.bed import TestBed
 from testbed.seed import SeedResult
 from tests.conftest import mediarescue
@@ -162,7 +163,8 @@ def test_check_seals_private_blobs_stored_in_plaintext_once_a_key_is_configured(
     assert code == 0 and result["sealed"] == 1
     assert not store.path(private).exists() and secret[:40] not in store.path(private, encrypted=True).read_bytes()
     with sqlite3.connect(tmp_path / "catalog.db") as db:
-        assert dict(db.execute("SELECT sha256, encrypted FROM blobs")) == {public: 0, private: 1}
+        assert {r["sha256"]: r["encrypted"] for r in records(db.execute("SELECT sha256, encrypted FROM blobs"))} \
+            == {public: 0, private: 1}
     code, result = _mediarescue(config, "check", "--read-data", "--json")
     assert code == 0 and result["sealed"] == 0 and result["bytes_read"] == len(secret) + len(b"public")
 
@@ -201,7 +203,8 @@ def test_full_backup_to_swift_seals_deleted_versions_and_check_finds_a_lost_blob
     rows = catalog.find(wiki="testbed")
     private = {r["sha256"] for r in rows if r["private"]}
     assert len(private) == sum(map(len, seeded.deleted.values())) and all(r["backup_status"] == "ok" for r in rows)
-    encrypted = dict(catalog.conn.execute("SELECT sha256, encrypted FROM blobs"))
+    encrypted = {r["sha256"]: r["encrypted"]
+                 for r in records(catalog.conn.execute("SELECT sha256, encrypted FROM blobs"))}
     assert {s for s, e in encrypted.items() if e} == private and set(encrypted) == {r["sha256"] for r in rows}
     store = SwiftBlobStore(collector_bed.swift_auth_url, collector_bed.swift_user, collector_bed.swift_key, prefix,
                            encryption_key=parse_key(key.read_text()), spool=tmp_path / "spool")
@@ -251,8 +254,8 @@ def test_catalogued_blobs_are_each_content_once_in_order_across_pages(tmp_path: 
     for job, sha in zip(pending, ["b", "a", "b", "d", "b", "a", None]):  # three versions of b, two of a
         if sha:
             catalog.stored(job.id, sha * 64, job.version.sha1, 1, True, run)
-    catalog.conn.execute("INSERT INTO blobs (sha256, sha1, size, stored, encrypted) VALUES (?, 'x', 1, 'now', 1)",
-                         (shas[2],))  # in the blobs table only
+    catalog.conn.execute("INSERT INTO blobs (sha256, sha1, size, stored, encrypted) VALUES (?, x'00', 1, 'now', 1)",
+                         (bytes.fromhex(shas[2]),))  # in the blobs table only (as the catalog keeps hashes)
     catalog.conn.commit()
     listed = list(catalog.catalogued_blobs(page=page))
     assert [b.sha256 for b in listed] == shas

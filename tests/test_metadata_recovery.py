@@ -25,6 +25,7 @@ import pytest
 import requests
 
 from mediarescue.catalog.dump import table_rows
+from mediarescue.catalog.engine import dialect_of
 from mediarescue.catalog.schema import DUMPED_TABLES
 from mediarescue.mediawiki import MediaWiki, public_path
 from mediarescue.swift import SwiftStore
@@ -139,8 +140,9 @@ def _answers(s: Story) -> dict[str, Any]:
 
 
 def _rows(catalog: Path) -> dict[str, list[tuple]]:
+    engine = dialect_of(catalog)
     with sqlite3.connect(catalog) as db:
-        rows = {table: table_rows(db, table) for table in DUMPED_TABLES}
+        rows = {table: table_rows(db, engine, table) for table in DUMPED_TABLES}
         rows["sqlite_sequence"] = db.execute("SELECT name, seq FROM sqlite_sequence ORDER BY name").fetchall()
         rows["catalog_identity"] = db.execute("SELECT id FROM catalog_identity").fetchall()
     return rows

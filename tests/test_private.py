@@ -23,6 +23,7 @@ import pytest
 
 from mediarescue.blobstore.crypto import generate_key, parse_key
 from mediarescue.blobstore.local import LocalBlobStore
+from mediarescue.catalog.base import records
 from mediarescue.mediawiki import MediaWiki
 from testbed.bed import TestBed
 from testbed.media import write_media
@@ -57,10 +58,9 @@ def _backup(bed: Bed, *args: str) -> dict[str, Any]:
 
 
 def _rows(bed: Bed, title: str) -> list[dict[str, Any]]:
-    with sqlite3.connect(bed.catalog) as db:
-        db.row_factory = sqlite3.Row
-        return [dict(r) for r in db.execute("SELECT v.*, b.encrypted FROM versions AS v LEFT JOIN blobs AS b "
-                                            "ON b.sha256 = v.sha256 WHERE title = ? ORDER BY timestamp", (title,))]
+    with sqlite3.connect(bed.catalog) as db:  # hashes and times as the catalog's callers get them
+        return records(db.execute("SELECT v.*, b.encrypted FROM versions AS v LEFT JOIN blobs AS b "
+                                  "ON b.sha256 = v.sha256 WHERE title = ? ORDER BY timestamp", (title,)))
 
 
 def _assert_sealed(bed: Bed, row: dict[str, Any], plaintext: bytes) -> None:

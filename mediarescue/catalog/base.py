@@ -1,7 +1,6 @@
 """What every part of the catalog shares: its errors, the sha256 guard, the clock."""
 from __future__ import annotations
 
-import calendar
 import re
 import time
 from collections.abc import Iterator, Sequence
@@ -87,12 +86,13 @@ def hash_out(value: bytes | memoryview | str | None) -> str | None:
 
 
 def time_in(iso: str) -> int:
-    """2026-01-31T12:00:00Z as Unix seconds (the wiki's upload times are whole seconds, UTC)."""
+    """2026-01-31T12:00:00Z as Unix seconds (the wiki's upload times are whole seconds, UTC; one
+    without a zone is UTC). fromisoformat: the fastest parse there is, a backup makes 100 million."""
     try:
-        return calendar.timegm((int(iso[0:4]), int(iso[5:7]), int(iso[8:10]), int(iso[11:13]), int(iso[14:16]),
-                                int(iso[17:19])))
+        moment = datetime.fromisoformat(iso)
     except (ValueError, TypeError):
         raise CatalogError(f"{str(iso)[:40]!r} is not an upload time (YYYY-MM-DDTHH:MM:SSZ)") from None
+    return int((moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp())
 
 
 def time_out(seconds: int | str) -> str:

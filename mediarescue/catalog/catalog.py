@@ -284,16 +284,16 @@ class Catalog(CheckQueries, RetentionQueries, MetadataQueries, WorkQueries):
         which versions are known, new ones go in with one executemany and known ones are
         refreshed by id. No upsert: INSERT ... ON CONFLICT would use up an id per known version."""
         batch = {v[_IDENTITY]: v for v in versions}  # a repeat: the last wins
+        keys = [(v.wiki, v.title, time_in(v.timestamp), bytes.fromhex(v.sha1)) for v in batch.values()]  # as kept
         fresh, refreshed, changed, pending = [], [], [], []
         with self.conn:
             self.engine.relaxed(self.conn)  # a re-run records the same versions again
-            found = self._known_versions(list(batch))
+            found = self._known_versions(keys)
             first_id = next_id = self._last_version_id() + 1
             runs = (run, run)  # first and last run of a new version
-            for v, known in zip(batch.values(), found):
+            for v, key, known in zip(batch.values(), keys, found):
                 if known is None:
-                    fresh.append((next_id, v.wiki, v.title, time_in(v.timestamp), bytes.fromhex(v.sha1))
-                                 + v[_COMPACTED] + runs)
+                    fresh.append((next_id, *key) + v[_COMPACTED] + runs)
                     pending.append(Pending(next_id, v))
                     next_id += 1
                     continue
@@ -318,7 +318,8 @@ class Catalog(CheckQueries, RetentionQueries, MetadataQueries, WorkQueries):
         return pending
 
     def _known_versions(self, keys: list[tuple]) -> list[tuple | None]:
-        """For each identity, (id, status, archive_name, first_run, backup_status) if catalogued."""
+        """For each identity as kept (wiki, title, upload seconds, sha1 bytes), (id, status,
+        archive_name, first_run, backup_status) if catalogued."""
         found: list[tuple | None] = [None] * len(keys)
         for start in range(0, len(keys), 2000):  # 5 variables a key, well under SQLite's limit
             chunk = keys[start:start + 2000]
@@ -328,8 +329,7 @@ class Catalog(CheckQueries, RetentionQueries, MetadataQueries, WorkQueries):
                 f"{', '.join(['(?, ?, ?, ?, ?)'] * len(chunk))}) AS i {self.engine.ordered_join} versions AS v "
                 "ON v.wiki = i.column1 "
                 "AND v.title = i.column2 AND v.timestamp = i.column3 AND v.sha1 = i.column4",
-                [part for position, (wiki, title, timestamp, sha1) in enumerate(chunk, start)
-                 for part in (wiki, title, time_in(timestamp), bytes.fromhex(sha1), position)])
+                [part for position, key in enumerate(chunk, start) for part in (*key, position)])
             for row in rows:
                 found[row[0]] = row[1:]
         return found
@@ -393,7 +393,8 @@ class Catalog(CheckQueries, RetentionQueries, MetadataQueries, WorkQueries):
 
     def version_ids(self, versions: Iterable[Version]) -> list[int]:
         """The ids of those of `versions` that are catalogued."""
-        return [known[0] for known in self._known_versions([v[_IDENTITY] for v in versions]) if known]
+        return [known[0] for known in self._known_versions(
+            [(v.wiki, v.title, time_in(v.timestamp), bytes.fromhex(v.sha1)) for v in versions]) if known]
 
     def unsealed_private(self, version_ids: Iterable[int]) -> list[tuple[str, str]]:
         """(sha256, sha1) of each blob of these versions that is private but stored in plaintext:
