@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +19,23 @@ from testbed.seed import SeedResult, seed
 from testbed.storage import BedStorage
 
 MEDIARESCUE = Path(sys.executable).parent / "mediarescue"  # the console script of the environment running pytest
+
+# The session's temporary files (the command's, run in subprocesses, and the tests' own) go to a folder
+# of its own, so that what a run leaves behind is seen at the end, not mixed with others' in /tmp.
+# pytest's tmp_path stays where it was.
+os.environ.setdefault("PYTEST_DEBUG_TEMPROOT", tempfile.gettempdir())
+SESSION_TMP = bed.BEDS / f"tmp-{os.getpid()}"
+SESSION_TMP.mkdir(parents=True, exist_ok=True, mode=0o700)
+os.environ["TMPDIR"] = tempfile.tempdir = str(SESSION_TMP)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The suite leaves no private temporary folder behind (a restore's copies, the bot's cookie)."""
+    left = sorted(p.name for p in SESSION_TMP.glob("mediarescue-*"))
+    shutil.rmtree(SESSION_TMP, ignore_errors=True)
+    if left:
+        print(f"\nconftest: the tests left private temporary folders behind: {', '.join(left)}", file=sys.stderr)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def _running_bed(name: str, profile: str) -> Iterator[bed.TestBed]:

@@ -101,6 +101,9 @@ def test_restore_brings_back_every_restorable_version_and_audits_it(broken: Bed)
                        "--report-page", "Project:Media recovery/INC-42")
     assert done.returncode == 0, done.stdout + done.stderr
     assert broken.bed.bot_password not in done.stdout + done.stderr
+    # an expected answer is no error on the operator's screen; no deprecated call warns; no chatter (issue 13)
+    for noise in ("fileexists-no-change", "FutureWarning", "DeprecationWarning", "Logging in", "WARNING"):
+        assert noise not in done.stderr, done.stderr
     report = json.loads(done.stdout)
     results = {o["asked"]: (o["decision"], o["result"]) for o in report["outcomes"]}
     assert results == {

@@ -19,6 +19,7 @@ import contextlib
 import fcntl
 import os
 import random
+import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -59,6 +60,10 @@ class Version(NamedTuple):
 _IDENTITY, _CATALOGUED, _REFRESHED = slice(0, 4), slice(0, 14), slice(5, 14)  # of a Version's fields
 VERSION_FIELDS = Version._fields[_CATALOGUED]  # the columns of `versions` a Version fills
 REFRESHED_FIELDS = Version._fields[_REFRESHED]  # what a run that sees a known version again sets anew
+
+
+DIGEST_LENGTHS = {"sha1": 40, "sha256": 64}  # hex digits
+MIN_PREFIX = 8  # the shortest digest prefix taken: 4 billion values, so a catalog rarely holds two
 
 
 class Pending(NamedTuple):
@@ -373,6 +378,30 @@ class Catalog(CheckQueries, RetentionQueries):
         for row in rows:  # restore uploads the blob a row names
             checked_sha256(row["sha256"], f"versions row {row['id']}")
         return rows
+
+    def complete_digest(self, column: str, text: str, wiki: str | None = None) -> str | None:
+        """The whole sha1 or sha256 (`column`) that `text`, a prefix of at least 8 hex digits, starts;
+        None when no catalogued version has one. ValueError, naming the candidates, when it is
+        ambiguous or not a prefix at all. Tables print 12 digits: that is what operators paste."""
+        digest, length = text.strip().lower(), DIGEST_LENGTHS[column]
+        if not re.fullmatch(r"[0-9a-f]*", digest) or len(digest) > length:
+            raise ValueError(f"--{column} takes up to {length} hex digits, not {text[:80]!r}")
+        if len(digest) < MIN_PREFIX:
+            raise ValueError(f"--{column} needs at least {MIN_PREFIX} hex digits, not {len(digest)}")
+        if len(digest) == length:
+            return digest
+        wiki_clause = " AND wiki = ?" if wiki else ""
+        # a range on the digest's index: every hex string that starts with the prefix is below prefix + "g"
+        ranges = [f"{column} >= ? AND {column} < ?{wiki_clause}"]
+        if column == "sha1":  # the settled ones through their index, the few pending through theirs
+            ranges = [ranges[0] + " AND backup_status != 'pending'", ranges[0] + " AND backup_status = 'pending'"]
+        found = sorted({d for where in ranges for (d,) in self.conn.execute(
+            f"SELECT DISTINCT {column} FROM versions WHERE {where} LIMIT 5",
+            (digest, digest + "g", *([wiki] if wiki else [])))})
+        if len(found) > 1:
+            raise ValueError(f"--{column} {digest} is ambiguous: it starts {', '.join(d[:16] for d in found[:4])}"
+                             f"{' and more' if len(found) > 4 else ''}; give more digits")
+        return found[0] if found else None
 
     def titles(self, wiki: str) -> list[str]:
         """Every title the catalog holds a version of."""

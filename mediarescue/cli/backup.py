@@ -73,6 +73,16 @@ def add_verbs(verbs: argparse._SubParsersAction, common: Callable[[], argparse.A
     keygen.set_defaults(json=False)
 
 
+def complete_digest(catalog: Catalog, column: str, text: str | None, wiki: str | None) -> str | None:
+    """The whole digest a --sha1/--sha256 prefix names ("" when none has it); None without the option."""
+    if text is None:
+        return None
+    try:
+        return catalog.complete_digest(column, text, wiki) or ""
+    except ValueError as error:
+        raise configuration.ConfigError(str(error)) from None
+
+
 def _print_json(value: Any) -> None:
     print(json.dumps(value, indent=1, ensure_ascii=False))
 
@@ -137,10 +147,13 @@ def run_find(args: argparse.Namespace, config: configuration.Config, console: Co
     if sum(x is not None for x in (args.title, args.sha1, args.sha256)) != 1:
         raise configuration.ConfigError("find takes one of TITLE, --sha1 or --sha256")
     catalog = Catalog.open_existing(config.catalog)
-    query = dict(title=canonical_title(args.title) if args.title else None, sha1=args.sha1 and args.sha1.lower(),
-                 sha256=args.sha256 and args.sha256.lower(), wiki=args.wiki)
     try:
-        if args.as_of is None:
+        query = dict(title=canonical_title(args.title) if args.title else None, wiki=args.wiki,
+                     sha1=complete_digest(catalog, "sha1", args.sha1, args.wiki),
+                     sha256=complete_digest(catalog, "sha256", args.sha256, args.wiki))
+        if query["sha1"] == "" or query["sha256"] == "":  # a prefix no version has
+            rows = []
+        elif args.as_of is None:
             rows = catalog.find(**query)
         else:
             try:
