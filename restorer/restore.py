@@ -235,7 +235,7 @@ def run(config: Config, wiki: WikiConfig, catalog: Catalog, decisions: list[Deci
             by_title.setdefault(d.title, []).append(i)
     outcomes: dict[int, Outcome] = {i: Outcome(d, "not-attempted", d.reason) for i, d in enumerate(decisions)
                                     if d.action not in RESTORING}
-    status = "interrupted"
+    status, counts = "interrupted", {}
     workdir = owned_tempdir(WORKDIR_PREFIX)
     try:
         restorer = Restorer(journal, blob_file(open_store(config), workdir), bot, reader,
@@ -253,9 +253,11 @@ def run(config: Config, wiki: WikiConfig, catalog: Catalog, decisions: list[Deci
                     future.result()
             result = RestoreResult(restore_run, [outcomes[i] for i in range(len(decisions))])
             status = "done" if result.ok else "failed"
+            counts = {"restored": sum(o.result == "restored" for o in result.outcomes),
+                      "failed": sum(o.result == "failed" for o in result.outcomes)}
         finally:
             pool.shutdown(wait=status != "interrupted", cancel_futures=True)
-            journal.finish_run(restore_run, status)
+            journal.finish_run(restore_run, status, **counts)
             journal.close()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -31,6 +31,7 @@ from mediarescue.catalog.base import CORE_TABLES, CatalogBusy, CatalogError, che
 from mediarescue.catalog.checks import CheckQueries
 from mediarescue.catalog.retention import RetentionQueries
 from mediarescue.catalog.schema import PAGES, SCHEMA
+from mediarescue.catalog.status import StatusQueries
 from mediarescue.files import create_private, sqlite_problem, tighten
 
 
@@ -72,7 +73,7 @@ class Pending(NamedTuple):
     version: Version
 
 
-class Catalog(CheckQueries, RetentionQueries):
+class Catalog(CheckQueries, RetentionQueries, StatusQueries):
     def __init__(self, path: Path | str, create: bool = True):
         """Open the catalog at `path`; with `create` (backup), make it if it does not exist. Either
         way a folder, a file that is not SQLite or another program's database is refused
@@ -116,7 +117,10 @@ class Catalog(CheckQueries, RetentionQueries):
                                f"(it has no {' and '.join(sorted(CORE_TABLES - tables))} table)")
 
     # Columns added to tables after catalogs already existed: (table, column, declaration).
-    ADDED_COLUMNS = (("blobs", "encrypted", "INTEGER NOT NULL DEFAULT 0"),)
+    ADDED_COLUMNS = (("blobs", "encrypted", "INTEGER NOT NULL DEFAULT 0"), ("runs", "lag_seconds", "REAL"),
+                     *(("checks", c, "TEXT" if c == "last_run" else "INTEGER")
+                       for c in ("last_run", "last_checked", "last_missing", "last_corrupt", "last_errors")),
+                     ("restore_runs", "restored", "INTEGER"), ("restore_runs", "failed", "INTEGER"))
     # What older catalogs have and SCHEMA no longer makes. The indexes each cost a backup a random
     # write per new row; where the bytes were read from is the wiki's layout's to say (Version).
     RETIRED_INDEXES = ("versions_title", "versions_sha1", "versions_timestamp", "pages_title")
