@@ -56,6 +56,7 @@ class Version(NamedTuple):
     source_url: str | None = None
     source_container: str | None = None
     source_object: str | None = None
+    source_path: str | None = None      # a file in the wiki's upload directory (upload_dir)
 
 
 _IDENTITY, _CATALOGUED, _REFRESHED = slice(0, 4), slice(0, 14), slice(5, 14)  # of a Version's fields
