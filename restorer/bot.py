@@ -152,7 +152,12 @@ class Bot:
         self.site = pywikibot.Site(family, family)
         manager = pwb_login.ClientLoginManager(password=wiki.password, site=self.site, user=user)
         manager.login_name = wiki.user  # a bot password logs in as User@app
-        if not manager.login():
+        try:
+            logged_in = manager.login()
+        except (pwb.api_error, pywikibot.exceptions.NoUsernameError) as error:  # a refused login: no traceback
+            raise BotError("login-failed", f"could not log in to {wiki.api_url} as {wiki.user}: "
+                                           f"{getattr(error, 'info', None) or error}") from None
+        if not logged_in:
             raise BotError("login-failed", f"could not log in to {wiki.api_url} as {wiki.user}")
         self.site.login()
         self.site.throttle.set_delays(delay=throttle, writedelay=throttle, absolute=True)

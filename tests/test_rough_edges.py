@@ -149,3 +149,18 @@ def test_unique_digest_prefixes_are_accepted_and_an_ambiguous_one_is_named(tmp_p
         done = mediarescue(config, "plan", "--sha1", first[:12])
         assert "ambiguous" not in done.stderr and "no catalogued version" not in done.stderr
         assert "no catalogued version" in mediarescue(config, "plan", "--sha1", "0123456789abcdef").stderr
+
+
+@pytest.mark.integration
+def test_a_refused_login_of_the_bot_is_an_error_without_pywikibots_chatter(
+        fs_bed, tmp_path: Path, capfd: pytest.CaptureFixture) -> None:  # noqa: ANN001
+    from mediarescue import config as configuration
+    from restorer.bot import Bot, BotError
+
+    config = fs_bed.write_config(tmp_path / "m.toml", tmp_path / "catalog.db", tmp_path / "blobs")
+    (tmp_path / "m-secrets" / "bot-password").write_text("0" * 32)  # a wrong bot password
+    wiki = configuration.load(config).wiki(None)
+    with pytest.raises(BotError, match="login"):
+        Bot(wiki, "mediarescue tests")
+    out, err = capfd.readouterr()
+    assert "Logging in" not in out + err, out + err
