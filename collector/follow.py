@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
@@ -116,18 +116,20 @@ class Follower:
         if lags:
             self.catalog.set_run_lag(run["id"], max(lags))
         result = "stopped" if run["status"] == "interrupted" else "ok" if summary.ok else "errors"
-        self._count(kind, result, run, lags)
+        self._count(kind, result, run, lags, summary.snapshot.get("requests", 0))
         log(f"follow {self.wiki.name}: {kind} run {run['id']} {run['status']}: {summary.changes.entries} log entries, "
             f"{run['new_blobs']} new blobs ({run['bytes'] / 2**20:.1f} MiB), {run['errors']} errors"
             + (f", lag max {max(lags):.1f} s" if lags else ""))
         self._refresh_metrics(recount=kind == "full", run=run)
         return summary
 
-    def _count(self, kind: str, result: str, run: dict | None = None, lags: list[float] = ()) -> None:
+    def _count(self, kind: str, result: str, run: dict | None = None, lags: Sequence[float] = (),
+               requests: int = 0) -> None:
         if self.metrics is None:
             return
         name = self.wiki.name
         self.metrics.passes.labels(name, kind, result).inc()
+        self.metrics.api_requests.labels(name).inc(requests)
         if run:
             self.metrics.new_blobs.labels(name).inc(run["new_blobs"])
             self.metrics.bytes.labels(name).inc(run["bytes"])

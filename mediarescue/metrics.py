@@ -132,6 +132,8 @@ class FollowMetrics:
                                  registry=self.registry)
         self.bytes = Counter("mediarescue_follow_bytes", "bytes of the contents the follower stored first",
                              ["wiki"], registry=self.registry)
+        self.api_requests = Counter("mediarescue_follow_api_requests", "requests the follower sent to the wiki's "
+                                    "API", ["wiki"], registry=self.registry)
         self.lag = Histogram("mediarescue_follow_change_lag_seconds", "each change's time from its log entry to "
                              "its bytes stored", ["wiki"], buckets=LAG_BUCKETS, registry=self.registry)
 

@@ -215,7 +215,7 @@ def run(config: Config, wiki: WikiConfig, catalog: Catalog, decisions: list[Deci
         options: Options = Options()) -> tuple[dict[str, Any], list[Path]]:
     """The bot loop: preflight, then each decision in the plan's order (restoring ones carried out,
     the others reported), then the report, locally and (asked for) on the wiki."""
-    reason, report_page, report_dir = options.reason, options.report_page, options.report_dir
+    reason, report_page = options.reason, options.report_page
     for prefix in (WORKDIR_PREFIX, PYWIKIBOT_DIR_PREFIX):  # what restores killed with -9 left behind
         sweep_stale_tempdirs(prefix)
     bot = Bot(wiki, config.contact, throttle=options.throttle)
@@ -263,14 +263,21 @@ def run(config: Config, wiki: WikiConfig, catalog: Catalog, decisions: list[Deci
         shutil.rmtree(workdir, ignore_errors=True)
     summary = report.restore_report(result, wiki.name, reason)
     summary["seconds"] = round(time.monotonic() - began, 3)  # carrying out the actions, reads-back included
+    return summary, _reports(config, wiki, options, bot, summary, restore_run)
+
+
+def _reports(config: Config, wiki: WikiConfig, options: Options, bot: Bot, summary: dict[str, Any],
+             restore_run: int) -> list[Path]:
+    """The run's report, always locally, and on the wiki when asked."""
     # Reports name private versions too: reports/ is ours alone; a --report-dir is made 0700 if missing.
-    folder = private_dir(report_dir, tighten=False) if report_dir else private_dir(config.catalog.parent / "reports")
+    folder = private_dir(options.report_dir, tighten=False) if options.report_dir \
+        else private_dir(config.catalog.parent / "reports")
     paths = [folder / f"restore-{wiki.name}-{restore_run}.json", folder / f"restore-{wiki.name}-{restore_run}.txt"]
     private_write(paths[0], json.dumps(summary, indent=1, ensure_ascii=False))
     private_write(paths[1], report.restore_text(summary))
-    if report_page:
-        bot.edit(report_page, report.restore_wikitext(summary),
-                 f"mediarescue restore run {restore_run}: report" + (f"; {reason}" if reason else ""))
-    return summary, paths
+    if options.report_page:
+        bot.edit(options.report_page, report.restore_wikitext(summary), f"mediarescue restore run {restore_run}: "
+                 "report" + (f"; {options.reason}" if options.reason else ""))
+    return paths
 
 

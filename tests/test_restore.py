@@ -106,6 +106,9 @@ def test_restore_brings_back_every_restorable_version_and_audits_it(broken: Bed)
         assert noise not in done.stderr, done.stderr
     report = json.loads(done.stdout)
     results = {o["asked"]: (o["decision"], o["result"]) for o in report["outcomes"]}
+    status = json.loads(mediarescue(broken.config, "status", "--json").stdout)  # what status and metrics show
+    last_restore = next(w for w in status["wikis"] if w["wiki"] == "testbed")["last_restore"]
+    assert (last_restore["status"], last_restore["restored"], last_restore["failed"]) == ("done", 6, 0)
     assert results == {
         t["current-missing"]: ("repair-current", "restored"), t["current-corrupt"]: ("repair-current", "restored"),
         t["gone"]: ("reupload-file", "restored"), t["renamed-from"]: ("repair-current", "restored"),
