@@ -170,6 +170,12 @@ def test_changes_by_another_account_are_backed_up_within_the_interval(follow: Fo
     assert all(count == 1 for count in follow.proxy.gets.values()), follow.proxy.gets
 
 
+def test_one_follower_per_catalog(follow: Follow) -> None:
+    second = mediarescue(follow.config, "backup", "--follow", "--interval", "2", timeout=60)
+    assert second.returncode == 1 and "another backup is writing" in second.stderr, second.stderr
+    assert follow.process.poll() is None  # the first one goes on
+
+
 def test_the_metrics_endpoint_and_textfile_carry_the_figures(follow: Follow) -> None:
     figures = follow.metrics(requests.get(f"http://127.0.0.1:{follow.port}/metrics", timeout=10).text)
     wiki = (("wiki", "testbed"),)

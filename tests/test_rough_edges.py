@@ -164,3 +164,11 @@ def test_a_refused_login_of_the_bot_is_an_error_without_pywikibots_chatter(
         Bot(wiki, "mediarescue tests")
     out, err = capfd.readouterr()
     assert "Logging in" not in out + err, out + err
+
+
+@pytest.mark.parametrize("verb", [("plan",), ("verify",), ("restore",), ("restore", "--yes")])
+def test_a_titles_file_that_is_not_utf8_is_one_line_and_exit_2(tmp_path: Path, verb: tuple[str, ...]) -> None:
+    config = _config(tmp_path)
+    Catalog(tmp_path / "catalog.db").close()
+    (tmp_path / "titles.txt").write_bytes("File:Caf\xe9.png\n".encode("latin-1"))
+    assert "is not UTF-8 text" in _one_line_error(mediarescue(config, *verb, str(tmp_path / "titles.txt")))
