@@ -118,7 +118,8 @@ class Follower:
         result = "stopped" if run["status"] == "interrupted" else "ok" if summary.ok else "errors"
         self._count(kind, result, run, lags, summary.snapshot.get("requests", 0))
         log(f"follow {self.wiki.name}: {kind} run {run['id']} {run['status']}: {summary.changes.entries} log entries, "
-            f"{run['new_blobs']} new blobs ({run['bytes'] / 2**20:.1f} MiB), {run['errors']} errors"
+            f"{run['versions_stored']} versions stored, {run['new_blobs']} new blobs ({run['bytes'] / 2**20:.1f} MiB), "
+            f"{run['errors']} errors"
             + (f", lag max {max(lags):.1f} s" if lags else ""))
         self._refresh_metrics(recount=kind == "full", run=run)
         return summary
@@ -131,6 +132,7 @@ class Follower:
         self.metrics.passes.labels(name, kind, result).inc()
         self.metrics.api_requests.labels(name).inc(requests)
         if run:
+            self.metrics.versions_stored.labels(name).inc(run["versions_stored"])
             self.metrics.new_blobs.labels(name).inc(run["new_blobs"])
             self.metrics.bytes.labels(name).inc(run["bytes"])
         for lag in lags:

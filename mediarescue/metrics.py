@@ -18,7 +18,8 @@ from policies.health import moment
 
 # Lag of a change, from its log entry to its bytes stored: a follower's interval and a download apart.
 LAG_BUCKETS = (1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, float("inf"))
-_RUN_FIGURES = (("versions_seen", "versions the run saw"), ("new_blobs", "contents the run stored first"),
+_RUN_FIGURES = (("versions_seen", "versions the run saw"), ("versions_stored", "versions whose bytes the run stored"),
+                ("new_blobs", "contents the run stored first"),
                 ("bytes", "bytes of the contents the run stored first"), ("errors", "versions the run failed"))
 
 
@@ -128,6 +129,8 @@ class FollowMetrics:
         self.registry.register(self.status)
         self.passes = Counter("mediarescue_follow_passes", "follow passes, by kind and result",
                               ["wiki", "kind", "result"], registry=self.registry)
+        self.versions_stored = Counter("mediarescue_follow_versions_stored", "versions whose bytes the follower "
+                                       "stored", ["wiki"], registry=self.registry)
         self.new_blobs = Counter("mediarescue_follow_new_blobs", "contents the follower stored first", ["wiki"],
                                  registry=self.registry)
         self.bytes = Counter("mediarescue_follow_bytes", "bytes of the contents the follower stored first",

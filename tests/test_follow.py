@@ -185,6 +185,7 @@ def test_the_metrics_endpoint_and_textfile_carry_the_figures(follow: Follow) -> 
     assert figures[("mediarescue_versions", (("backup_status", "pending"), *wiki))] == 0
     assert figures[("mediarescue_follow_change_lag_seconds_count", wiki)] >= 4
     assert figures[("mediarescue_follow_new_blobs_total", wiki)] == 3  # the full run's one, then two
+    assert figures[("mediarescue_follow_versions_stored_total", wiki)] == 3
     assert figures[("mediarescue_follow_passes_total", (("kind", "incremental"), ("result", "ok"), *wiki))] >= 4
     assert figures[("mediarescue_attention", wiki)] == 0
     last_lag = follow.query("SELECT lag_seconds FROM runs WHERE lag_seconds IS NOT NULL ORDER BY id DESC LIMIT 1")

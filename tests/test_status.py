@@ -89,7 +89,8 @@ def test_status_and_the_metrics_textfile_say_what_the_catalog_holds(tmp_path: Pa
     _catalogue(tmp_path, errors=False)
     done = mediarescue(config, "status")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "wiki w: ok" in done.stdout and "2 blobs" in done.stdout and "never (`mediarescue check`)" in done.stdout
+    for said in ("wiki w: ok", "2 blobs", "2 stored, 2 new blobs", "never (`mediarescue check`)"):
+        assert said in done.stdout, done.stdout
 
     _catalogue(tmp_path, errors=True)  # a second full run: one version failed
     done = mediarescue(config, "status", "--json")
@@ -105,6 +106,7 @@ def test_status_and_the_metrics_textfile_say_what_the_catalog_holds(tmp_path: Pa
     figures = _metrics(tmp_path / "metrics" / "mediarescue.prom")
     assert figures[("mediarescue_last_run_errors", (("kind", "full"), ("wiki", "w")))] == 1
     assert figures[("mediarescue_last_run_ok", (("kind", "full"), ("wiki", "w")))] == 0
+    assert figures[("mediarescue_last_run_versions_stored", (("kind", "full"), ("wiki", "w")))] == 0
     assert figures[("mediarescue_versions", (("backup_status", "error"), ("wiki", "w")))] == 1
     assert figures[("mediarescue_store_blobs", ())] == 2
     assert figures[("mediarescue_store_bytes", ())] == len(b"one") + len(b"two")

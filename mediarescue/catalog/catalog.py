@@ -119,6 +119,7 @@ class Catalog(CheckQueries, RetentionQueries, StatusQueries):
 
     # Columns added to tables after catalogs already existed: (table, column, declaration).
     ADDED_COLUMNS = (("blobs", "encrypted", "INTEGER NOT NULL DEFAULT 0"), ("runs", "lag_seconds", "REAL"),
+                     ("runs", "versions_stored", "INTEGER NOT NULL DEFAULT 0"),
                      *(("checks", c, "TEXT" if c == "last_run" else "INTEGER")
                        for c in ("last_run", "last_checked", "last_missing", "last_corrupt", "last_errors")),
                      ("restore_runs", "restored", "INTEGER"), ("restore_runs", "failed", "INTEGER"))
@@ -336,7 +337,9 @@ class Catalog(CheckQueries, RetentionQueries, StatusQueries):
             if encrypted:
                 self.conn.execute("UPDATE blobs SET encrypted = 1 WHERE sha256 = ? AND encrypted = 0", (sha256,))
             if new_blob:
-                self.count(run, new_blobs=1, bytes=size)
+                self.count(run, new_blobs=1, bytes=size, versions_stored=1)
+            else:
+                self.count(run, versions_stored=1)
             self.conn.execute("UPDATE versions SET sha256 = ?, backup_status = 'ok', error = NULL WHERE id = ?",
                               (sha256, version_id))
 

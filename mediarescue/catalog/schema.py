@@ -25,6 +25,7 @@ CREATE TABLE IF NOT EXISTS runs (
     new_blobs INTEGER NOT NULL DEFAULT 0,
     bytes INTEGER NOT NULL DEFAULT 0,   -- bytes of the new blobs
     errors INTEGER NOT NULL DEFAULT 0,
+    versions_stored INTEGER NOT NULL DEFAULT 0,  -- versions whose bytes the run stored (new blobs or not)
     lag_seconds REAL                    -- follow mode: the longest a change it applied took from the wiki's log to
                                         -- the catalog (bytes stored); NULL when it applied none
 );

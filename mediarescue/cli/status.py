@@ -56,7 +56,8 @@ def _run_line(run: dict[str, Any] | None) -> str:
         return "never"
     took = f", ended {run['ended']}" if run["ended"] else ""
     return (f"run {run['id']} started {run['started']}{took}: {run['status']}, {run['versions_seen']} versions seen, "
-            f"{run['new_blobs']} new blobs ({run['bytes'] / 2**20:.1f} MiB), {run['errors']} errors")
+            f"{run['versions_stored']} stored, {run['new_blobs']} new blobs ({run['bytes'] / 2**20:.1f} MiB), "
+            f"{run['errors']} errors")
 
 
 def _print(console: Console, status: Status) -> None:
