@@ -152,7 +152,11 @@ class Follower:
         if self.metrics is not None:
             self.metrics.status.update(status)
         if self.options.metrics_file is not None:
-            metrics.write_textfile(self.options.metrics_file, status)
+            try:
+                metrics.write_textfile(self.options.metrics_file, status)
+            except OSError as error:  # the follower goes on; the line says why the file is stale
+                self.options.log(f"follow {self.wiki.name}: warning: metrics_file {self.options.metrics_file} not "
+                                 f"written: {error}")
 
 
 def quiet_progress(log: Callable[[str], None]) -> Progress:
