@@ -32,9 +32,11 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -44,6 +46,7 @@ from swiftclient.exceptions import ClientException
 from mediarescue.blobstore.base import BlobMissing, BlobStore, ChecksumMismatch, Entry
 from mediarescue.blobstore.crypto import CHUNK, HEADER_SIZE, TAG, CorruptBlob
 from mediarescue.catalog import Catalog, CataloguedBlob
+from mediarescue.files import tighten
 
 
 class CheckBusy(Exception):
@@ -267,7 +270,9 @@ def check(catalog: Catalog, store: BlobStore, *, read_data: bool = False, max_du
     `max_duration` seconds have passed (at least one blob is checked). It changes nothing but its own
     place in the pass; what it would repair is in the result's plan. `can_seal`: the store has a
     key, so sealing private plaintext blobs can be planned."""
-    lock = open(f"{catalog.path}.check.lock", "w")
+    lock_path = Path(f"{catalog.path}.check.lock")
+    lock = os.fdopen(os.open(lock_path, os.O_WRONLY | os.O_CREAT, 0o600), "w")  # owner-only, as the catalog
+    tighten(lock_path)  # one made before lock files were private
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -302,4 +307,6 @@ def check(catalog: Catalog, store: BlobStore, *, read_data: bool = False, max_du
             catalog.check_progress(mode, result.position, result.pass_checked, complete=complete)
         result.seconds = clock() - began
         lock.close()
+    catalog.record_check(mode, result.checked, len(result.of("missing")), len(result.of("corrupt")),
+                         len(result.of("error")))
     return result

@@ -1,7 +1,7 @@
 """The catalog: every file version ever seen, with its metadata, its bytes' hashes and where the
 bytes are kept; the description pages; and the backup runs: the Catalog class, its migrations,
-and the queries of backups, incremental runs, verify and plan (checks.py and retention.py add those
-of `check` and `forget` to the same class; the schema is schema.py).
+and the queries of backups, incremental runs, verify and plan (checks.py, retention.py and status.py
+add those of `check`, `forget` and `status` to the same class; the schema is schema.py).
 
 Raw SQL through sqlite3 rather than sqlite-utils' table API: the hot paths (a backup records 130 k
 versions a second) depend on batch statements, partial indexes and keyset pages written for
@@ -19,6 +19,7 @@ import contextlib
 import fcntl
 import os
 import random
+import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -30,6 +31,7 @@ from mediarescue.catalog.base import CORE_TABLES, CatalogBusy, CatalogError, che
 from mediarescue.catalog.checks import CheckQueries
 from mediarescue.catalog.retention import RetentionQueries
 from mediarescue.catalog.schema import PAGES, SCHEMA
+from mediarescue.catalog.status import StatusQueries
 from mediarescue.files import create_private, sqlite_problem, tighten
 
 
@@ -54,11 +56,16 @@ class Version(NamedTuple):
     source_url: str | None = None
     source_container: str | None = None
     source_object: str | None = None
+    source_path: str | None = None      # a file in the wiki's upload directory (upload_dir)
 
 
 _IDENTITY, _CATALOGUED, _REFRESHED = slice(0, 4), slice(0, 14), slice(5, 14)  # of a Version's fields
 VERSION_FIELDS = Version._fields[_CATALOGUED]  # the columns of `versions` a Version fills
 REFRESHED_FIELDS = Version._fields[_REFRESHED]  # what a run that sees a known version again sets anew
+
+
+DIGEST_LENGTHS = {"sha1": 40, "sha256": 64}  # hex digits
+MIN_PREFIX = 8  # the shortest digest prefix taken: 4 billion values, so a catalog rarely holds two
 
 
 class Pending(NamedTuple):
@@ -67,7 +74,7 @@ class Pending(NamedTuple):
     version: Version
 
 
-class Catalog(CheckQueries, RetentionQueries):
+class Catalog(CheckQueries, RetentionQueries, StatusQueries):
     def __init__(self, path: Path | str, create: bool = True):
         """Open the catalog at `path`; with `create` (backup), make it if it does not exist. Either
         way a folder, a file that is not SQLite or another program's database is refused
@@ -111,7 +118,11 @@ class Catalog(CheckQueries, RetentionQueries):
                                f"(it has no {' and '.join(sorted(CORE_TABLES - tables))} table)")
 
     # Columns added to tables after catalogs already existed: (table, column, declaration).
-    ADDED_COLUMNS = (("blobs", "encrypted", "INTEGER NOT NULL DEFAULT 0"),)
+    ADDED_COLUMNS = (("blobs", "encrypted", "INTEGER NOT NULL DEFAULT 0"), ("runs", "lag_seconds", "REAL"),
+                     ("runs", "versions_stored", "INTEGER NOT NULL DEFAULT 0"),
+                     *(("checks", c, "TEXT" if c == "last_run" else "INTEGER")
+                       for c in ("last_run", "last_checked", "last_missing", "last_corrupt", "last_errors")),
+                     ("restore_runs", "restored", "INTEGER"), ("restore_runs", "failed", "INTEGER"))
     # What older catalogs have and SCHEMA no longer makes. The indexes each cost a backup a random
     # write per new row; where the bytes were read from is the wiki's layout's to say (Version).
     RETIRED_INDEXES = ("versions_title", "versions_sha1", "versions_timestamp", "pages_title")
@@ -326,7 +337,9 @@ class Catalog(CheckQueries, RetentionQueries):
             if encrypted:
                 self.conn.execute("UPDATE blobs SET encrypted = 1 WHERE sha256 = ? AND encrypted = 0", (sha256,))
             if new_blob:
-                self.count(run, new_blobs=1, bytes=size)
+                self.count(run, new_blobs=1, bytes=size, versions_stored=1)
+            else:
+                self.count(run, versions_stored=1)
             self.conn.execute("UPDATE versions SET sha256 = ?, backup_status = 'ok', error = NULL WHERE id = ?",
                               (sha256, version_id))
 
@@ -373,6 +386,30 @@ class Catalog(CheckQueries, RetentionQueries):
         for row in rows:  # restore uploads the blob a row names
             checked_sha256(row["sha256"], f"versions row {row['id']}")
         return rows
+
+    def complete_digest(self, column: str, text: str, wiki: str | None = None) -> str | None:
+        """The whole sha1 or sha256 (`column`) that `text`, a prefix of at least 8 hex digits, starts;
+        None when no catalogued version has one. ValueError, naming the candidates, when it is
+        ambiguous or not a prefix at all. Tables print 12 digits: that is what operators paste."""
+        digest, length = text.strip().lower(), DIGEST_LENGTHS[column]
+        if not re.fullmatch(r"[0-9a-f]*", digest) or len(digest) > length:
+            raise ValueError(f"--{column} takes up to {length} hex digits, not {text[:80]!r}")
+        if len(digest) < MIN_PREFIX:
+            raise ValueError(f"--{column} needs at least {MIN_PREFIX} hex digits, not {len(digest)}")
+        if len(digest) == length:
+            return digest
+        wiki_clause = " AND wiki = ?" if wiki else ""
+        # a range on the digest's index: every hex string that starts with the prefix is below prefix + "g"
+        ranges = [f"{column} >= ? AND {column} < ?{wiki_clause}"]
+        if column == "sha1":  # the settled ones through their index, the few pending through theirs
+            ranges = [ranges[0] + " AND backup_status != 'pending'", ranges[0] + " AND backup_status = 'pending'"]
+        found = sorted({d for where in ranges for (d,) in self.conn.execute(
+            f"SELECT DISTINCT {column} FROM versions WHERE {where} LIMIT 5",
+            (digest, digest + "g", *([wiki] if wiki else [])))})
+        if len(found) > 1:
+            raise ValueError(f"--{column} {digest} is ambiguous: it starts {', '.join(d[:16] for d in found[:4])}"
+                             f"{' and more' if len(found) > 4 else ''}; give more digits")
+        return found[0] if found else None
 
     def titles(self, wiki: str) -> list[str]:
         """Every title the catalog holds a version of."""

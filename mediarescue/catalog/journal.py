@@ -42,9 +42,10 @@ class Journal:
             return conn.execute("INSERT INTO restore_runs (wiki, started, status, reason, report_page) "
                                 "VALUES (?, ?, 'running', ?, ?)", (self.wiki, now(), reason, report_page)).lastrowid
 
-    def finish_run(self, run: int, status: str) -> None:
+    def finish_run(self, run: int, status: str, restored: int | None = None, failed: int | None = None) -> None:
         with self._tx() as conn:
-            conn.execute("UPDATE restore_runs SET ended = ?, status = ? WHERE id = ?", (now(), status, run))
+            conn.execute("UPDATE restore_runs SET ended = ?, status = ?, restored = ?, failed = ? WHERE id = ?",
+                         (now(), status, restored, failed, run))
 
     def open_entry(self, run: int, d: Decision) -> dict[str, Any]:
         """The unfinished entry of this action (a killed run's: `resumed`), or a new one."""
