@@ -28,6 +28,7 @@ import urllib3
 from swiftclient.exceptions import ClientException
 
 from collector import incremental
+from collector import metadata as kept_metadata
 from collector.incremental import FAPROP, NoLogPosition
 from mediarescue.blobstore.base import BlobStore, ChecksumMismatch, Stored
 from mediarescue.blobstore.crypto import CorruptBlob, KeyRequired, WrongKey
@@ -84,6 +85,7 @@ class Options:
     # asked before each batch is recorded: True ends the run there, once its downloads in flight are
     # stored and recorded (a follower's SIGTERM); the next run resumes without fetching anything twice
     stop: Callable[[], bool] = lambda: False
+    metadata: kept_metadata.Settings = field(default_factory=kept_metadata.Settings)  # the catalog's store copies
 
 
 @dataclass
@@ -96,10 +98,11 @@ class Summary:
     changes: incremental.Changes = field(default_factory=incremental.Changes)  # the log entries applied
     stored_at: dict[tuple[str, str], float] = field(default_factory=dict)  # incremental runs: (upload
     # timestamp, sha1) -> when its bytes were stored (time.time()), for the follower's lag
+    metadata: dict[str, Any] = field(default_factory=dict)  # the object written to the store, or why none was
 
     @property
     def ok(self) -> bool:
-        return not self.errors
+        return not self.errors and "error" not in self.metadata
 
 
 class _Sources:
@@ -409,6 +412,8 @@ def backup(wiki: WikiConfig, catalog: Catalog, blobs: BlobStore, contact: str, o
     finally:
         recorder.close(wait_for_downloads=status in ("done", "stopped"))
         record = catalog.finish_run(run, "interrupted" if status == "stopped" else status)
+        # Interrupted or stopped: the operator wants it to end now; the next run's object holds this run's rows too.
+        written = _save_metadata(catalog, blobs, options.metadata) if status not in ("interrupted", "stopped") else {}
     # A full run reports every collision in the catalog; an incremental one those it may have made,
     # since a scan of the whole catalog would cost more than the run itself.
     collisions = snapshots.collisions_among(catalog, recorder.stored_sha1) if incremental_run \
@@ -418,4 +423,16 @@ def backup(wiki: WikiConfig, catalog: Catalog, blobs: BlobStore, contact: str, o
               "requests": api.requests_sent}
     return Summary(run=record, errors=catalog.errors(recorder.failed) + recorder.seal_errors,
                    unreachable=recorder.unreachable, collisions=collisions, snapshot=detail, changes=changes,
-                   stored_at=recorder.stored_at or {})
+                   stored_at=recorder.stored_at or {}, metadata=written)
+
+
+def _save_metadata(catalog: Catalog, blobs: BlobStore, settings: kept_metadata.Settings) -> dict[str, Any]:
+    """The run's rows into the store (collector.metadata). A store that fails here fails the
+    run's exit, not its rows: they wait in the catalog for the next run's object."""
+    began = time.monotonic()
+    try:
+        obj = kept_metadata.save(catalog, blobs, settings)
+    except (OSError, ClientException, requests.RequestException, urllib3.exceptions.HTTPError) as error:
+        return {"error": f"the catalog's metadata was not written to the store ({type(error).__name__}: {error}); "
+                         "the next run writes it"}
+    return {"name": obj.name, "kind": obj.kind, "bytes": obj.size, "seconds": round(time.monotonic() - began, 3)}

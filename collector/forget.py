@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from collector import metadata as kept_metadata
 from mediarescue.blobstore.base import BlobStore
 from mediarescue.catalog import Catalog, checked_sha256, now
 from policies.retention import Policy, Snapshot, apply_policy
@@ -97,14 +98,22 @@ def _plan_prune(catalog: Catalog, plan: ForgetPlan, retained: dict[str, list[int
     plan.bytes = sum(b["size"] for b in plan.blobs)
 
 
-def execute(catalog: Catalog, store: BlobStore | None, plan: ForgetPlan) -> dict[str, int]:
+def execute(catalog: Catalog, store: BlobStore | None, plan: ForgetPlan,
+            metadata: kept_metadata.Settings | None = None) -> dict[str, int]:
     """Carry out `plan`. The catalog forgets first, in one transaction; blobs are deleted after it
     commits, so a crash in between leaves a blob no version refers to (found by `check`), never a
-    version whose blob is gone while the catalog says it is stored."""
+    version whose blob is gone while the catalog says it is stored. With `metadata` (and a store),
+    the catalog's copies in the store follow: a full copy of the catalog as it is now is written,
+    then the objects no kept snapshot needs are removed (a crash in between leaves extra objects,
+    never too few)."""
     catalog.forget(plan.state_rows, [r["run"] for r in plan.remove], [b["sha256"] for b in plan.blobs], now())
     if store is not None:
         for blob in plan.blobs:
             for encrypted in (False, True):  # a plaintext copy may lie beside a sealed one
                 store.remove(blob["sha256"], encrypted)
+    dropped = 0
+    if store is not None and metadata is not None:
+        kept_metadata.save(catalog, store, metadata, full=True)
+        dropped = len(kept_metadata.drop_unneeded(catalog, store))
     return {"forgotten": len(plan.remove), "state_rows": len(plan.state_rows), "blobs": len(plan.blobs),
-            "bytes": plan.bytes}
+            "bytes": plan.bytes, "metadata_objects_removed": dropped}

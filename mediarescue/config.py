@@ -8,6 +8,10 @@
     metrics_file = "/var/lib/prometheus/node-exporter/mediarescue.prom"  # optional: metrics after each run
     max_age_hours = 26              # `status` exits 1 when no backup run finished for longer (default 26)
 
+    [metadata]                      # optional: the catalog's copies in the blob store
+    full_share = 0.25               # a full copy instead of a delta once the deltas since the last
+    full_days = 30                  # full copy reach this share of it, or it is this many days old
+
     [blobs_swift]                   # optional: blobs in a Swift account instead of `blobs`
     auth_url = "https://swift.example/auth/v1.0"
     user = "mediarescue:backup"
@@ -97,6 +101,8 @@ class Config:
     encryption_key_source: str = "encryption_key_file"  # where the key came from, named when it is the wrong one
     metrics_file: Path | None = None  # a textfile for node_exporter, written after each batch run
     max_age_hours: float = 26.0       # status: no backup run finished for longer needs attention
+    metadata_full_share: float = 0.25  # [metadata] full_share
+    metadata_full_days: float = 30.0  # [metadata] full_days
 
     def wiki(self, name: str | None) -> WikiConfig:
         if name is None:
@@ -229,7 +235,16 @@ def load(path: Path | str) -> Config:
                   blobs_swift=blobs_swift, encryption_key=_encryption_key(data, base),
                   encryption_key_source=_key_source(data),
                   metrics_file=local_path("metrics_file") if "metrics_file" in data else None,
-                  max_age_hours=float(max_age))
+                  max_age_hours=float(max_age), **_metadata(_get(data, "metadata", "", dict, {})))
+
+
+def _metadata(table: dict) -> dict[str, float]:
+    share, days = table.get("full_share", 0.25), table.get("full_days", 30)
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 10:
+        raise ConfigError(f"metadata.full_share must be a number above 0 and at most 10, not {share!r}")
+    if isinstance(days, bool) or not isinstance(days, (int, float)) or not 0 < days <= 3650:
+        raise ConfigError(f"metadata.full_days must be a number of days above 0, at most 3650, not {days!r}")
+    return {"metadata_full_share": float(share), "metadata_full_days": float(days)}
 
 
 def _blobs_swift(table: Any, base: Path) -> SwiftBlobs:

@@ -65,7 +65,7 @@ def test_full_backup_from_swift_captures_every_version_once(collector_bed: TestB
     for row in everything:  # every stored blob re-hashes to its sha256 and to the wiki's sha1
         data = (blobs / row["sha256"][:2] / row["sha256"][2:4] / row["sha256"]).read_bytes()
         assert (hashlib.sha256(data).hexdigest(), hashlib.sha1(data).hexdigest()) == (row["sha256"], row["sha1"])
-    stored = [p for p in blobs.rglob("*") if p.is_file() and p.parent.name != "tmp"]
+    stored = [p for p in blobs.rglob("*") if p.is_file() and p.relative_to(blobs).parts[0] not in ("tmp", "metadata")]
     assert len(stored) == len({r["sha256"] for r in everything}) == len(everything) - 1  # the duplicate, once
     copy, original = (catalog.find(title=seeded.roles[r])[0] for r in ("duplicate_copy", "duplicate_original"))
     assert copy["sha256"] == original["sha256"] and copy["id"] != original["id"]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from collector import metadata as kept_metadata
 from collector.checker import check
 from mediarescue.blobstore.base import BlobStore
 from mediarescue.blobstore.crypto import KeyRequired, generate_key, parse_key
@@ -58,6 +59,7 @@ def _catalogue(catalog: Catalog, store: BlobStore, contents: list[tuple[bytes, b
         catalog.stored(job.id, stored.sha256, stored.sha1, stored.size, stored.new, run, encrypted=stored.encrypted)
         digests.append(stored.sha256)
     catalog.finish_run(run, "done")
+    kept_metadata.save(catalog, store)  # as the backup run does at its end: check finds the store's copy
     catalog.close()
     return digests
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import io
 import os
 import re
 import tempfile
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from mediarescue.blobstore.crypto import CHUNK, KeyRequired, Sealer, unsealing_reader
+from mediarescue.blobstore.metadata import MetadataObject, VerifyingReader, stamp
 
 ENCRYPTED_SUFFIX = ".enc"
 BLOB_NAME = re.compile(r"^[0-9a-f]{64}(\.enc)?$")
@@ -88,6 +90,14 @@ class BlobStore(Protocol):
     def seal(self, sha256: str, sha1: str) -> Stored: ...
 
     def sweep(self, idle_seconds: float = 0) -> int: ...
+
+    def put_metadata(self, catalog: str, seq: int, kind: str, run: int, chunks: Iterable[bytes]) -> MetadataObject: ...
+
+    def metadata_objects(self, catalog: str | None = None) -> list[MetadataObject]: ...
+
+    def open_metadata(self, obj: MetadataObject) -> BinaryIO: ...
+
+    def remove_metadata(self, obj: MetadataObject) -> None: ...
 
 
 def blob_name(sha256: str, encrypted: bool) -> str:
@@ -276,6 +286,52 @@ class SpoolingStore:
     def sweep(self, idle_seconds: float = 0) -> int:
         """Remove the temporary files of killed writers now (no live writer's: see `sweep`)."""
         return sweep(self.tmp, idle_seconds)
+
+    # --- metadata objects (mediarescue.blobstore.metadata): subclasses say where they are kept ---
+    def _metadata_install(self, spooled: Spooled, name: str) -> None:
+        raise NotImplementedError
+
+    def _metadata_names(self, catalog: str | None) -> Iterator[tuple[str, int]]:
+        """(name, stored size) of every metadata object, of one catalog or of all."""
+        raise NotImplementedError
+
+    def _metadata_open_raw(self, name: str) -> BinaryIO:
+        raise NotImplementedError
+
+    def _metadata_delete(self, name: str) -> None:
+        raise NotImplementedError
+
+    def put_metadata(self, catalog: str, seq: int, kind: str, run: int, chunks: Iterable[bytes]) -> MetadataObject:
+        """Store one metadata object whole, sealed when a key is configured, named by the sha256 of
+        its plaintext bytes; the chunks are spooled first, so a writer killed half-way leaves at
+        most a temporary file (swept), never an object."""
+        seal = self.encryption_key is not None
+        spooled = spool(chunks, self.tmp, sealer=Sealer(self.encryption_key) if seal else None,
+                        segment=self.segment, fsync=self.fsync)
+        try:
+            obj = MetadataObject(catalog, seq, kind, run, stamp(), spooled.sha256, seal, spooled.stored_size)
+            self._metadata_install(spooled, obj.name)
+            return obj
+        finally:
+            spooled.discard()
+
+    def metadata_objects(self, catalog: str | None = None) -> list[MetadataObject]:
+        """The metadata objects in the store, of one catalog or of all, in catalog and seq order;
+        names that are not metadata objects' are left out."""
+        found = (MetadataObject.parse(name, size) for name, size in self._metadata_names(catalog))
+        return sorted(obj for obj in found if obj is not None and (catalog is None or obj.catalog == catalog))
+
+    def open_metadata(self, obj: MetadataObject) -> BinaryIO:
+        """The object's plaintext (gzip) bytes, streaming; its sha256 is checked at the end
+        (CorruptMetadata), a sealed one is authenticated chunk by chunk (CorruptBlob, WrongKey,
+        KeyRequired); BlobMissing when it is not there."""
+        raw = self._metadata_open_raw(obj.name)
+        if obj.encrypted:
+            raw = unsealing_reader(raw, self.encryption_key, obj.name, self.key_source)
+        return io.BufferedReader(VerifyingReader(raw, obj.sha256, obj.name), CHUNK)
+
+    def remove_metadata(self, obj: MetadataObject) -> None:
+        self._metadata_delete(obj.name)
 
 
 def _stamp() -> str:

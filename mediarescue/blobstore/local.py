@@ -63,6 +63,39 @@ class LocalBlobStore(SpoolingStore):
             if path.exists():
                 shutil.move(path, self.root / "quarantine" / f"{path.name}.{_stamp()}")
 
+    # Metadata objects: `metadata/<catalog id>/<name>`, beside the two-hex-digit blob folders.
+    def _metadata_path(self, name: str) -> Path:
+        return self.root / "metadata" / name
+
+    def _metadata_install(self, spooled: Spooled, name: str) -> None:
+        final = self._metadata_path(name)
+        private_dir(final.parent)
+        os.replace(spooled.path, final)
+        folder = os.open(final.parent, os.O_RDONLY)  # the rename itself must survive a power cut
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+
+    def _metadata_names(self, catalog: str | None) -> Iterator[tuple[str, int]]:
+        top = self.root / "metadata"
+        folders = [top / catalog] if catalog else sorted(p for p in top.glob("*") if p.is_dir())
+        for folder in folders:
+            for path in sorted(folder.glob("*")) if folder.is_dir() else []:
+                try:
+                    yield f"{folder.name}/{path.name}", path.stat().st_size
+                except FileNotFoundError:
+                    continue  # removed while listed
+
+    def _metadata_open_raw(self, name: str) -> BinaryIO:
+        try:
+            return open(self._metadata_path(name), "rb")
+        except FileNotFoundError:
+            raise BlobMissing(f"no metadata object {name} in {self.root / 'metadata'}") from None
+
+    def _metadata_delete(self, name: str) -> None:
+        self._metadata_path(name).unlink(missing_ok=True)
+
     def names(self, after: str = "") -> Iterator[Entry]:
         """Every stored blob whose sha256 sorts after `after`, in sha256 order."""
         def sorted_dirs(path: Path, floor: str) -> list[str]:

@@ -115,9 +115,12 @@ class SwiftBlobStore(SpoolingStore):
         return self._head(name) is not None
 
     def _install(self, spooled: Spooled, name: str) -> None:
+        self._upload(spooled, self.container(name), name)
+
+    def _upload(self, spooled: Spooled, container: str, name: str) -> None:
         with open(spooled.path, "rb") as data:
             if len(spooled.segments) == 1:
-                self.swift.upload(self.container(name), name, data, spooled.stored_size, spooled.segments[0][0])
+                self.swift.upload(container, name, data, spooled.stored_size, spooled.segments[0][0])
                 return
             upload = os.urandom(6).hex()  # concurrent writers of one sealed content write different bytes
             manifest = []
@@ -127,7 +130,7 @@ class SwiftBlobStore(SpoolingStore):
                     self.swift.upload(self.segments_container, segment, data, length, md5)
                     manifest.append({"path": f"/{self.segments_container}/{segment}", "etag": md5,
                                      "size_bytes": length})
-                self.swift.put_manifest(self.container(name), name, manifest)
+                self.swift.put_manifest(container, name, manifest)
             except BaseException:
                 for done in manifest:  # best effort: a killed writer leaves them, unreferenced
                     try:
@@ -183,6 +186,41 @@ class SwiftBlobStore(SpoolingStore):
             else:
                 self.swift.copy(self.container(name), name, self.quarantine_container, aside)
                 self.swift.delete(self.container(name), name)
+
+    # Metadata objects: container `<prefix>-metadata`, objects `<catalog id>/<name>`; no blob
+    # container's name ends in anything but two hex digits.
+    @property
+    def metadata_container(self) -> str:
+        return f"{self.prefix}-metadata"
+
+    def _metadata_install(self, spooled: Spooled, name: str) -> None:
+        self._upload(spooled, self.metadata_container, name)
+
+    def _metadata_names(self, catalog: str | None) -> Iterator[tuple[str, int]]:
+        for entry in self.swift.entries(self.metadata_container, prefix=f"{catalog}/" if catalog else None):
+            yield str(entry["name"]), int(entry["bytes"])
+
+    def _metadata_open_raw(self, name: str) -> BinaryIO:
+        try:
+            _headers, body = self.swift.get(self.metadata_container, name)
+        except ClientException as error:
+            if error.http_status == 404:
+                raise BlobMissing(f"no metadata object {name} in Swift container {self.metadata_container}") from None
+            raise
+        return io.BufferedReader(_BodyReader(body), 1 << 20)
+
+    def _metadata_delete(self, name: str) -> None:
+        headers = self.swift.head(self.metadata_container, name)
+        if headers is None:
+            return
+        try:
+            if headers.get("x-static-large-object", "").lower() == "true":
+                self.swift.delete_large(self.metadata_container, name)
+            else:
+                self.swift.delete(self.metadata_container, name)
+        except ClientException as error:
+            if error.http_status != 404:
+                raise
 
     def names(self, after: str = "") -> Iterator[Entry]:
         """Every stored blob whose sha256 sorts after `after`, in sha256 order, from the 256

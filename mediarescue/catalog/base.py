@@ -17,6 +17,16 @@ class CatalogError(Exception):
     database), or it holds a row no catalog of ours can hold: it is input, and refused."""
 
 
+class CatalogDamaged(CatalogError):
+    """The catalog's file is damaged (SQLite finds it malformed): it is rebuilt from the store."""
+
+    def __init__(self, path: object, detail: str):
+        detail = " ".join(detail.replace("*** in database main ***", "").split())  # quick_check's lines, as one
+        super().__init__(f"the catalog {path} is damaged ({detail[:200]}): rebuild it from the backup store with "
+                         f"`mediarescue catalog recover NEW_PATH`, then point `catalog` in the config at it")
+        self.path = path
+
+
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 CORE_TABLES = {"runs", "versions"}  # every catalog of ours has had them since the first schema
 

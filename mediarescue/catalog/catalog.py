@@ -27,12 +27,27 @@ from typing import Any, NamedTuple
 
 import sqlite_utils
 
-from mediarescue.catalog.base import CORE_TABLES, CatalogBusy, CatalogError, checked_sha256, in_chunks, now, records
+from mediarescue.catalog.base import (
+    CORE_TABLES,
+    CatalogBusy,
+    CatalogDamaged,
+    CatalogError,
+    checked_sha256,
+    in_chunks,
+    now,
+    records,
+)
 from mediarescue.catalog.checks import CheckQueries
+from mediarescue.catalog.metadata import MetadataQueries
 from mediarescue.catalog.retention import RetentionQueries
 from mediarescue.catalog.schema import PAGES, SCHEMA
 from mediarescue.catalog.status import StatusQueries
 from mediarescue.files import create_private, sqlite_problem, tighten
+
+# Catalogs up to this size are checked (SQLite's quick_check, ~4 s a GiB here) every time they are opened,
+# so that a damaged one stops every verb before it writes anything; larger ones by `check`, and
+# wherever a damaged page is read (CatalogDamaged all the same).
+QUICK_CHECK_AT_OPEN = 256 << 20
 
 
 class Version(NamedTuple):
@@ -74,7 +89,7 @@ class Pending(NamedTuple):
     version: Version
 
 
-class Catalog(CheckQueries, RetentionQueries, StatusQueries):
+class Catalog(CheckQueries, RetentionQueries, StatusQueries, MetadataQueries):
     def __init__(self, path: Path | str, create: bool = True):
         """Open the catalog at `path`; with `create` (backup), make it if it does not exist. Either
         way a folder, a file that is not SQLite or another program's database is refused
@@ -111,6 +126,12 @@ class Catalog(CheckQueries, RetentionQueries, StatusQueries):
         try:
             with contextlib.closing(sqlite3.connect(self.path)) as probe:
                 tables = {name for (name,) in probe.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+                if CORE_TABLES <= tables and self.path.stat().st_size <= QUICK_CHECK_AT_OPEN:
+                    found = [row[0] for row in probe.execute("PRAGMA quick_check(3)")]
+                    if found != ["ok"]:
+                        raise CatalogDamaged(self.path, "; ".join(found))
+        except sqlite3.DatabaseError as error:
+            raise CatalogDamaged(self.path, str(error)) from None
         except sqlite3.Error as error:
             raise CatalogError(f"the catalog {self.path} cannot be read as SQLite ({error})") from None
         if not CORE_TABLES <= tables and (tables or not empty_ok):

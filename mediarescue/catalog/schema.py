@@ -13,6 +13,23 @@ PAGES = """CREATE TABLE IF NOT EXISTS pages (
     first_run INTEGER NOT NULL REFERENCES runs(id)  -- the run that first read this revision
 );
 CREATE UNIQUE INDEX IF NOT EXISTS pages_identity ON pages (wiki, title, rev_id);"""
+# The tables a dump of the catalog holds (dump.py), in the order they are written and loaded.
+DUMPED_TABLES = ("runs", "snapshots", "versions", "version_states", "pages", "blobs", "checks", "verifications",
+                 "verify_findings", "restore_runs", "restore_journal")
+
+
+def _tracking(table: str) -> str:
+    """Triggers noting every change of `table` in metadata_changes, by rowid (version_states: its key)."""
+    keys = {"version_states": ("version_id", "until_run")}.get(table, ("rowid", None))
+    out = []
+    for event, row in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD")):
+        k2 = f"{row}.{keys[1]}" if keys[1] else "0"
+        out.append(f"CREATE TRIGGER IF NOT EXISTS {table}_{event.lower()}_noted AFTER {event} ON {table} BEGIN "
+                   f"INSERT INTO metadata_changes (tbl, k1, k2) VALUES ('{table}', {row}.{keys[0]}, {k2}); END;")
+    return "\n".join(out)
+
+
+TRACKING = "\n".join(_tracking(t) for t in DUMPED_TABLES)
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -147,6 +164,27 @@ CREATE TABLE IF NOT EXISTS version_states (
     PRIMARY KEY (version_id, until_run)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS version_states_title ON version_states (title);
+-- The metadata kept in the backup store (collector/metadata.py, dump.py): each change to a dumped
+-- table notes its key here (triggers below), and the next dump written to the store takes the rows
+-- of those keys and clears what it covered; appended in order, so a change made while a dump is
+-- written stays for the next one. One row per change, repeats included: no index to keep.
+CREATE TABLE IF NOT EXISTS metadata_changes (
+    seq INTEGER PRIMARY KEY,
+    tbl TEXT NOT NULL,
+    k1 INTEGER NOT NULL,          -- the rowid, or version_states' version_id
+    k2 INTEGER NOT NULL DEFAULT 0 -- version_states' until_run
+);
+-- The metadata objects this catalog wrote to the store (a copy of what the store's listing says).
+CREATE TABLE IF NOT EXISTS metadata_objects (
+    name TEXT PRIMARY KEY,        -- the object's name under the store's metadata prefix
+    seq INTEGER NOT NULL,
+    kind TEXT NOT NULL,           -- full | delta
+    run INTEGER,                  -- the catalog's newest run when it was written
+    bytes INTEGER NOT NULL,       -- as stored (sealed size when sealed)
+    written TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS catalog_identity (id TEXT NOT NULL);  -- names this catalog's metadata in the store
+{TRACKING}
 CREATE VIEW IF NOT EXISTS sha1_collisions AS
     SELECT sha1, COUNT(DISTINCT sha256) AS contents, GROUP_CONCAT(DISTINCT id) AS version_ids
     FROM versions WHERE sha256 IS NOT NULL GROUP BY sha1 HAVING COUNT(DISTINCT sha256) > 1;

@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from collector import forget
+from collector import metadata as kept_metadata
 from collector.backup import Options, Summary, backup
 from collector.checker import CheckResult, check, repair
 from mediarescue import config as configuration
@@ -108,14 +109,14 @@ def run_backup(args: argparse.Namespace, config: configuration.Config, console: 
         with reporter(console, wiki.name) as progress:
             summary = backup(wiki, catalog, open_store(config), config.contact,
                              Options(workers=args.workers or wiki.workers, progress=progress,
-                                     url_rewrite=wiki.url_rewrite),
+                                     url_rewrite=wiki.url_rewrite, metadata=kept_metadata.Settings.of(config)),
                              incremental_run=args.incremental)
     finally:
         catalog.close()
     if args.json:
         _print_json({"run": summary.run, "errors": [redacted(e) for e in summary.errors],
-                     "unreachable": summary.unreachable,
-                     "collisions": summary.collisions, "snapshot": summary.snapshot})
+                     "unreachable": summary.unreachable, "collisions": summary.collisions,
+                     "snapshot": summary.snapshot, "metadata": summary.metadata})
     else:
         _print_summary(console, summary, time.monotonic() - began)
     return exits.OK if summary.ok else exits.FAILED
@@ -131,6 +132,12 @@ def _print_summary(console: Console, summary: Summary, seconds: float) -> None:
         console.print(f"snapshot {run['id']}: {s.get('new_versions', 0)} new versions, {s.get('changed_versions', 0)} "
                       f"changed; {s['log_entries']} log entries read, {s['titles_read_again']} titles read again, "
                       f"{s['requests']} API requests", highlight=False)
+    meta = summary.metadata
+    if "error" in meta:
+        console.print(f"error: {meta['error']}", highlight=False, markup=False)
+    elif meta:
+        console.print(f"metadata: {meta['kind']} copy of the catalog in the store, {meta['bytes'] / 2**20:.2f} MiB in "
+                      f"{meta['seconds']:.2f} s", highlight=False)
     if summary.unreachable:
         console.print(f"{summary.unreachable} deleted versions not backed up: readable only from the wiki's Swift "
                       "or its upload directory (upload_dir)")
@@ -220,7 +227,8 @@ def run_forget(args: argparse.Namespace, config: configuration.Config, console: 
     try:
         catalog.lock()  # no backup may write while snapshots are forgotten
         plan = forget.plan_forget(catalog, policy, wiki=args.wiki, prune=args.prune)
-        done = forget.execute(catalog, open_store(config) if plan.blobs else None, plan) if args.yes else None
+        done = (forget.execute(catalog, open_store(config), plan, kept_metadata.Settings.of(config))
+                if args.yes else None)
     finally:
         catalog.close()
     if args.json:
@@ -253,15 +261,28 @@ def run_check(args: argparse.Namespace, config: configuration.Config, console: C
                        can_seal=config.encryption_key is not None)
         if args.repair and args.yes:
             repair(catalog, store, result)
+        kept = kept_metadata.check_metadata(catalog, store, read_all=args.read_data)
     except (KeyRequired, WrongKey) as error:  # a key problem is a configuration problem, not corruption
         raise configuration.ConfigError(f"{error}; the check stopped before judging it") from None
     finally:
         catalog.close()
     if args.json:
-        _print_json({**result.as_json(), "dry_run": not (args.repair and args.yes)})
+        _print_json({**result.as_json(), "dry_run": not (args.repair and args.yes),
+                     "metadata": {"objects": kept.objects, "read": kept.read, "unread_without_key": kept.unread,
+                                  "problems": kept.problems}})
     else:
         _print_check(console, result, show_plan=args.repair)
-    return exits.OK if result.ok else exits.FAILED
+        console.print(f"catalog and metadata: {kept.objects} metadata objects in the store, {kept.read} read whole"
+                      + (f", {kept.unread} sealed ones not read (no key)" if kept.unread else "")
+                      + f"; {len(kept.problems)} problems", highlight=False)
+        for problem in kept.problems:
+            console.print(f"{problem['problem']}: {problem['name']}: {problem['detail']}", highlight=False,
+                          markup=False)
+        if kept.problems:
+            console.print("hint: `mediarescue catalog save --full` writes a whole new copy of the catalog into the "
+                          "store (a damaged catalog is rebuilt from the store with `mediarescue catalog recover "
+                          "NEW_PATH` instead)", highlight=False, markup=False)
+    return exits.OK if result.ok and not kept.problems else exits.FAILED
 
 
 def _print_check(console: Console, result: CheckResult, show_plan: bool) -> None:

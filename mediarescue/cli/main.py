@@ -6,6 +6,8 @@ catalog, calls one function and maps errors to a one-line message and an exit co
     mediarescue [--config FILE] snapshots [--all] [--wiki NAME] [--json]
     mediarescue [--config FILE] forget --keep-daily N ... [--prune] [--dry-run | --yes] [--wiki NAME] [--json]
     mediarescue [--config FILE] check [--read-data] [--max-duration SECONDS] [--repair [--yes]] [--json]
+    mediarescue [--config FILE] catalog recover [--as-of RUN|DATE] [PATH] | save [--full] | export FILE
+                                        | import FILE [PATH]   (mediarescue/cli/catalog.py)
     mediarescue keygen FILE
     mediarescue [--config FILE] verify | plan | restore ...   (mediarescue/cli/restore.py)
     mediarescue [--config FILE] status [--max-age HOURS] [--wiki NAME] [--json]   (mediarescue/cli/status.py)
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -24,11 +27,13 @@ from swiftclient.exceptions import ClientException
 from collector.backup import StorageUnreachable
 from collector.checker import CheckBusy
 from collector.incremental import NoLogPosition
+from collector.metadata import RecoveryError
 from mediarescue import config as configuration
 from mediarescue.blobstore.base import BadDigest
 from mediarescue.blobstore.crypto import KeyRequired, WrongKey
-from mediarescue.catalog import CatalogBusy, CatalogError, snapshots
+from mediarescue.catalog import CatalogBusy, CatalogDamaged, CatalogError, snapshots
 from mediarescue.cli import backup as backup_cli
+from mediarescue.cli import catalog as catalog_cli
 from mediarescue.cli import exits
 from mediarescue.cli import restore as restorer_cli
 from mediarescue.cli import status as status_cli
@@ -60,6 +65,7 @@ def parser() -> argparse.ArgumentParser:
     backup_cli.add_verbs(verbs, _common)
     restorer_cli.add_verbs(verbs, _common)
     status_cli.add_verbs(verbs, _common)
+    catalog_cli.add_verbs(verbs, _common)
     return main
 
 
@@ -72,12 +78,20 @@ def main(argv: list[str] | None = None) -> int:
         if args.verb == "keygen":  # needs no config: it makes what the config will name
             return backup_cli.run_keygen(args)
         config = configuration.load(args.config)
-        handlers = {**backup_cli.HANDLERS, **restorer_cli.HANDLERS, **status_cli.HANDLERS}
+        handlers = {**backup_cli.HANDLERS, **restorer_cli.HANDLERS, **status_cli.HANDLERS, **catalog_cli.HANDLERS}
         try:
             return handlers[args.verb](args, config, console)
         finally:
             if args.verb in status_cli.BATCH_VERBS:  # the figures of the run, also one that failed
                 status_cli.write_metrics(config)
+    except RecoveryError as error:  # the store cannot give a whole catalog back
+        print(f"mediarescue: error: {error}", file=sys.stderr)
+        return exits.FAILED
+    except sqlite3.DatabaseError as error:
+        if type(error) is not sqlite3.DatabaseError:  # locked, a constraint: not a damaged file
+            raise
+        print(f"mediarescue: error: {CatalogDamaged(config.catalog, str(error))}", file=sys.stderr)
+        return exits.USAGE
     except (configuration.ConfigError, NoLogPosition, CatalogError, RedirectRefused, BadDigest) as error:
         print(f"mediarescue: error: {error}", file=sys.stderr)
         return exits.USAGE

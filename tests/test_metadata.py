@@ -1,0 +1,154 @@
+"""The catalog's logical form and its copies in a (local) blob store, without a wiki: the pure
+decisions of policies/metadata.py table by table, the round trip of every table through full
+copies and deltas, and what recovery refuses. The same on the real test bed, both stores, through
+the command: tests/test_metadata_recovery.py."""
+from __future__ import annotations
+
+import gzip
+import sqlite3
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from collector import metadata as kept
+from mediarescue.blobstore.local import LocalBlobStore
+from mediarescue.blobstore.metadata import MetadataObject
+from mediarescue.catalog import Catalog, CatalogError, Version
+from mediarescue.catalog.dump import DumpError, table_rows
+from mediarescue.catalog.schema import DUMPED_TABLES
+from policies import metadata as policy
+
+T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def _o(seq: int, kind: str, run: int, days: float = 0, size: int = 100) -> policy.Stored:
+    return policy.Stored(seq, kind, run, T0 + timedelta(days=days), size)
+
+
+OBJECTS = [_o(1, "full", 1), _o(2, "delta", 2, 1, 10), _o(3, "delta", 3, 2, 10), _o(4, "full", 4, 3),
+           _o(5, "delta", 5, 4, 10), _o(6, "delta", 6, 5, 10)]
+
+
+@pytest.mark.parametrize("upto, expected", [(None, [4, 5, 6]), (3, [1, 2, 3]), (4, [4]), (1, [1])])
+def test_a_chain_is_the_last_full_copy_and_the_deltas_after_it(upto: int | None, expected: list[int]) -> None:
+    end = next((o for o in OBJECTS if o.seq == upto), None)
+    assert [o.seq for o in policy.chain(OBJECTS, end)] == expected
+    assert policy.chain([_o(1, "delta", 1)]) == []
+
+
+@pytest.mark.parametrize("run, moment, expected", [(3, None, 3), (2, None, 2), (99, None, 6), (0, None, None),
+                                                   (None, T0 + timedelta(days=2, hours=1), 3)])
+def test_as_of_a_run_or_a_time_is_the_newest_object_written_by_then(run, moment, expected) -> None:
+    found = policy.as_of(OBJECTS, run=run, moment=moment)
+    assert (found.seq if found else None) == expected
+
+
+@pytest.mark.parametrize("objects, whole, pending, days, expected", [
+    ([], True, 0, 0, "full"),                                              # the first object
+    (OBJECTS, True, 5, 5.5, "delta"),                                      # deltas 20 bytes of a 100-byte full
+    (OBJECTS, False, 5, 5.5, "full"),                                      # an object of the chain is gone
+    (OBJECTS, True, 5, 33, "full"),                                        # the full copy is 30 days old
+    (OBJECTS + [_o(7, "delta", 7, 6, 10)], True, 5, 6.5, "full"),          # deltas: 30 bytes of a 100-byte full
+    (OBJECTS, True, 300_000, 5.5, "full"),                                 # the changes waiting are a quarter of it
+])
+def test_the_next_object_is_a_full_copy_when_the_deltas_grow_old_or_large(objects, whole, pending, days,
+                                                                          expected) -> None:
+    assert policy.next_kind(objects, whole, pending, 1_000_000, T0 + timedelta(days=days), 0.25, 30) == expected
+
+
+def test_forget_keeps_the_chains_of_kept_snapshots_and_the_newest_one() -> None:
+    assert policy.needed(OBJECTS, kept_runs=[6]) == {4, 5, 6}
+    assert policy.needed(OBJECTS, kept_runs=[2, 6]) == {1, 2, 4, 5, 6}
+    assert policy.needed(OBJECTS, kept_runs=[5]) == {4, 5, 6}
+
+
+def _version(title: str, sha1: str, status: str = "current") -> Version:
+    return Version("w", title, "2026-01-01T00:00:00Z", sha1, title, 3, status, private=int(status == "deleted"))
+
+
+def _rows(path: Path) -> dict[str, list[tuple]]:
+    with sqlite3.connect(path) as db:
+        rows = {t: table_rows(db, t) for t in DUMPED_TABLES}
+        rows["sqlite_sequence"] = sorted(db.execute("SELECT name, seq FROM sqlite_sequence"))
+    return rows
+
+
+def _history(catalog: Catalog, store: LocalBlobStore) -> list[MetadataObject]:
+    """Three runs touching every table kind: new versions and pages, a move, a state row forgotten,
+    a blob, a verification, a check position; an object after each."""
+    objects = []
+    one = catalog.start_run("w", "full")
+    [a, b] = catalog.record_versions(one, [_version("File:A.png", "a" * 40), _version("File:Gone.png", "b" * 40)])
+    catalog.record_pages(one, [{"wiki": "w", "title": "File:A.png", "rev_id": 7, "text": "licence ✓"}])
+    catalog.stored(a.id, "c" * 64, "a" * 40, 3, True, one)
+    catalog.finish_run(one, "done")
+    objects.append(kept.save(catalog, store, kept.Settings(full_share=10)))
+    two = catalog.start_run("w", "incremental")
+    catalog.change_versions(two, {a.id: {"title": "File:A2.png"}, b.id: {"status": "deleted", "private": 1}})
+    catalog.record_verification("w", 2, 2, [{"title": "File:A2.png", "problem": "current-missing"}])
+    catalog.check_progress("exists", "c" * 64, 1)
+    catalog.finish_run(two, "done")
+    objects.append(kept.save(catalog, store, kept.Settings(full_share=10)))
+    three = catalog.start_run("w", "incremental")
+    catalog.forget([(a.id, two)], [one], [], "2026-02-01T00:00:00Z")  # a state row deleted: a deletion in a delta
+    catalog.finish_run(three, "failed")
+    objects.append(kept.save(catalog, store, kept.Settings(full_share=10)))
+    return objects
+
+
+def test_full_copies_and_deltas_give_back_every_table_row_for_row(tmp_path: Path) -> None:
+    catalog = Catalog(tmp_path / "c.db")
+    store = LocalBlobStore(tmp_path / "blobs", encryption_key=bytes(range(32)))
+    objects = _history(catalog, store)
+    assert [o.kind for o in objects] == ["full", "delta", "delta"] and all(o.encrypted for o in objects)
+    assert catalog.conn.execute("SELECT COUNT(*) FROM metadata_changes").fetchone()[0] == 0
+    kept.recover(store, tmp_path / "r.db")
+    assert _rows(tmp_path / "r.db") == _rows(tmp_path / "c.db")
+    early = kept.recover(store, tmp_path / "early.db", as_of=1)
+    assert early["objects"] == [objects[0].name]
+    with sqlite3.connect(tmp_path / "early.db") as db:
+        assert db.execute("SELECT title FROM versions ORDER BY id").fetchall() == [("File:A.png",), ("File:Gone.png",)]
+        assert db.execute("SELECT COUNT(*) FROM catalog_identity").fetchone()[0] == 0  # a chain of its own
+    with pytest.raises(CatalogError, match="never overwritten"):
+        kept.recover(store, tmp_path / "r.db")
+
+
+def test_a_corrupt_object_is_never_trusted_and_leaves_nothing(tmp_path: Path) -> None:
+    catalog = Catalog(tmp_path / "c.db")
+    store = LocalBlobStore(tmp_path / "blobs")  # no key: the bytes are plain gzip, altered below
+    objects = _history(catalog, store)
+    path = tmp_path / "blobs" / "metadata" / objects[1].name
+    text = gzip.decompress(path.read_bytes()).replace(b"File:A2.png", b"File:XX.png")
+    path.write_bytes(gzip.compress(text))  # a valid dump, but not the bytes its name promises
+    with pytest.raises(kept.RecoveryError, match="not to the sha256 its name holds"):
+        kept.recover(store, tmp_path / "r.db")
+    assert not list(tmp_path.glob("*r.db*"))
+    found = kept.check_metadata(catalog, store)
+    assert [p["problem"] for p in found.problems] == ["metadata-corrupt"]
+    path.write_bytes(gzip.compress(text.rsplit(b"\n", 2)[0] + b"\n"))  # cut short before its end line
+    with pytest.raises(kept.RecoveryError):
+        kept.recover(store, tmp_path / "r.db")
+
+
+def test_a_chain_missing_an_object_is_followed_by_a_full_copy(tmp_path: Path) -> None:
+    catalog = Catalog(tmp_path / "c.db")
+    store = LocalBlobStore(tmp_path / "blobs")
+    objects = _history(catalog, store)
+    store.remove_metadata(objects[1])
+    assert [p["problem"] for p in kept.check_metadata(catalog, store).problems] == ["metadata-missing"]
+    run = catalog.start_run("w", "incremental")
+    catalog.finish_run(run, "done")
+    assert kept.save(catalog, store).kind == "full"
+    kept.recover(store, tmp_path / "r.db")
+    assert _rows(tmp_path / "r.db") == _rows(tmp_path / "c.db")
+
+
+def test_import_refuses_what_is_no_full_export(tmp_path: Path) -> None:
+    (tmp_path / "not.gz").write_bytes(b"plain text")
+    with pytest.raises(DumpError, match="not whole gzip"):
+        kept.import_file(tmp_path / "not.gz", tmp_path / "i.db")
+    (tmp_path / "other.gz").write_bytes(gzip.compress(b'{"format": "something else"}\n'))
+    with pytest.raises(DumpError, match="not a mediarescue catalog dump"):
+        kept.import_file(tmp_path / "other.gz", tmp_path / "i.db")
+    assert not (tmp_path / "i.db").exists()
