@@ -16,6 +16,7 @@ state a version had before a run changed it (catalog.version_states).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import socket
@@ -37,7 +38,15 @@ from mediarescue.blobstore.base import BlobStore, ChecksumMismatch, Stored
 from mediarescue.blobstore.crypto import CorruptBlob, KeyRequired, WrongKey
 from mediarescue.catalog import Catalog, Pending, Version, snapshots
 from mediarescue.config import WikiConfig
-from mediarescue.mediawiki import MediaLayout, MediaWiki, archive_path, deleted_path, public_path, user_agent
+from mediarescue.mediawiki import (
+    MediaLayout,
+    MediaWiki,
+    archive_path,
+    deleted_path,
+    public_path,
+    upload_dir_path,
+    user_agent,
+)
 from mediarescue.swift import SwiftStore, hide_location, unreachable
 
 IIPROP = "timestamp|user|comment|url|size|sha1|mime|mediatype|archivename"
@@ -65,6 +74,10 @@ class Progress:
     failed: Callable[[str, str], None] = lambda title, error: None
 
 
+class Stopped(Exception):
+    """The run was asked to stop (Options.stop): it ends at a batch's edge, its downloads settled."""
+
+
 @dataclass(frozen=True)
 class Options:
     workers: int = 4
@@ -73,6 +86,9 @@ class Options:
     backoff: float = 1.0
     url_rewrite: tuple[str, str] | None = None  # (prefix, replacement) for file URLs, e.g. through a proxy
     progress: Progress = field(default_factory=Progress)
+    # asked before each batch is recorded: True ends the run there, once its downloads in flight are
+    # stored and recorded (a follower's SIGTERM); the next run resumes without fetching anything twice
+    stop: Callable[[], bool] = lambda: False
     metadata: kept_metadata.Settings = field(default_factory=kept_metadata.Settings)  # the catalog's store copies
     lease: float = 120.0                # shared work (PostgreSQL): how long a claim holds without renewal
     join_wait: float = 60.0             # --join: how long to wait for a run to join
@@ -85,6 +101,9 @@ class Summary:
     unreachable: int
     collisions: list[dict[str, Any]]
     snapshot: dict[str, Any] = field(default_factory=dict)  # new and changed versions, log entries read
+    changes: incremental.Changes = field(default_factory=incremental.Changes)  # the log entries applied
+    stored_at: dict[tuple[str, str], float] = field(default_factory=dict)  # incremental runs: (upload
+    # timestamp, sha1) -> when its bytes were stored (time.time()), for the follower's lag
     metadata: dict[str, Any] = field(default_factory=dict)  # the object written to the store, or why none was
 
     @property
@@ -101,14 +120,19 @@ class _Sources:
         self._local = threading.local()
         self._contact = contact
 
-    def locate(self, title: str, status: str, sha1: str, archive_name: str | None) -> tuple[str | None, str | None]:
-        if not self.layout:
-            return None, None
+    def locate(self, title: str, status: str, sha1: str, archive_name: str | None
+               ) -> tuple[str | None, str | None, str | None]:
+        """(Swift container, object) or (None, None, a path in the upload directory), or all None:
+        then only a live version's URL has its bytes."""
         if status == "deleted":
-            return self.layout.locate("deleted", deleted_path(sha1, title))
-        if status == "old":
-            return self.layout.locate("public", archive_path(archive_name))
-        return self.layout.locate("public", public_path(title))
+            zone, rel_path = "deleted", deleted_path(sha1, title)
+        else:
+            zone, rel_path = "public", archive_path(archive_name) if status == "old" else public_path(title)
+        if self.layout:
+            return *self.layout.locate(zone, rel_path), None
+        if self.wiki.upload_dir:
+            return None, None, str(upload_dir_path(self.wiki.upload_dir, zone, rel_path))
+        return None, None, None
 
     def _session(self) -> requests.Session:
         if not hasattr(self._local, "session"):
@@ -125,10 +149,23 @@ class _Sources:
     def chunks(self, version: Version) -> Iterator[bytes]:
         if version.source_container:
             yield from self._swift_chunks(version.source_container, version.source_object)
+        elif version.source_path:
+            yield from self._file_chunks(version.source_path)
         elif version.source_url:
             yield from self._http_chunks(version.source_url)
         else:
-            raise Missing("no source: deleted versions are readable only from the wiki's Swift")
+            raise Missing("no source: deleted versions are readable only from the wiki's Swift or upload_dir")
+
+    @staticmethod
+    def _file_chunks(path: str) -> Iterator[bytes]:
+        """A file of the wiki's upload directory, streamed. Missing there is missing (a mount that is
+        gone fails the same way: `verify` tells the two apart before calling anything lost)."""
+        try:
+            with open(path, "rb") as source:
+                while chunk := source.read(CHUNK):
+                    yield chunk
+        except FileNotFoundError:
+            raise Missing(f"no file {path} in the wiki's upload directory") from None
 
     def _http_chunks(self, url: str) -> Iterator[bytes]:
         if self.options.url_rewrite and url.startswith(self.options.url_rewrite[0]):
@@ -189,6 +226,7 @@ class _Recorder:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"  # its claims (shared work)
         self.renewed = time.monotonic()
         self.stored_count = 0
+        self.stored_at: dict[tuple[str, str], float] | None = None  # kept by incremental runs only
 
     def live_versions(self, page: dict) -> tuple[list[Version], list[dict], list[tuple[str, str]]]:
         versions, texts, hidden = [], [], []
@@ -198,13 +236,13 @@ class _Recorder:
                     hidden.append((page["title"], info["timestamp"]))
                 continue
             status = "old" if "archivename" in info else "current"
-            container, obj = self.sources.locate(page["title"], status, info["sha1"], info.get("archivename"))
+            container, obj, path = self.sources.locate(page["title"], status, info["sha1"], info.get("archivename"))
             versions.append(Version(
                 self.wiki, page["title"], info["timestamp"], info["sha1"], page["title"], int(info["size"]), status,
                 user=info.get("user"), comment=info.get("comment"), mime=info.get("mime"),
                 media_type=info.get("mediatype"), archive_name=info.get("archivename"),
                 private=int(bool(info.get("filehidden") or info.get("suppressed"))),  # what the wiki hides, we hide
-                source_url=info.get("url"), source_container=container, source_object=obj))
+                source_url=info.get("url"), source_container=container, source_object=obj, source_path=path))
         for revision in page.get("revisions", [])[:1]:
             texts.append({"wiki": self.wiki, "title": page["title"], "page_id": page.get("pageid"),
                           "rev_id": revision["revid"], "rev_timestamp": revision.get("timestamp"),
@@ -214,15 +252,17 @@ class _Recorder:
     def deleted_version(self, row: dict) -> Version | None:
         if "sha1" not in row:
             return None
-        container, obj = self.sources.locate(row["title"], "deleted", row["sha1"], None)
+        container, obj, path = self.sources.locate(row["title"], "deleted", row["sha1"], None)
         return Version(
             self.wiki, row["title"], row["timestamp"], row["sha1"], row["title"], int(row["size"]), "deleted",
             user=row.get("user"), comment=row.get("description"), mime=row.get("mime"),
             media_type=row.get("mediatype"), archive_name=row.get("archivename"), filearchive_id=row.get("id"),
-            private=1, source_container=container, source_object=obj)
+            private=1, source_container=container, source_object=obj, source_path=path)
 
     def record(self, versions: list[Version], texts: Sequence[dict] = (), hidden: Sequence[tuple[str, str]] = (),
                hidden_deleted: Sequence[tuple[str, str]] = ()) -> None:
+        if self.options.stop():
+            raise Stopped()
         jobs = self.catalog.record_versions(self.run, versions)
         self.catalog.record_pages(self.run, texts)
         private = self.catalog.seen_hidden(self.run, self.wiki, hidden) if hidden else []
@@ -234,9 +274,10 @@ class _Recorder:
         self.progress.listed(len(versions), sum(v.size for v in versions))
         fetchable = []
         for job in jobs:
-            if job.version.status == "deleted" and not job.version.source_container:
+            if job.version.status == "deleted" and not (job.version.source_container or job.version.source_path):
                 self.catalog.failed(job.id, "unreachable", "deleted versions are readable only from the wiki's "
-                                    f"Swift (no [wiki.{self.wiki}.swift] in the config)", self.run)
+                                    f"Swift or upload directory (no [wiki.{self.wiki}.swift] nor "
+                                    f"wiki.{self.wiki}.upload_dir in the config)", self.run)
                 self.unreachable += 1
                 self.progress.stored(1, job.version.size)  # handled, if not stored: the bar must reach its end
                 continue
@@ -258,7 +299,7 @@ class _Recorder:
             for version_id, fields in self.catalog.claim(self.run, self.owner, room, self.options.lease):
                 job = Pending(version_id, Version(*fields))
                 self.in_flight[self.pool.submit(_fetch, self.sources, self.blobs, job.version, self.options)] = job
-        while len(self.in_flight) >= self.options.workers * 4:
+        while len(self.in_flight) >= self.options.workers * 4 and not self.options.stop():
             self.settle_some()
 
     def settle_some(self) -> None:
@@ -268,10 +309,13 @@ class _Recorder:
             self.catalog.renew(self.owner, self.options.lease)
             self.renewed = time.monotonic()
 
-    def drain(self, lister_done: Callable[[], bool]) -> None:
-        """Shared work: fetch until the run has none left. A version another process claimed is
-        waited for; if that process died, its lease runs out and the version is claimed here."""
+    def drain(self, lister_done: Callable[[], bool]) -> bool:
+        """Shared work: fetch until the run has none left (True), or until asked to stop (False:
+        nothing more is claimed; what is in flight is left to finish()). A version another process
+        claimed is waited for; if that process died, its lease runs out and the version is claimed here."""
         while True:
+            if self.options.stop():
+                return False
             self.pump()
             if self.in_flight:
                 self.settle_some()
@@ -298,6 +342,8 @@ class _Recorder:
                                 encrypted=stored.encrypted)
             self.stored_count += 1
             self.stored_sha1.add(job.version.sha1)
+            if self.stored_at is not None:
+                self.stored_at[(job.version.timestamp, job.version.sha1)] = time.time()
             self.progress.stored(1, job.version.size)
 
     def seal_private(self, version_ids: Iterable[int]) -> None:
@@ -327,10 +373,23 @@ class _Recorder:
                         self.progress.failed(v["title"], why)
 
     def finish(self) -> None:
-        if self.catalog.shared:
-            self.drain(lambda: True)
-        self._settle(set(self.in_flight))
+        """Every download settled and recorded, every seal done; on a shared catalog, the run's queue
+        drained first (what joined processes claimed included). Asked to stop meanwhile, nothing more
+        is claimed, the downloads not started yet are dropped (their versions stay pending, their
+        claims released) and Stopped is raised, so that the run does not count as done and the next
+        one fetches them."""
+        cut_short = self.catalog.shared and not self.drain(lambda: True)
+        while self.in_flight:
+            if self.options.stop():
+                for future in [f for f in self.in_flight if f.cancel()]:
+                    del self.in_flight[future]
+                    cut_short = True
+            self._settle(wait(self.in_flight, timeout=0.5, return_when=FIRST_COMPLETED).done)
+        if cut_short and self.catalog.shared:
+            self.catalog.release(self.owner)
         self._settle_seals()
+        if cut_short:
+            raise Stopped()
 
     def close(self, wait_for_downloads: bool) -> None:
         self.pool.shutdown(wait=wait_for_downloads, cancel_futures=True)
@@ -409,6 +468,7 @@ def backup(wiki: WikiConfig, catalog: Catalog, blobs: BlobStore, contact: str, o
     run = catalog.start_run(wiki.name, "incremental" if incremental_run else "full")
     blobs.sweep()  # what killed runs left in the spool; a live writer's file (another catalog's run) stays
     recorder = _Recorder(wiki, catalog, blobs, _Sources(wiki, contact, options), options, run)
+    recorder.stored_at = {} if incremental_run else None
     changes = incremental.Changes()
     status = "interrupted"
     try:
@@ -424,16 +484,20 @@ def backup(wiki: WikiConfig, catalog: Catalog, blobs: BlobStore, contact: str, o
             _mark_vanished(catalog, run, wiki.name, see_deleted)
         snapshots.save_log_position(catalog, run, new_position.to_json())
         status = "done"
+    except Stopped:
+        with contextlib.suppress(Stopped):  # cut short again: what had not started stays pending
+            recorder.finish()  # what is in flight is stored and recorded: the next run fetches none of it again
+        status = "stopped"
     except KeyboardInterrupt:
         raise
     except BaseException:
         status = "failed"
         raise
     finally:
-        recorder.close(wait_for_downloads=status == "done")
-        record = catalog.finish_run(run, status)
-        # Interrupted: the operator wants it to stop now; the next run's object holds this run's rows too.
-        written = _save_metadata(catalog, blobs, options.metadata) if status != "interrupted" else {}
+        recorder.close(wait_for_downloads=status in ("done", "stopped"))
+        record = catalog.finish_run(run, "interrupted" if status == "stopped" else status)
+        # Interrupted or stopped: the operator wants it to end now; the next run's object holds this run's rows too.
+        written = _save_metadata(catalog, blobs, options.metadata) if status not in ("interrupted", "stopped") else {}
     # A full run reports every collision in the catalog; an incremental one those it may have made,
     # since a scan of the whole catalog would cost more than the run itself.
     collisions = snapshots.collisions_among(catalog, recorder.stored_sha1) if incremental_run \
@@ -442,7 +506,8 @@ def backup(wiki: WikiConfig, catalog: Catalog, blobs: BlobStore, contact: str, o
               "titles_read_again": len(changes.titles), "hidden_log_entries": changes.hidden_entries,
               "requests": api.requests_sent}
     return Summary(run=record, errors=catalog.errors(recorder.failed) + recorder.seal_errors,
-                   unreachable=recorder.unreachable, collisions=collisions, snapshot=detail, metadata=written)
+                   unreachable=recorder.unreachable, collisions=collisions, snapshot=detail, changes=changes,
+                   stored_at=recorder.stored_at or {}, metadata=written)
 
 
 def _save_metadata(catalog: Catalog, blobs: BlobStore, settings: kept_metadata.Settings) -> dict[str, Any]:

@@ -299,4 +299,6 @@ def check(catalog: Catalog, store: BlobStore, *, read_data: bool = False, max_du
             catalog.check_progress(mode, result.position, result.pass_checked, complete=complete)
         result.seconds = clock() - began
         catalog.unlock("check")
+    catalog.record_check(mode, result.checked, len(result.of("missing")), len(result.of("corrupt")),
+                         len(result.of("error")))
     return result

@@ -80,6 +80,8 @@ class Changes:
     deleted_titles: set[str] = field(default_factory=set)   # with a deletion among their entries
     move_sources: set[str] = field(default_factory=set)     # titles a file was moved away from
     uploaded_as: dict[tuple[str, str], str] = field(default_factory=dict)  # (timestamp, sha1 hex) -> title
+    logged: list[tuple[str, tuple[str, str] | None]] = field(default_factory=list)  # each applied entry's
+    # log timestamp, and for an upload the (timestamp, sha1) of the version it made: what lag is measured on
     entries: int = 0
     hidden_entries: int = 0  # entries whose target is hidden (revision deletion); those whose title this
     # account cannot see are skipped: the next full run covers them
@@ -92,10 +94,12 @@ class Changes:
         if title is None:
             return
         params = entry.get("params") or {}
+        upload = None
         if kind in ("upload", "import"):
             self.titles.add(title)
             if params.get("img_sha1") and params.get("img_timestamp"):
-                self.uploaded_as[(params["img_timestamp"], sha1_from_base36(params["img_sha1"]))] = title
+                upload = (params["img_timestamp"], sha1_from_base36(params["img_sha1"]))
+                self.uploaded_as[upload] = title
         elif kind == "delete" and action in _ARCHIVE_ACTIONS:
             self.titles.add(title)
             self.archive_titles.add(title)
@@ -104,6 +108,9 @@ class Changes:
         elif kind == "move" and params.get("target_title"):
             self.titles.update((title, params["target_title"]))
             self.move_sources.add(title)
+        else:
+            return  # not a change of a file's versions
+        self.logged.append((entry["timestamp"], upload))
 
 
 def head_position(api: MediaWiki) -> LogPosition:

@@ -7,6 +7,8 @@
     contact = "ops@example.org"     # goes into the User-Agent, as Wikimedia's policy asks
     encryption_key_file = "/etc/mediarescue/blob-key"   # optional (or encryption_key_env): seals
                                     # deleted content at rest; make one with `mediarescue keygen FILE`
+    metrics_file = "/var/lib/prometheus/node-exporter/mediarescue.prom"  # optional: metrics after each run
+    max_age_hours = 26              # `status` exits 1 when no backup run finished for longer (default 26)
 
     [metadata]                      # optional: the catalog's copies in the blob store
     full_share = 0.25               # a full copy instead of a delta once the deltas since the last
@@ -26,6 +28,8 @@
     password_file = "/etc/mediarescue/commons-password"   # or password_env = "VAR"
     workers = 8
     url_rewrite = "https://upload.wikimedia.org=http://cache.local"   # optional: file URLs via a cache
+    upload_dir = "/srv/mediawiki/images"    # optional: the wiki's upload directory ($wgUploadDirectory),
+                                    # readable here: bytes are read from it, deleted versions included
 
     [wiki.commons.swift]            # optional: read bytes straight from the wiki's Swift
     auth_url = "https://swift.example/auth/v1.0"
@@ -87,6 +91,7 @@ class WikiConfig:
     maxlag: int = 5
     swift: SwiftSource | None = None
     url_rewrite: tuple[str, str] | None = None  # file URLs starting with [0] are read from [1] + the rest
+    upload_dir: Path | None = None  # the wiki's $wgUploadDirectory, readable here (public, archive, deleted)
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,8 @@ class Config:
     blobs_swift: SwiftBlobs | None = None
     encryption_key: bytes | None = field(default=None, repr=False)  # 32 bytes; None: private content unsealed
     encryption_key_source: str = "encryption_key_file"  # where the key came from, named when it is the wrong one
+    metrics_file: Path | None = None  # a textfile for node_exporter, written after each batch run
+    max_age_hours: float = 26.0       # status: no backup run finished for longer needs attention
     metadata_full_share: float = 0.25  # [metadata] full_share
     metadata_full_days: float = 30.0  # [metadata] full_days
 
@@ -181,9 +188,13 @@ def _wiki(name: str, table: Any, base: Path) -> WikiConfig:
         swift = SwiftSource(auth_url=_url(s, "auth_url", swhere), user=_get(s, "user", swhere, str),
                             key=_secret(s, swhere, "key", f"MEDIARESCUE_{_env_name(name)}_SWIFT_KEY", base),
                             wiki_id=_get(s, "wiki_id", swhere, str), sharded=_get(s, "sharded", swhere, bool, False))
+    upload_dir = _get(table, "upload_dir", where, str, None)
+    if upload_dir is not None and swift is not None:
+        raise ConfigError(f"{where}upload_dir and {where}swift both say where the wiki keeps its files: keep one")
     return WikiConfig(name=name, api_url=api_url, user=_get(table, "user", where, str),
                       password=_secret(table, where, "password", f"MEDIARESCUE_{_env_name(name)}_PASSWORD", base),
-                      workers=workers, maxlag=maxlag, swift=swift, url_rewrite=_url_rewrite(table, where))
+                      workers=workers, maxlag=maxlag, swift=swift, url_rewrite=_url_rewrite(table, where),
+                      upload_dir=base / upload_dir if upload_dir is not None else None)
 
 
 def _url_rewrite(table: dict, where: str) -> tuple[str, str] | None:
@@ -221,10 +232,15 @@ def load(path: Path | str) -> Config:
     blobs_swift = _blobs_swift(data["blobs_swift"], base) if "blobs_swift" in data else None
     if blobs_swift and "blobs" in data:
         raise ConfigError("blobs and [blobs_swift] both name a blob store: keep one")
+    max_age = data.get("max_age_hours", 26.0)
+    if isinstance(max_age, bool) or not isinstance(max_age, (int, float)) or max_age <= 0:
+        raise ConfigError(f"max_age_hours must be a number of hours above 0, not {max_age!r}")
     return Config(path=path, catalog=_catalog(data, base), blobs=None if blobs_swift else local_path("blobs"),
                   contact=_get(data, "contact", "", str), wikis={n: _wiki(n, t, base) for n, t in wikis.items()},
                   blobs_swift=blobs_swift, encryption_key=_encryption_key(data, base),
-                  encryption_key_source=_key_source(data), **_metadata(_get(data, "metadata", "", dict, {})))
+                  encryption_key_source=_key_source(data),
+                  metrics_file=local_path("metrics_file") if "metrics_file" in data else None,
+                  max_age_hours=float(max_age), **_metadata(_get(data, "metadata", "", dict, {})))
 
 
 def _catalog(data: dict, base: Path) -> Path | PostgresURL:

@@ -5,6 +5,7 @@ them readable by every account on the machine."""
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import stat
 from pathlib import Path
@@ -78,3 +79,48 @@ def sqlite_problem(path: Path, must_exist: bool) -> str | None:
     except OSError as error:
         return f"cannot be read: {error.strerror}"
     return None if head == SQLITE_MAGIC else "is not an SQLite database"
+
+
+# Private temporary folders (a restore's copies of blobs, the bot's pywikibot folder with its session
+# cookie) are made 0700 by tempfile, and removed when their process ends normally. A process killed
+# with -9 cannot remove them, so each holds an flock on a file inside for as long as it lives: the
+# kernel drops the lock with the process, and the next start removes exactly the folders whose lock
+# it can take, never one of a live process (another user's or another restore's).
+OWNER_LOCK = ".owner.lock"
+_held_locks: list[int] = []  # descriptors kept open (locks held) for the life of this process
+
+
+def owned_tempdir(prefix: str) -> Path:
+    """A new private temporary folder `<tmp>/<prefix>XXXX`, marked as this process's while it lives."""
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    fd = os.open(path / OWNER_LOCK, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    _held_locks.append(fd)
+    return path
+
+
+def sweep_stale_tempdirs(prefix: str) -> list[Path]:
+    """Remove the folders `owned_tempdir(prefix)` made whose process is gone; returns them. A folder
+    without its lock file (being made this instant, or not ours) is left alone."""
+    import shutil
+    import tempfile
+
+    removed = []
+    for path in Path(tempfile.gettempdir()).glob(f"{prefix}*"):
+        try:
+            if path.is_symlink() or not path.is_dir() or path.stat().st_uid != os.getuid():
+                continue
+            fd = os.open(path / OWNER_LOCK, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue  # its process lives
+        finally:
+            os.close(fd)
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed

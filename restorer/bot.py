@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import logging
 import os
 import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -25,12 +25,16 @@ from typing import Any
 from urllib3.filepost import encode_multipart_formdata
 
 from mediarescue.config import WikiConfig
+from mediarescue.files import owned_tempdir
 from mediarescue.mediawiki import CHUNK_SIZE, db_key
 from mediarescue.transport import RedirectRefused, redirect_guard
 
 RIGHTS_NEEDED = ("upload", "reupload", "edit")
 SAME_TITLE_GAP = 1.05  # MediaWiki names archived versions by the second
 THROTTLE = 0.1  # seconds between writes: pywikibot's minthrottle
+PYWIKIBOT_DIR_PREFIX = "mediarescue-pywikibot-"  # its folder holds the bot's session cookie
+# MediaWiki's answers the restorer expects, which pywikibot logs as warnings before raising them
+EXPECTED_API_ERRORS = ("fileexists-no-change",)
 
 
 def form_data(params: dict[str, str | bytes], parts: dict[str, tuple]) -> tuple[dict[str, str], bytes]:
@@ -81,10 +85,10 @@ def engine() -> Engine:
     """
     with _engine_lock:
         if not _engine:
-            private = tempfile.mkdtemp(prefix="mediarescue-pywikibot-")
+            private = owned_tempdir(PYWIKIBOT_DIR_PREFIX)  # a kill -9 leaves it to the next run's sweep
             Path(private, "user-config.py").write_text("")
             atexit.register(shutil.rmtree, private, ignore_errors=True)
-            os.environ["PYWIKIBOT_DIR"] = private
+            os.environ["PYWIKIBOT_DIR"] = str(private)
             os.environ["PYWIKIBOT_NO_USER_CONFIG"] = "2"
             import pywikibot
             from pywikibot import config, login
@@ -96,10 +100,32 @@ def engine() -> Engine:
                 """pywikibot waits and retries after most errors of a request, but passes FatalServerError on."""
 
             http.session.hooks["response"].append(redirect_guard(Refused))
+            _quiet(pywikibot)
             original = Request.__dict__["_build_mime_request"]
             Request._build_mime_request = staticmethod(form_data)  # the lowest write layer: every upload
             _engine.append(Engine(pywikibot, config, login, APIError, Request, original))
         return _engine[0]
+
+
+class _OnlyWhatMatters(logging.Filter):
+    """pywikibot's screen output, less its chatter: progress lines ("Logging in to ..."), and the
+    warning it logs for an API error the restorer expects and handles (an identical re-upload's
+    fileexists-no-change). Its warnings and errors otherwise still reach the operator."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return False
+        message = record.getMessage()
+        return not any(message.startswith(f"API error {code}:") for code in EXPECTED_API_ERRORS)
+
+
+def _quiet(pywikibot: ModuleType) -> None:
+    """Set up pywikibot's log handlers now (it would on its first message) and filter what they show."""
+    from pywikibot import bot as pwb_bot
+
+    pwb_bot.init_handlers()
+    for handler in logging.getLogger("pywiki").handlers:
+        handler.addFilter(_OnlyWhatMatters())
 
 
 class BotError(Exception):
@@ -126,10 +152,15 @@ class Bot:
         self.site = pywikibot.Site(family, family)
         manager = pwb_login.ClientLoginManager(password=wiki.password, site=self.site, user=user)
         manager.login_name = wiki.user  # a bot password logs in as User@app
-        if not manager.login():
+        try:
+            logged_in = manager.login()
+        except (pwb.api_error, pywikibot.exceptions.NoUsernameError) as error:  # a refused login: no traceback
+            raise BotError("login-failed", f"could not log in to {wiki.api_url} as {wiki.user}: "
+                                           f"{getattr(error, 'info', None) or error}") from None
+        if not logged_in:
             raise BotError("login-failed", f"could not log in to {wiki.api_url} as {wiki.user}")
         self.site.login()
-        self.site.throttle.setDelays(delay=throttle, writedelay=throttle, absolute=True)
+        self.site.throttle.set_delays(delay=throttle, writedelay=throttle, absolute=True)
         self.user = self.site.user()
         self._last_write: dict[str, float] = {}
         self._lock = threading.Lock()

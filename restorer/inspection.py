@@ -23,7 +23,15 @@ import urllib3
 from swiftclient.exceptions import ClientException
 
 from mediarescue.config import WikiConfig
-from mediarescue.mediawiki import MediaLayout, MediaWiki, db_key, deleted_path, public_path, user_agent
+from mediarescue.mediawiki import (
+    MediaLayout,
+    MediaWiki,
+    db_key,
+    deleted_path,
+    public_path,
+    upload_dir_path,
+    user_agent,
+)
 from mediarescue.swift import SwiftStore
 from policies.recovery import Live
 
@@ -64,7 +72,7 @@ class FileState:
     live_title: str | None = None            # where the wiki has it now; None when it has no such file
     versions: list[Live] = field(default_factory=list)    # newest first
     urls: list[str] = field(default_factory=list)         # one per version
-    deleted: list[Live] = field(default_factory=list)     # deleted versions (with Swift only)
+    deleted: list[Live] = field(default_factory=list)     # deleted versions (with Swift or upload_dir only)
     deleted_on_wiki: bool = False            # the logs the account sees end with a deletion
     page_exists: bool = False                # the description page exists (with or without a file)
     archived: list[Live] | None = None       # the filearchive rows (sha1 "" where hidden); None: not read
@@ -133,8 +141,9 @@ class Inspector:
                                                       row.get("sha1", ""), None, "unchecked"))
 
     def deleted_versions(self, states: dict[str, FileState]) -> None:
-        """Deleted versions of each file whose bytes can be looked up in the deleted zone (with Swift)."""
-        if not (self.layout and self.may_see_deleted):
+        """Deleted versions of each file whose bytes can be looked up in the deleted zone (in the
+        wiki's Swift or its upload directory)."""
+        if not ((self.layout or self.wiki.upload_dir) and self.may_see_deleted):
             return
         self.filearchive(states)
         for state in states.values():
@@ -173,13 +182,35 @@ class Inspector:
         except urllib3.exceptions.HTTPError as error:
             raise Outage(f"storage did not answer for {url}: {type(error).__name__}") from None
 
-    def _deleted_health(self, title: str, version: Live) -> Live:
+    def _deleted_health(self, title: str, version: Live, deep: bool = False) -> Live:
+        if not self.layout:
+            return replace(version, health=self._deleted_file_health(title, version, deep))
         container, obj = self.layout.locate("deleted", deleted_path(version.sha1, title))
         try:
             found = self._swift().head(container, obj)
         except (ClientException, requests.RequestException) as error:
             raise Outage(f"Swift did not answer for {container}/{obj}: {error}") from None
         return replace(version, health="ok" if found else "missing")
+
+    def _deleted_file_health(self, title: str, version: Live, deep: bool) -> str:
+        """ok | missing | corrupt, of a deleted version in the upload directory's deleted zone. A zone
+        that is not there at all (a mount gone) is an outage, not the loss of every deleted file."""
+        zone = self.wiki.upload_dir / "deleted"
+        if not zone.is_dir():
+            raise Outage(f"the wiki's deleted zone {zone} is not a readable folder (upload_dir not mounted?)")
+        path = upload_dir_path(self.wiki.upload_dir, "deleted", deleted_path(version.sha1, title))
+        try:
+            if not deep:
+                return "ok" if path.stat().st_size == version.size else "corrupt"
+            digest = hashlib.sha1()
+            with open(path, "rb") as data:
+                while chunk := data.read(1 << 20):
+                    digest.update(chunk)
+            return "ok" if digest.hexdigest() == version.sha1 else "corrupt"
+        except FileNotFoundError:
+            return "missing"
+        except OSError as error:
+            raise Outage(f"the wiki's deleted zone cannot be read: {error.strerror}") from None
 
     def check(self, states: dict[str, FileState], deep: bool = False) -> None:
         """Fill in every version's health, in parallel."""
@@ -191,7 +222,7 @@ class Inspector:
                 state.versions[i] = replace(state.versions[i], health=health)
             deleted = [(s, i) for s in states.values() for i in range(len(s.deleted))]
             checked = pool.map(lambda job: self._deleted_health(job[0].live_title or job[0].title,
-                                                                job[0].deleted[job[1]]), deleted)
+                                                                job[0].deleted[job[1]], deep), deleted)
             for (state, i), version in zip(deleted, checked):
                 state.deleted[i] = version
 

@@ -21,6 +21,7 @@ from restorer.titles import Requested
 class Finding:
     title: str            # as the wiki has it now (or as catalogued, when the file is gone)
     problem: str          # current-missing | current-corrupt | old-missing | old-corrupt | deleted-missing
+    #                       | deleted-corrupt (upload_dir, where a deleted file's size or sha1 can be read)
                           # | file-gone (the wiki lost it) | gone-unexplained (for an administrator)
     timestamp: str | None = None
     sha1: str | None = None
@@ -100,7 +101,8 @@ def verify(inspector: Inspector, catalog: Catalog, wiki: str, titles: list[str],
                                                version.sha1, version.archive_name))
         for version in state.deleted:
             if version.health != "ok":
-                result.findings.append(Finding(state.live_title or state.title, "deleted-missing", version.timestamp,
+                result.findings.append(Finding(state.live_title or state.title, f"deleted-{version.health}",
+                                               version.timestamp,
                                                version.sha1))
     return result
 

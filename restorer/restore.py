@@ -10,6 +10,7 @@ re-upload over a healthy file leaves an orphan copy behind).
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 import threading
 import time
@@ -27,14 +28,15 @@ from mediarescue.blobstore import open_store
 from mediarescue.blobstore.base import blob_name
 from mediarescue.catalog import Catalog, Journal
 from mediarescue.config import Config, WikiConfig
-from mediarescue.files import private_dir, private_write
+from mediarescue.files import owned_tempdir, private_dir, private_write, sweep_stale_tempdirs
 from mediarescue.mediawiki import APIError, MediaWiki, title_batches
 from policies.recovery import RESTORING, Action, Decision
 from restorer import report
-from restorer.bot import SAME_TITLE_GAP, THROTTLE, Bot, BotError
+from restorer.bot import PYWIKIBOT_DIR_PREFIX, SAME_TITLE_GAP, THROTTLE, Bot, BotError
 from restorer.inspection import IIPROP, file_pool, served_sha1
 from restorer.outcomes import Outcome, RestoreResult
 
+WORKDIR_PREFIX = "mediarescue-restore-"  # copies of blobs (deleted content among them) for the bot to upload
 CHUNK = 50  # titles whose state is fetched in one request, just before their actions
 
 
@@ -203,7 +205,7 @@ class Options:
     """How a restore run goes: one object, passed from the command."""
     reason: str | None = None            # the operator's, e.g. an incident ticket: in every summary and report
     report_page: str | None = None       # also publish the report as this wiki page
-    report_dir: Path | None = None       # default: reports/ beside the catalog
+    report_dir: Path | None = None       # default: reports/ beside the catalog (a PostgreSQL one: the config)
     workers: int = 1                     # titles restored side by side
     throttle: float = THROTTLE           # least seconds between two writes of the bot
     progress: Callable[[Outcome], None] = lambda outcome: None  # called from the workers' threads
@@ -213,7 +215,9 @@ def run(config: Config, wiki: WikiConfig, catalog: Catalog, decisions: list[Deci
         options: Options = Options()) -> tuple[dict[str, Any], list[Path]]:
     """The bot loop: preflight, then each decision in the plan's order (restoring ones carried out,
     the others reported), then the report, locally and (asked for) on the wiki."""
-    reason, report_page, report_dir = options.reason, options.report_page, options.report_dir
+    reason, report_page = options.reason, options.report_page
+    for prefix in (WORKDIR_PREFIX, PYWIKIBOT_DIR_PREFIX):  # what restores killed with -9 left behind
+        sweep_stale_tempdirs(prefix)
     bot = Bot(wiki, config.contact, throttle=options.throttle)
     missing = bot.missing_rights()
     if missing:
@@ -231,9 +235,10 @@ def run(config: Config, wiki: WikiConfig, catalog: Catalog, decisions: list[Deci
             by_title.setdefault(d.title, []).append(i)
     outcomes: dict[int, Outcome] = {i: Outcome(d, "not-attempted", d.reason) for i, d in enumerate(decisions)
                                     if d.action not in RESTORING}
-    status = "interrupted"
-    with tempfile.TemporaryDirectory(prefix="mediarescue-restore-") as workdir:
-        restorer = Restorer(journal, blob_file(open_store(config), Path(workdir)), bot, reader,
+    status, counts = "interrupted", {}
+    workdir = owned_tempdir(WORKDIR_PREFIX)
+    try:
+        restorer = Restorer(journal, blob_file(open_store(config), workdir), bot, reader,
                             config.contact, reason, page_texts)
         pool = ThreadPoolExecutor(options.workers, thread_name_prefix="restore")
         began = time.monotonic()
@@ -248,22 +253,33 @@ def run(config: Config, wiki: WikiConfig, catalog: Catalog, decisions: list[Deci
                     future.result()
             result = RestoreResult(restore_run, [outcomes[i] for i in range(len(decisions))])
             status = "done" if result.ok else "failed"
+            counts = {"restored": sum(o.result == "restored" for o in result.outcomes),
+                      "failed": sum(o.result == "failed" for o in result.outcomes)}
         finally:
             pool.shutdown(wait=status != "interrupted", cancel_futures=True)
-            journal.finish_run(restore_run, status)
+            journal.finish_run(restore_run, status, **counts)
             journal.close()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
     summary = report.restore_report(result, wiki.name, reason)
     summary["seconds"] = round(time.monotonic() - began, 3)  # carrying out the actions, reads-back included
+    return summary, _reports(config, wiki, options, bot, summary, restore_run)
+
+
+def _reports(config: Config, wiki: WikiConfig, options: Options, bot: Bot, summary: dict[str, Any],
+             restore_run: int) -> list[Path]:
+    """The run's report, always locally, and on the wiki when asked."""
     # Reports name private versions too: reports/ is ours alone; a --report-dir is made 0700 if missing.
     # Beside the catalog's file; a PostgreSQL catalog's beside the config.
     beside = config.catalog.parent if isinstance(config.catalog, Path) else config.path.parent
-    folder = private_dir(report_dir, tighten=False) if report_dir else private_dir(beside / "reports")
+    folder = private_dir(options.report_dir, tighten=False) if options.report_dir \
+        else private_dir(beside / "reports")
     paths = [folder / f"restore-{wiki.name}-{restore_run}.json", folder / f"restore-{wiki.name}-{restore_run}.txt"]
     private_write(paths[0], json.dumps(summary, indent=1, ensure_ascii=False))
     private_write(paths[1], report.restore_text(summary))
-    if report_page:
-        bot.edit(report_page, report.restore_wikitext(summary),
-                 f"mediarescue restore run {restore_run}: report" + (f"; {reason}" if reason else ""))
-    return summary, paths
+    if options.report_page:
+        bot.edit(options.report_page, report.restore_wikitext(summary), f"mediarescue restore run {restore_run}: "
+                 "report" + (f"; {options.reason}" if options.reason else ""))
+    return paths
 
 

@@ -3,23 +3,60 @@ $MEDIARESCUE_TESTBEDS); a bed left behind by a killed run is stopped before a ne
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import itertools
 import os
 import secrets
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from mediarescue.catalog.engine import Postgres, PostgresURL
+from mediarescue.files import OWNER_LOCK
 from mediarescue.mediawiki import MediaWiki
 from testbed import bed
 from testbed.seed import SeedResult, seed
 from testbed.storage import BedStorage
 
 MEDIARESCUE = Path(sys.executable).parent / "mediarescue"  # the console script of the environment running pytest
+
+# The session's temporary files (the command's, run in subprocesses, and the tests' own) go to a folder
+# of its own, so that what a run leaves behind is seen at the end, not mixed with others' in /tmp.
+# pytest's tmp_path stays where it was.
+os.environ.setdefault("PYTEST_DEBUG_TEMPROOT", tempfile.gettempdir())
+SESSION_TMP = bed.BEDS / f"tmp-{os.getpid()}"
+SESSION_TMP.mkdir(parents=True, exist_ok=True, mode=0o700)
+os.environ["TMPDIR"] = tempfile.tempdir = str(SESSION_TMP)
+
+
+def _held_by_a_live_process(folder: Path) -> bool:
+    """A folder of files.owned_tempdir whose process still runs (this one: the bot set up in-process
+    by a test, removed when the interpreter exits)."""
+    try:
+        fd = os.open(folder / OWNER_LOCK, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The suite leaves no private temporary folder behind (a restore's copies, the bot's cookie)."""
+    left = sorted(p.name for p in SESSION_TMP.glob("mediarescue-*") if not _held_by_a_live_process(p))
+    shutil.rmtree(SESSION_TMP, ignore_errors=True)
+    if left:
+        print(f"\nconftest: the tests left private temporary folders behind: {', '.join(left)}", file=sys.stderr)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def _running_bed(name: str, profile: str, catalog: str = "sqlite") -> Iterator[bed.TestBed]:

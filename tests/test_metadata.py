@@ -51,7 +51,7 @@ def test_as_of_a_run_or_a_time_is_the_newest_object_written_by_then(run, moment,
     (OBJECTS, True, 5, 5.5, "delta"),                                      # deltas 20 bytes of a 100-byte full
     (OBJECTS, False, 5, 5.5, "full"),                                      # an object of the chain is gone
     (OBJECTS, True, 5, 33, "full"),                                        # the full copy is 30 days old
-    (OBJECTS + [_o(7, "delta", 7, 6, 10)], True, 5, 6.5, "full"),          # deltas reach 25 % (30 of 100)... of 100
+    (OBJECTS + [_o(7, "delta", 7, 6, 10)], True, 5, 6.5, "full"),          # deltas: 30 bytes of a 100-byte full
     (OBJECTS, True, 300_000, 5.5, "full"),                                 # the changes waiting are a quarter of it
 ])
 def test_the_next_object_is_a_full_copy_when_the_deltas_grow_old_or_large(objects, whole, pending, days,

@@ -101,8 +101,14 @@ def test_restore_brings_back_every_restorable_version_and_audits_it(broken: Bed)
                        "--report-page", "Project:Media recovery/INC-42")
     assert done.returncode == 0, done.stdout + done.stderr
     assert broken.bed.bot_password not in done.stdout + done.stderr
+    # an expected answer is no error on the operator's screen; no deprecated call warns; no chatter (issue 13)
+    for noise in ("fileexists-no-change", "FutureWarning", "DeprecationWarning", "Logging in", "WARNING"):
+        assert noise not in done.stderr, done.stderr
     report = json.loads(done.stdout)
     results = {o["asked"]: (o["decision"], o["result"]) for o in report["outcomes"]}
+    status = json.loads(mediarescue(broken.config, "status", "--json").stdout)  # what status and metrics show
+    last_restore = next(w for w in status["wikis"] if w["wiki"] == "testbed")["last_restore"]
+    assert (last_restore["status"], last_restore["restored"], last_restore["failed"]) == ("done", 6, 0)
     assert results == {
         t["current-missing"]: ("repair-current", "restored"), t["current-corrupt"]: ("repair-current", "restored"),
         t["gone"]: ("reupload-file", "restored"), t["renamed-from"]: ("repair-current", "restored"),

@@ -1,8 +1,8 @@
 """The catalog: every file version ever seen with its metadata, the description pages, the runs and
 snapshots, the checks, the restore journal and verify's findings. All of mediarescue's SQL is in this
 package: schema.py (tables, indexes, views), catalog.py (migrations, runs, versions, pages, lookups),
-checks.py (what `check` reads and records), snapshots.py (point-in-time answers), journal.py (the
-restore journal); base.py holds what they share."""
+checks.py (what `check` reads and records), status.py (what `status` and the metrics read),
+snapshots.py (point-in-time answers), journal.py (the restore journal); base.py holds what they share."""
 from mediarescue.catalog.base import CatalogBusy, CatalogDamaged, CatalogError, checked_sha256, now
 from mediarescue.catalog.catalog import VERSION_FIELDS, Catalog, Pending, Version
 from mediarescue.catalog.checks import CataloguedBlob

@@ -1,7 +1,7 @@
 """The catalog: every file version ever seen, with its metadata, its bytes' hashes and where the
 bytes are kept; the description pages; and the backup runs: the Catalog class, its migrations,
-and the queries of backups, incremental runs, verify and plan (checks.py and retention.py add those
-of `check` and `forget` to the same class; the schema is schema.py).
+and the queries of backups, incremental runs, verify and plan (checks.py, retention.py and status.py
+add those of `check`, `forget` and `status` to the same class; the schema is schema.py).
 
 Raw SQL rather than an ORM or sqlite-utils' table API: the hot paths (a backup records 130 k
 versions a second) depend on batch statements, partial indexes and keyset pages written for the
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -40,6 +41,7 @@ from mediarescue.catalog.engine import Postgres, PostgresURL, Target, dialect_of
 from mediarescue.catalog.metadata import MetadataQueries
 from mediarescue.catalog.retention import RetentionQueries
 from mediarescue.catalog.schema import PAGES
+from mediarescue.catalog.status import StatusQueries
 from mediarescue.catalog.work import WorkQueries
 from mediarescue.files import create_private, sqlite_problem, tighten
 
@@ -70,6 +72,7 @@ class Version(NamedTuple):
     source_url: str | None = None
     source_container: str | None = None
     source_object: str | None = None
+    source_path: str | None = None      # a file in the wiki's upload directory (upload_dir)
 
 
 _IDENTITY, _CATALOGUED, _REFRESHED = slice(0, 4), slice(0, 14), slice(5, 14)  # of a Version's fields
@@ -78,13 +81,17 @@ VERSION_FIELDS = Version._fields[_CATALOGUED]  # the columns of `versions` a Ver
 REFRESHED_FIELDS = Version._fields[_REFRESHED]  # what a run that sees a known version again sets anew
 
 
+DIGEST_LENGTHS = {"sha1": 40, "sha256": 64}  # hex digits
+MIN_PREFIX = 8  # the shortest digest prefix taken: 4 billion values, so a catalog rarely holds two
+
+
 class Pending(NamedTuple):
     """A version whose bytes are still to be stored."""
     id: int
     version: Version
 
 
-class Catalog(CheckQueries, RetentionQueries, MetadataQueries, WorkQueries):
+class Catalog(CheckQueries, RetentionQueries, StatusQueries, MetadataQueries, WorkQueries):
     def __init__(self, target: Path | str | PostgresURL, create: bool = True):
         """Open the catalog at `target` (a path, or a PostgreSQL URL); with `create` (backup), make
         it if it does not exist. Either way a folder, a file that is not SQLite or another program's
@@ -95,6 +102,7 @@ class Catalog(CheckQueries, RetentionQueries, MetadataQueries, WorkQueries):
             self.conn: Any = self.engine.connect()
             self._refuse_foreign_tables(self.engine.tables(self.conn), create)
             self.engine.create_schema(self.conn)
+            self._add_columns()
             return
         problem = sqlite_problem(self.path, must_exist=not create)
         if problem:
@@ -153,7 +161,11 @@ class Catalog(CheckQueries, RetentionQueries, MetadataQueries, WorkQueries):
                                "`catalog` in the config")
 
     # Columns added to tables after catalogs already existed: (table, column, declaration).
-    ADDED_COLUMNS = (("blobs", "encrypted", "INTEGER NOT NULL DEFAULT 0"),)
+    ADDED_COLUMNS = (("blobs", "encrypted", "INTEGER NOT NULL DEFAULT 0"), ("runs", "lag_seconds", "REAL"),
+                     ("runs", "versions_stored", "INTEGER NOT NULL DEFAULT 0"),
+                     *(("checks", c, "TEXT" if c == "last_run" else "INTEGER")
+                       for c in ("last_run", "last_checked", "last_missing", "last_corrupt", "last_errors")),
+                     ("restore_runs", "restored", "INTEGER"), ("restore_runs", "failed", "INTEGER"))
     # What older catalogs have and SCHEMA no longer makes. The indexes each cost a backup a random
     # write per new row; where the bytes were read from is the wiki's layout's to say (Version).
     RETIRED_INDEXES = ("versions_title", "versions_sha1", "versions_timestamp", "pages_title")
@@ -186,16 +198,25 @@ class Catalog(CheckQueries, RetentionQueries, MetadataQueries, WorkQueries):
                     self.conn.execute("INSERT INTO pages SELECT wiki, title, page_id, rev_id, rev_timestamp, text, "
                                       "first_run FROM pages_before")
                     self.conn.execute("DROP TABLE pages_before")
-        for table, column, declaration in self.ADDED_COLUMNS:
-            if column not in {row[1] for row in self.conn.execute(f"PRAGMA table_info({table})")}:
-                try:
-                    with self.conn:
-                        self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
-                except sqlite3.OperationalError as error:
-                    if "duplicate column" not in str(error):  # another process migrated it just now
-                        raise
+        self._add_columns()
         if self._text_hashes():
             self._compact()
+
+    def _add_columns(self) -> None:
+        """The columns of ADDED_COLUMNS a catalog made before them lacks (either engine)."""
+        for table, column, declaration in self.ADDED_COLUMNS:
+            if column in self.engine.columns(self.conn, table):
+                continue
+            if isinstance(self.engine, Postgres):  # IF NOT EXISTS: another process may add it just now
+                self.conn.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} "
+                                  f"{declaration.replace('REAL', 'DOUBLE PRECISION')}")
+                continue
+            try:
+                with self.conn:
+                    self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+            except sqlite3.OperationalError as error:
+                if "duplicate column" not in str(error):  # another process migrated it just now
+                    raise
 
     def _text_hashes(self) -> list[str]:
         """The tables that still keep hashes as hex text (catalogs from before the compact layout)."""
@@ -419,7 +440,9 @@ class Catalog(CheckQueries, RetentionQueries, MetadataQueries, WorkQueries):
             if encrypted:
                 self.conn.execute("UPDATE blobs SET encrypted = 1 WHERE sha256 = ? AND encrypted = 0", (sha256,))
             if new_blob:
-                self.count(run, new_blobs=1, bytes=size)
+                self.count(run, new_blobs=1, bytes=size, versions_stored=1)
+            else:
+                self.count(run, versions_stored=1)
             self.conn.execute("UPDATE versions SET sha256 = ?, backup_status = 'ok', error = NULL WHERE id = ?",
                               (sha256, version_id))
             if self.shared:
@@ -472,6 +495,32 @@ class Catalog(CheckQueries, RetentionQueries, MetadataQueries, WorkQueries):
         for row in rows:  # restore uploads the blob a row names
             checked_sha256(row["sha256"], f"versions row {row['id']}")
         return rows
+
+    def complete_digest(self, column: str, text: str, wiki: str | None = None) -> str | None:
+        """The whole sha1 or sha256 (`column`) that `text`, a prefix of at least 8 hex digits, starts;
+        None when no catalogued version has one. ValueError, naming the candidates, when it is
+        ambiguous or not a prefix at all. Tables print 12 digits: that is what operators paste."""
+        digest, length = text.strip().lower(), DIGEST_LENGTHS[column]
+        if not re.fullmatch(r"[0-9a-f]*", digest) or len(digest) > length:
+            raise ValueError(f"--{column} takes up to {length} hex digits, not {text[:80]!r}")
+        if len(digest) < MIN_PREFIX:
+            raise ValueError(f"--{column} needs at least {MIN_PREFIX} hex digits, not {len(digest)}")
+        if len(digest) == length:
+            return digest
+        wiki_clause = " AND wiki = ?" if wiki else ""
+        # Kept as bytes, so a range on the digest's index: the prefix padded with 0s, and with fs, to
+        # the whole length (an odd-length prefix's last digit is half a byte, padded the same way).
+        low, high = (bytes.fromhex(digest + pad * (length - len(digest))) for pad in "0f")
+        ranges = [f"{column} >= ? AND {column} <= ?{wiki_clause}"]
+        if column == "sha1":  # the settled ones through their index, the few pending through theirs
+            ranges = [ranges[0] + " AND backup_status != 'pending'", ranges[0] + " AND backup_status = 'pending'"]
+        found = sorted({hash_out(d) for where in ranges for (d,) in self.conn.execute(
+            f"SELECT DISTINCT {column} FROM versions WHERE {where} LIMIT 5",
+            (low, high, *([wiki] if wiki else [])))})
+        if len(found) > 1:
+            raise ValueError(f"--{column} {digest} is ambiguous: it starts {', '.join(d[:16] for d in found[:4])}"
+                             f"{' and more' if len(found) > 4 else ''}; give more digits")
+        return found[0] if found else None
 
     def titles(self, wiki: str) -> list[str]:
         """Every title the catalog holds a version of."""

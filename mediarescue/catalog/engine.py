@@ -26,6 +26,7 @@ from typing import Any
 
 from mediarescue.catalog.base import CatalogBusy, CatalogError
 from mediarescue.catalog.schema import DUMP_KEYS, DUMPED_TABLES, SCHEMA, tracking
+from mediarescue.files import tighten
 
 PASSWORD_ENV = "MEDIARESCUE_CATALOG_PASSWORD"
 
@@ -143,8 +144,9 @@ class SQLite:
 
     def try_lock(self, conn: sqlite3.Connection, kind: str) -> None:
         """One holder of `kind` (backup, check) at a time: a lock file beside the catalog."""
-        suffix = ".lock" if kind == "backup" else f".{kind}.lock"
-        handle = os.fdopen(os.open(f"{self.path}{suffix}", os.O_WRONLY | os.O_CREAT, 0o600), "w")
+        path = Path(f"{self.path}{'.lock' if kind == 'backup' else f'.{kind}.lock'}")
+        handle = os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600), "w")  # owner-only, as the catalog
+        tighten(path)  # one made before lock files were private
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -241,12 +243,23 @@ class Postgres:
 
     def create_schema(self, conn: PgConnection) -> None:
         if self.tables(conn) >= set(DUMPED_TABLES) | {"metadata_changes", "fetch_queue"}:
-            return  # a catalog opened again: nothing to make
+            self._add_indexes(conn)  # a catalog opened again: at most an index added since it was made
+            return
         with conn:
             conn.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':schema'))")
             tables, rest = self.schema()
             for statement in tables + rest:
                 conn.raw.execute(statement)
+
+    def _add_indexes(self, conn: PgConnection) -> None:
+        """The indexes of the schema a catalog made before them lacks (looked up first: CREATE INDEX
+        IF NOT EXISTS would lock the table against the collectors writing to it)."""
+        have = {name for (name,) in conn.execute(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()")}
+        for statement in self.schema()[1]:
+            made = re.search(r"^CREATE (?:UNIQUE )?INDEX IF NOT EXISTS (\w+)", statement, re.MULTILINE)
+            if made and made.group(1) not in have:
+                conn.execute(statement)
 
     @staticmethod
     def _ddl(statement: str) -> str:

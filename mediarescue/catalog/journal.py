@@ -43,9 +43,10 @@ class Journal:
                                 "VALUES (?, ?, 'running', ?, ?) RETURNING id",
                                 (self.wiki, now(), reason, report_page)).fetchall()[0][0]
 
-    def finish_run(self, run: int, status: str) -> None:
+    def finish_run(self, run: int, status: str, restored: int | None = None, failed: int | None = None) -> None:
         with self._tx() as conn:
-            conn.execute("UPDATE restore_runs SET ended = ?, status = ? WHERE id = ?", (now(), status, run))
+            conn.execute("UPDATE restore_runs SET ended = ?, status = ?, restored = ?, failed = ? WHERE id = ?",
+                         (now(), status, restored, failed, run))
 
     def open_entry(self, run: int, d: Decision) -> dict[str, Any]:
         """The unfinished entry of this action (a killed run's: `resumed`), or a new one."""

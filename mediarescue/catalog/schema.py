@@ -55,7 +55,10 @@ CREATE TABLE IF NOT EXISTS runs (
     versions_seen INTEGER NOT NULL DEFAULT 0,
     new_blobs INTEGER NOT NULL DEFAULT 0,
     bytes INTEGER NOT NULL DEFAULT 0,   -- bytes of the new blobs
-    errors INTEGER NOT NULL DEFAULT 0
+    errors INTEGER NOT NULL DEFAULT 0,
+    versions_stored INTEGER NOT NULL DEFAULT 0,  -- versions whose bytes the run stored (new blobs or not)
+    lag_seconds REAL                    -- follow mode: the longest a change it applied took from the wiki's log to
+                                        -- the catalog (bytes stored); NULL when it applied none
 );
 CREATE TABLE IF NOT EXISTS versions (
     id INTEGER PRIMARY KEY,             -- mediarescue's own id of a file version: never reused (record_versions)
@@ -88,6 +91,8 @@ CREATE UNIQUE INDEX IF NOT EXISTS versions_identity ON versions (wiki, title, ti
 CREATE INDEX IF NOT EXISTS versions_sha1_settled ON versions (sha1) WHERE backup_status != 'pending';
 CREATE INDEX IF NOT EXISTS versions_pending ON versions (first_run) WHERE backup_status = 'pending';
 CREATE INDEX IF NOT EXISTS versions_sha256 ON versions (sha256) WHERE sha256 IS NOT NULL;
+-- what `status` counts: versions whose bytes could not be stored (few, unless something is wrong)
+CREATE INDEX IF NOT EXISTS versions_failed ON versions (wiki) WHERE backup_status IN ('error', 'unreachable');
 {PAGES}
 CREATE TABLE IF NOT EXISTS blobs (
     sha256 BLOB PRIMARY KEY,            -- 32 bytes
@@ -102,7 +107,12 @@ CREATE TABLE IF NOT EXISTS checks (     -- where `mediarescue check` stands, so 
     pass_started TEXT,
     checked INTEGER NOT NULL DEFAULT 0, -- blobs checked by the pass under way
     updated TEXT,
-    last_complete TEXT                  -- when a pass last reached the end
+    last_complete TEXT,                 -- when a pass last reached the end
+    last_run TEXT,                      -- when a check of this mode last ran, and what it found:
+    last_checked INTEGER,               --   blobs checked,
+    last_missing INTEGER,               --   missing,
+    last_corrupt INTEGER,               --   corrupt,
+    last_errors INTEGER                 --   and read errors
 );
 CREATE TABLE IF NOT EXISTS verifications (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -127,7 +137,9 @@ CREATE TABLE IF NOT EXISTS restore_runs (
     ended TEXT,
     status TEXT NOT NULL,        -- running | done | failed | interrupted
     reason TEXT,                 -- the operator's, e.g. an incident ticket
-    report_page TEXT
+    report_page TEXT,
+    restored INTEGER,            -- versions restored and verified by the run
+    failed INTEGER               -- actions that failed or could not be verified
 );
 CREATE TABLE IF NOT EXISTS restore_journal (
     id INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -25,6 +25,7 @@ from mediarescue.blobstore.crypto import KeyRequired, WrongKey, generate_key
 from mediarescue.catalog import Catalog, snapshots
 from mediarescue.catalog.engine import PostgresURL
 from mediarescue.cli import exits
+from mediarescue.cli import follow as follow_cli
 from mediarescue.cli.progress import reporter
 from mediarescue.mediawiki import canonical_title
 from mediarescue.swift import hide_location
@@ -45,6 +46,10 @@ def add_verbs(verbs: argparse._SubParsersAction, common: Callable[[], argparse.A
                       help="list every file (the default); also marks what the wiki no longer shows as vanished")
     mode.add_argument("--incremental", dest="incremental", action="store_true",
                       help="only what the wiki's log says changed since the last run")
+    mode.add_argument("--follow", action="store_true",
+                      help="keep going: apply the wiki's log every --interval, a full run every --full-every; "
+                           "SIGTERM or Ctrl-C ends the pass under way and exits 0")
+    follow_cli.add_options(run)
     find = verbs.add_parser("find", parents=[common()], help="every catalogued version of a file")
     find.add_argument("title", nargs="?", help="a file title, with or without File:")
     find.add_argument("--sha1", help="versions whose wiki-reported sha1 is this (hex)")
@@ -81,6 +86,16 @@ def add_verbs(verbs: argparse._SubParsersAction, common: Callable[[], argparse.A
     keygen.set_defaults(json=False)
 
 
+def complete_digest(catalog: Catalog, column: str, text: str | None, wiki: str | None) -> str | None:
+    """The whole digest a --sha1/--sha256 prefix names ("" when none has it); None without the option."""
+    if text is None:
+        return None
+    try:
+        return catalog.complete_digest(column, text, wiki) or ""
+    except ValueError as error:
+        raise configuration.ConfigError(str(error)) from None
+
+
 def _print_json(value: Any) -> None:
     print(json.dumps(value, indent=1, ensure_ascii=False))
 
@@ -95,10 +110,16 @@ def run_backup(args: argparse.Namespace, config: configuration.Config, console: 
                                             "catalog is written by one process on one host")
         if not 1 <= args.lease <= 86400:
             raise configuration.ConfigError(f"--lease must be between 1 and 86400 seconds, not {args.lease}")
+    follow_cli.check_options(args)
     if args.join:
+        if args.follow:
+            raise configuration.ConfigError("--join and --follow do not go together: a joined process fetches for "
+                                            "the run another `backup` lists, once")
         return _run_join(args, config, console, wiki)
+    if args.follow:
+        return follow_cli.run_follow(args, config, console)
     catalog = Catalog(config.catalog)
-    if wiki.swift and config.encryption_key is None:  # deleted versions are read from Swift only
+    if (wiki.swift or wiki.upload_dir) and config.encryption_key is None:  # where deleted versions are read
         console.print("warning: no encryption_key_file: deleted versions are stored unencrypted", style="yellow")
     try:
         catalog.lock()
@@ -159,7 +180,8 @@ def _print_summary(console: Console, summary: Summary, seconds: float) -> None:
         console.print(f"metadata: {meta['kind']} copy of the catalog in the store, {meta['bytes'] / 2**20:.2f} MiB in "
                       f"{meta['seconds']:.2f} s", highlight=False)
     if summary.unreachable:
-        console.print(f"{summary.unreachable} deleted versions not backed up: readable only from the wiki's Swift")
+        console.print(f"{summary.unreachable} deleted versions not backed up: readable only from the wiki's Swift "
+                      "or its upload directory (upload_dir)")
     for error in map(redacted, summary.errors):
         console.print(f"error: {error['title']} ({error['status']} version {error['id']}): {error['error']}",
                       highlight=False, markup=False)
@@ -182,10 +204,13 @@ def run_find(args: argparse.Namespace, config: configuration.Config, console: Co
     if sum(x is not None for x in (args.title, args.sha1, args.sha256)) != 1:
         raise configuration.ConfigError("find takes one of TITLE, --sha1 or --sha256")
     catalog = Catalog.open_existing(config.catalog)
-    query = dict(title=canonical_title(args.title) if args.title else None, sha1=args.sha1 and args.sha1.lower(),
-                 sha256=args.sha256 and args.sha256.lower(), wiki=args.wiki)
     try:
-        if args.as_of is None:
+        query = dict(title=canonical_title(args.title) if args.title else None, wiki=args.wiki,
+                     sha1=complete_digest(catalog, "sha1", args.sha1, args.wiki),
+                     sha256=complete_digest(catalog, "sha256", args.sha256, args.wiki))
+        if query["sha1"] == "" or query["sha256"] == "":  # a prefix no version has
+            rows = []
+        elif args.as_of is None:
             rows = catalog.find(**query)
         else:
             try:

@@ -10,6 +10,7 @@ catalog, calls one function and maps errors to a one-line message and an exit co
                                         | import FILE [PATH]   (mediarescue/cli/catalog.py)
     mediarescue keygen FILE
     mediarescue [--config FILE] verify | plan | restore ...   (mediarescue/cli/restore.py)
+    mediarescue [--config FILE] status [--max-age HOURS] [--wiki NAME] [--json]   (mediarescue/cli/status.py)
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ from mediarescue.cli import backup as backup_cli
 from mediarescue.cli import catalog as catalog_cli
 from mediarescue.cli import exits
 from mediarescue.cli import restore as restorer_cli
+from mediarescue.cli import status as status_cli
 from mediarescue.mediawiki import VERSION, APIError
 from mediarescue.transport import RedirectRefused
 from restorer.inspection import Outage
@@ -62,6 +64,7 @@ def parser() -> argparse.ArgumentParser:
     verbs = main.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser, required=True)
     backup_cli.add_verbs(verbs, _common)
     restorer_cli.add_verbs(verbs, _common)
+    status_cli.add_verbs(verbs, _common)
     catalog_cli.add_verbs(verbs, _common)
     return main
 
@@ -75,8 +78,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.verb == "keygen":  # needs no config: it makes what the config will name
             return backup_cli.run_keygen(args)
         config = configuration.load(args.config)
-        handlers = {**backup_cli.HANDLERS, **restorer_cli.HANDLERS, **catalog_cli.HANDLERS}
-        return handlers[args.verb](args, config, console)
+        handlers = {**backup_cli.HANDLERS, **restorer_cli.HANDLERS, **status_cli.HANDLERS, **catalog_cli.HANDLERS}
+        try:
+            return handlers[args.verb](args, config, console)
+        finally:
+            if args.verb in status_cli.BATCH_VERBS:  # the figures of the run, also one that failed
+                status_cli.write_metrics(config)
     except RecoveryError as error:  # the store cannot give a whole catalog back
         print(f"mediarescue: error: {error}", file=sys.stderr)
         return exits.FAILED

@@ -23,6 +23,7 @@ from rich.console import Console
 
 from mediarescue.catalog import Catalog
 from mediarescue.cli import exits
+from mediarescue.cli.backup import complete_digest
 from mediarescue.cli.progress import restore_progress
 from mediarescue.config import Config, ConfigError
 from mediarescue.mediawiki import MediaWiki
@@ -152,14 +153,15 @@ def run_verify(args: argparse.Namespace, config: Config, console: Console) -> in
 def _decisions(args: argparse.Namespace, config: Config, catalog: Catalog) -> list[Decision]:
     wiki_name = config.wiki(args.wiki).name
     lines = _read_lines(args.titles_file) + args.title
-    for digest, column in ((args.sha1, "sha1"), (args.sha256, "sha256")):
-        if digest:
-            rows = catalog.find(wiki=wiki_name, **{column: digest.lower()})
+    for given, column in ((args.sha1, "sha1"), (args.sha256, "sha256")):
+        digest = complete_digest(catalog, column, given, wiki_name)
+        if digest is not None:
+            rows = catalog.find(wiki=wiki_name, **{column: digest}) if digest else []
             if not rows:
-                raise ConfigError(f"no catalogued version has {column} {digest}")
+                raise ConfigError(f"no catalogued version has {column} {given}")
             public = [r["title"] for r in rows if not r["private"] and r["status"] != "deleted"]
             if not public:  # a deleted version's title is itself private: never a restore's input
-                raise ConfigError(f"only deleted or hidden versions have {column} {digest}: deleted content is never "
+                raise ConfigError(f"only deleted or hidden versions have {column} {given}: deleted content is never "
                                   "republished")
             lines += public
     if args.from_verify:

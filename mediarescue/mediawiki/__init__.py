@@ -16,7 +16,9 @@ from mediarescue.mediawiki.layout import (
                                        public_path,
                                        sha1_base36,
                                        sha1_from_base36,
+                                       upload_dir_path,
 )
 
 __all__ = ["CHUNK_SIZE", "VERSION", "APIError", "MediaLayout", "MediaWiki", "archive_path", "canonical_title",
-           "db_key", "deleted_path", "public_path", "sha1_base36", "sha1_from_base36", "title_batches", "user_agent"]
+           "db_key", "deleted_path", "public_path", "sha1_base36", "sha1_from_base36", "title_batches",
+           "upload_dir_path", "user_agent"]

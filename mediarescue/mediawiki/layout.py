@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 _BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 # FileBackendStore::getContainerShard: directories of 2+ chars may stand above the hash dirs.
@@ -79,3 +80,9 @@ class MediaLayout:
 
     def locate(self, zone: str, rel_path: str) -> tuple[str, str]:
         return self.container(zone, rel_path), rel_path
+
+
+def upload_dir_path(upload_dir: Path, zone: str, rel_path: str) -> Path:
+    """Where a filesystem-backed wiki keeps a zone's file: `rel_path` under its upload directory
+    ($wgUploadDirectory), the deleted zone under its `deleted/` ($wgDeletedDirectory's default)."""
+    return upload_dir / "deleted" / rel_path if zone == "deleted" else upload_dir / rel_path
