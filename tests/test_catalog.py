@@ -292,5 +292,96 @@ def test_a_catalog_written_by_release_0_1_0_opens_and_answers_as_it_did(tmp_path
         run = catalog.start_run("w", "full")
         [new] = catalog.record_versions(run, [_version("File:New.png", "d" * 40)])
         assert new.id == 4  # ids are never given twice
+        catalog.set_run_lag(run, 1.0)  # the columns added since are there
+        catalog.record_check("exists", 1, 0, 0, 0)
+        assert catalog.last_lag("w")["lag_seconds"] == 1.0 and catalog.check_results()[0]["last_checked"] == 1
+        assert catalog.complete_digest("sha1", "c" * 8) == "c" * 40
+    finally:
+        catalog.close()
+
+
+def test_digest_prefixes_find_hashes_kept_as_bytes_on_either_engine(catalogs: Catalogs) -> None:
+    """A prefix is a range on the 20- or 32-byte column: even and odd lengths, both edges, settled
+    and pending versions, one wiki or all."""
+    catalog = Catalog(catalogs.new())
+    run = catalog.start_run("w", "full")
+    a, b, edge_low, edge_high = ("abcdef01" + "0" * 32, "abcdef01" + "1" * 32, "abcdef00" + "f" * 32,
+                                 "abcdef0f" + "f" * 32)
+    jobs = catalog.record_versions(run, [_version(f"File:{n}.png", s)
+                                         for n, s in enumerate((a, b, edge_low, edge_high))])
+    catalog.stored(jobs[0].id, "12345678" + "9" * 56, a, 3, True, run)  # b and the edges stay pending
+    other = catalog.start_run("x", "full")
+    catalog.record_versions(other, [Version("x", "File:X.png", "2026-01-01T00:00:00Z", "abcdef02" + "0" * 32,
+                                            "File:X.png", 3, "current")])
+    try:
+        assert catalog.complete_digest("sha1", "abcdef010") == a  # odd length: half a byte
+        assert catalog.complete_digest("sha1", "ABCDEF011") == b  # pending: through the other index
+        assert catalog.complete_digest("sha1", "abcdef00") == edge_low
+        assert catalog.complete_digest("sha1", "abcdef0f") == edge_high  # the top of the range is in it
+        assert catalog.complete_digest("sha1", "abcdef02", wiki="w") is None
+        assert catalog.complete_digest("sha1", "abcdef02") == "abcdef02" + "0" * 32
+        assert catalog.complete_digest("sha1", "abcdef03") is None
+        assert catalog.complete_digest("sha1", a) == a  # whole: as given
+        assert catalog.complete_digest("sha256", "123456789") == "12345678" + "9" * 56
+        with pytest.raises(ValueError, match="ambiguous: it starts abcdef0100000000, abcdef0111111111"):
+            catalog.complete_digest("sha1", "abcdef01")
+        with pytest.raises(ValueError, match="at least 8"):
+            catalog.complete_digest("sha1", "abcdef0")
+    finally:
+        catalog.close()
+
+
+def test_what_status_reads_and_records_on_either_engine(catalogs: Catalogs) -> None:
+    catalog = Catalog(catalogs.new())
+    try:
+        run = catalog.start_run("w", "full")
+        stored, failed, _pending = catalog.record_versions(run, [_version(f"File:{n}.png", c * 40)
+                                                                 for n, c in enumerate("abc")])
+        catalog.stored(stored.id, "1" * 64, "a" * 40, 3, True, run)
+        catalog.failed(failed.id, "error", "HTTP 404", run)
+        catalog.finish_run(run, "done")
+        catalog.set_run_lag(run, 2.5)
+        assert catalog.wikis() == ["w"]
+        last = catalog.last_run("w", "full", done=True)
+        assert (last["id"], last["versions_stored"], last["lag_seconds"]) == (run, 1, 2.5)
+        assert catalog.last_run("w", "incremental") is None
+        assert catalog.last_lag("w")["lag_seconds"] == 2.5
+        assert catalog.backup_counts("w") == {"pending": 1, "error": 1, "unreachable": 0}
+        totals = catalog.store_totals()
+        assert totals == {"blobs": 1, "bytes": 3, "sealed": 0, "private_plaintext": 0}
+        assert all(type(v) is int for v in totals.values())  # not PostgreSQL's NUMERIC sums
+        catalog.check_progress("exists", "1" * 64, 1)
+        catalog.record_check("exists", 1, 0, 1, 0)
+        [check] = catalog.check_results()
+        assert (check["mode"], check["last_checked"], check["last_corrupt"], check["position"]) == \
+            ("exists", 1, 1, "1" * 64)
+        journal = Journal(catalog, "w")
+        restore = journal.start_run("a reason", None)
+        journal.finish_run(restore, "failed", restored=2, failed=1)
+        journal.close()
+        assert {k: catalog.last_restore("w")[k] for k in ("id", "status", "restored", "failed")} == \
+            {"id": restore, "status": "failed", "restored": 2, "failed": 1}
+    finally:
+        catalog.close()
+
+
+def test_a_catalog_made_before_the_status_columns_gets_them_on_either_engine(catalogs: Catalogs) -> None:
+    path = catalogs.new()
+    catalog = Catalog(path)
+    catalog.conn.execute("DROP INDEX versions_failed")
+    for table, column in (("runs", "lag_seconds"), ("runs", "versions_stored"), ("checks", "last_run"),
+                          ("restore_runs", "failed")):
+        catalog.conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+    catalog.close()
+    catalog = Catalog.open_existing(path)
+    try:
+        assert {"lag_seconds", "versions_stored"} <= set(catalog.engine.columns(catalog.conn, "runs"))
+        indexes = "SELECT indexname FROM pg_indexes" if catalogs.engine == "postgres" else \
+            "SELECT name FROM sqlite_master WHERE type = 'index'"
+        assert "versions_failed" in {name for (name,) in catalog.conn.execute(indexes)}
+        run = catalog.start_run("w", "full")
+        catalog.set_run_lag(run, 1.5)
+        catalog.record_check("exists", 0, 0, 0, 0)
+        assert catalog.last_lag("w")["lag_seconds"] == 1.5 and catalog.check_results()[0]["last_run"]
     finally:
         catalog.close()
