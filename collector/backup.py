@@ -321,7 +321,7 @@ class _Recorder:
                 self.settle_some()
                 continue
             if lister_done() and not self.catalog.work_left(self.run):
-                return
+                return True
             time.sleep(min(1.0, self.options.lease / 4))
 
     def _settle(self, futures: set[Future]) -> None:

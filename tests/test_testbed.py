@@ -130,7 +130,8 @@ def test_production_shaped_profile_shards_containers_and_serves_upload_style_url
 @pytest.mark.integration
 def test_postgres_catalog_server_runs_unprivileged_takes_its_password_and_stops_with_the_bed() -> None:
     bed.BEDS.mkdir(exist_ok=True)
-    bed_dir = bed.BEDS / "pytest-postgres"  # not tmp_path: pytest's is 0700, closed to the server's account
+    # not conftest's session bed (this test stops its bed), nor tmp_path (0700: closed to the server's account)
+    bed_dir = bed.BEDS / "pytest-postgres-bed"
     if (bed_dir / bed.INFO).exists():
         bed.stop(bed_dir)
     done = run_testbed("start", str(bed_dir), "--profile", "fs", "--catalog", "postgres")
