@@ -173,6 +173,13 @@ class Inspector:
         except urllib3.exceptions.HTTPError as error:
             raise Outage(f"storage did not answer for {url}: {type(error).__name__}") from None
 
+    def deleted_bytes_ok(self, title: str, sha1: str) -> bool | None:
+        """Whether the deleted zone still holds these bytes of `title`; None where it cannot be
+        looked at (no Swift access configured)."""
+        if not self.layout:
+            return None
+        return self._deleted_health(title, Live("", None, 0, sha1)).health == "ok"
+
     def _deleted_health(self, title: str, version: Live) -> Live:
         container, obj = self.layout.locate("deleted", deleted_path(version.sha1, title))
         try:

@@ -30,7 +30,7 @@ from mediarescue.config import Config, WikiConfig
 from mediarescue.files import private_dir, private_write
 from mediarescue.mediawiki import APIError, MediaWiki, title_batches
 from policies.recovery import RESTORING, Action, Decision
-from restorer import report
+from restorer import escaping, report
 from restorer.bot import SAME_TITLE_GAP, THROTTLE, Bot, BotError
 from restorer.inspection import IIPROP, file_pool, served_sha1
 from restorer.outcomes import Outcome, RestoreResult
@@ -45,7 +45,7 @@ class NotRestored(Exception):
 def summary_text(d: Decision, reason: str | None, run: int) -> str:
     v = d.version
     original = f"original upload {v.timestamp} by {v.user or 'an unknown user'}, sha1 {v.sha1}"
-    why = f"; {reason}" if reason else ""
+    why = f"; {escaping.summary(reason)}" if reason else ""
     text = {Action.REPAIR_CURRENT: "restoring the lost content of the current version from backup, identical bytes",
             Action.REUPLOAD_FILE: "re-uploading a file lost from the wiki, from backup",
             Action.RESTORE_OLD: "restoring a lost old version from backup (it becomes current; "
@@ -149,7 +149,7 @@ class Restorer:
                 self.bot.filerevert(d.title, previous["archivename"],
                                     f"mediarescue recovery run {run}: back to the version of {revert_to}, "
                                     f"after restoring the lost old version of {d.version.timestamp}"
-                                    + (f"; {self.reason}" if self.reason else ""))
+                                    + (f"; {escaping.summary(self.reason)}" if self.reason else ""))
                 versions = self._current_first(d.title)
             self.journal.step(entry, "reverted")
         restored = next((v for v in versions if v["timestamp"] == uploaded_at and v["sha1"] == d.version.sha1), None)
@@ -261,7 +261,7 @@ def run(config: Config, wiki: WikiConfig, catalog: Catalog, decisions: list[Deci
     private_write(paths[1], report.restore_text(summary))
     if report_page:
         bot.edit(report_page, report.restore_wikitext(summary),
-                 f"mediarescue restore run {restore_run}: report" + (f"; {reason}" if reason else ""))
+                 f"mediarescue restore run {restore_run}: report" + (f"; {escaping.summary(reason)}" if reason else ""))
     return summary, paths
 
 

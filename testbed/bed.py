@@ -56,6 +56,8 @@ class TestBed:
     swift_key: str | None = None
     wiki_id: str | None = None
     sharded: bool = False
+    vandal_user: str = ""      # a sysop, not a bot: the author of rollback's scripted incident
+    vandal_password: str = ""
 
     @property
     def images_dir(self) -> Path:
@@ -174,7 +176,8 @@ def _start(bed_dir: Path, profile: Profile, port: int) -> TestBed:
                   seed_user=accounts.seeder.user, seed_password=accounts.seeder.password,
                   oversight_user=accounts.oversighter.user, oversight_password=accounts.oversighter.password,
                   bot_no_deleted_user=accounts.bot_no_deleted.user,
-                  bot_no_deleted_password=accounts.bot_no_deleted.password, **swift_fields)
+                  bot_no_deleted_password=accounts.bot_no_deleted.password,
+                  vandal_user=accounts.vandal.user, vandal_password=accounts.vandal.password, **swift_fields)
     info = {key: str(value) if isinstance(value, Path) else value for key, value in asdict(bed).items()}
     _private_write(bed_dir / INFO, json.dumps(info, indent=1))
     _private_write(bed_dir / "testbed.env", "".join(f"export {k}='{v}'\n" for k, v in bed.env().items()))

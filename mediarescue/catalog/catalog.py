@@ -111,7 +111,8 @@ class Catalog(CheckQueries, RetentionQueries):
                                f"(it has no {' and '.join(sorted(CORE_TABLES - tables))} table)")
 
     # Columns added to tables after catalogs already existed: (table, column, declaration).
-    ADDED_COLUMNS = (("blobs", "encrypted", "INTEGER NOT NULL DEFAULT 0"),)
+    ADDED_COLUMNS = (("blobs", "encrypted", "INTEGER NOT NULL DEFAULT 0"),
+                     ("restore_runs", "kind", "TEXT NOT NULL DEFAULT 'restore'"))
     # What older catalogs have and SCHEMA no longer makes. The indexes each cost a backup a random
     # write per new row; where the bytes were read from is the wiki's layout's to say (Version).
     RETIRED_INDEXES = ("versions_title", "versions_sha1", "versions_timestamp", "pages_title")
