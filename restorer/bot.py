@@ -184,11 +184,11 @@ class Bot:
             codes = ", ".join(e.get("code", "?") for e in reply.get("errors", [])) or str(reply)
             raise BotError("filerevert-failed", codes)
 
-    def _write(self, title: str, action: str, **params: str) -> dict[str, Any]:
+    def _write(self, paced: str, action: str, /, **params: str) -> dict[str, Any]:
         """One write through pywikibot's request (its throttle, maxlag, assert=user), paced per title."""
         request = self.site.simple_request(action=action, token=self.site.tokens["csrf"], **params)
         try:
-            with self._paced(title):
+            with self._paced(paced):
                 return request.submit()[action]
         except self.engine.api_error as error:
             raise BotError(error.code, error.info) from None

@@ -145,7 +145,7 @@ class Restorer:
                 previous = next((v for v in versions if v["timestamp"] == revert_to and "archivename" in v), None)
                 if previous is None:
                     raise NotRestored(f"the version that was current ({revert_to}) is no longer listed")
-                _after_the_second_of(versions[0]["timestamp"])  # the upload may be a killed run's, just now
+                after_the_second_of(versions[0]["timestamp"])  # the upload may be a killed run's, just now
                 self.bot.filerevert(d.title, previous["archivename"],
                                     f"mediarescue recovery run {run}: back to the version of {revert_to}, "
                                     f"after restoring the lost old version of {d.version.timestamp}"
@@ -173,7 +173,7 @@ class Restorer:
         return outcome
 
 
-def _after_the_second_of(timestamp: str) -> None:
+def after_the_second_of(timestamp: str) -> None:
     """Wait until a write now falls in a later wall-clock second than the wiki's `timestamp`."""
     written = datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
     wait = SAME_TITLE_GAP - (datetime.now(timezone.utc) - written).total_seconds()

@@ -4,8 +4,19 @@ from __future__ import annotations
 import pytest
 
 from policies.recovery import Backed, Live
-from policies.rollback import (DELETE, FILEREVERT, MOVE, UNDELETE, UPLOAD, Archived, Case, Decision, Rollback, decide,
-                               order)
+from policies.rollback import (
+    DELETE,
+    FILEREVERT,
+    MOVE,
+    UNDELETE,
+    UPLOAD,
+    Archived,
+    Case,
+    Decision,
+    Rollback,
+    decide,
+    order,
+)
 
 T1, T2, T3, T4 = "2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z", "2026-03-01T00:00:00Z", "2026-03-02T00:00:00Z"
 A, B, V, W = "a" * 40, "b" * 40, "e" * 40, "f" * 40  # A, B: before the incident; V, W: the vandal's

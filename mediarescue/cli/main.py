@@ -8,6 +8,7 @@ catalog, calls one function and maps errors to a one-line message and an exit co
     mediarescue [--config FILE] check [--read-data] [--max-duration SECONDS] [--repair [--yes]] [--json]
     mediarescue keygen FILE
     mediarescue [--config FILE] verify | plan | restore ...   (mediarescue/cli/restore.py)
+    mediarescue [--config FILE] rollback --since TIME ...      (mediarescue/cli/rollback.py)
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from mediarescue.catalog import CatalogBusy, CatalogError, snapshots
 from mediarescue.cli import backup as backup_cli
 from mediarescue.cli import exits
 from mediarescue.cli import restore as restorer_cli
+from mediarescue.cli import rollback as rollback_cli
 from mediarescue.mediawiki import VERSION, APIError
 from mediarescue.transport import RedirectRefused
 from restorer.inspection import Outage
@@ -57,6 +59,7 @@ def parser() -> argparse.ArgumentParser:
     verbs = main.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser, required=True)
     backup_cli.add_verbs(verbs, _common)
     restorer_cli.add_verbs(verbs, _common)
+    rollback_cli.add_verbs(verbs, _common)
     return main
 
 
@@ -69,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.verb == "keygen":  # needs no config: it makes what the config will name
             return backup_cli.run_keygen(args)
         config = configuration.load(args.config)
-        handlers = {**backup_cli.HANDLERS, **restorer_cli.HANDLERS}
+        handlers = {**backup_cli.HANDLERS, **restorer_cli.HANDLERS, **rollback_cli.HANDLERS}
         return handlers[args.verb](args, config, console)
     except (configuration.ConfigError, NoLogPosition, CatalogError, RedirectRefused, BadDigest) as error:
         print(f"mediarescue: error: {error}", file=sys.stderr)
