@@ -199,8 +199,9 @@ class RollbackBot:
         self.pool = file_pool(contact)
 
     def _versions(self, title: str) -> list[dict[str, Any]]:
-        page = next(self.reader.pages_of([title], 1, prop="imageinfo", iilimit="max", iiprop=IIPROP))
-        return [v for v in page.get("imageinfo", []) if "sha1" in v]
+        """The file versions at `title` itself: none for a redirect (imageinfo follows file redirects)."""
+        page = next(self.reader.pages_of([title], 1, prop="imageinfo|info", iilimit="max", iiprop=IIPROP))
+        return [] if page.get("redirect") else [v for v in page.get("imageinfo", []) if "sha1" in v]
 
     def _summary(self, run: int, what: str) -> str:
         return f"mediarescue rollback run {run}: {what}; {self.tail}"

@@ -179,7 +179,9 @@ def test_kill_9_mid_rollback_then_rerun_ends_the_same_with_no_duplicate_log_entr
     assert outcome["result"] == "rolled-back", outcome
     assert incident.back(title)
     log = [(kind, act) for kind, act, _ in incident.bot_log(title)]
-    expected = {"undelete": [("delete", "restore")], "move": [], "filerevert": [("upload", "overwrite")]}
+    # moving back over the redirect deletes it: MediaWiki logs delete/delete_redir at the title
+    expected = {"undelete": [("delete", "restore")], "move": [("delete", "delete_redir")],
+                "filerevert": [("upload", "overwrite")]}
     assert log == expected[action.decode()], log
     if action == b"move":
         moved_log = [(k, a) for k, a, _ in incident.bot_log(incident.roles["moved-" + role[-1]])]
