@@ -209,7 +209,10 @@ class RollbackBot:
     def carry_out(self, d: Decision, run: int) -> Outcome:
         entry = self.journal.open_entry(run, d)
         try:
-            for step in d.steps:
+            steps = list(d.steps)
+            if UNDELETE in steps and UPLOAD not in steps and d.live_title is None:
+                steps.append(UPLOAD)  # the deleted zone may have lost the bytes unseen (no Swift access): checked
+            for step in steps:
                 self.journal.step(entry, f"{step}-started")
                 sent = {MOVE: self._move, UNDELETE: self._undelete, FILEREVERT: self._filerevert,
                         UPLOAD: self._upload, DELETE: self._delete}[step](d, run)
