@@ -75,6 +75,7 @@ class Decision:
     archive_name: str | None = None       # filerevert to this
     file_ids: tuple[int, ...] = ()        # undelete these filearchive rows
     snapshot: int = 0
+    current_at: str | None = None         # the upload time of the version current when planned
 
     @property
     def acts(self) -> bool:
@@ -186,7 +187,7 @@ def _present(c: Case, current: Backed, as_of: str) -> Decision:
         return Decision(c.title, Rollback.NOTHING, f"already as it was {as_of}", live_title=c.live_title,
                         version=current, snapshot=c.snapshot)
     return Decision(c.title, action, "; ".join(why), tuple(steps), c.live_title, current, archive_name, ids,
-                    c.snapshot)
+                    c.snapshot, now.timestamp)
 
 
 def _same(b: Backed, v: Live) -> bool:

@@ -18,6 +18,7 @@ import json
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,7 @@ class Options:
     report_page: str | None = None
     report_dir: Path | None = None
     throttle: float = THROTTLE
+    workers: int = 1                     # titles rolled back side by side
     progress: Callable[[Outcome], None] = lambda outcome: None
 
 
@@ -212,10 +214,12 @@ class RollbackBot:
             steps = list(d.steps)
             if UNDELETE in steps and UPLOAD not in steps and d.live_title is None:
                 steps.append(UPLOAD)  # the deleted zone may have lost the bytes unseen (no Swift access): checked
-            for step in steps:
+            for n, step in enumerate(steps):
                 self.journal.step(entry, f"{step}-started")
+                # The plan's look at the wiki is the first write's, unless a killed run worked on the title
+                fresh = n == 0 and not entry["resumed"]
                 sent = {MOVE: self._move, UNDELETE: self._undelete, FILEREVERT: self._filerevert,
-                        UPLOAD: self._upload, DELETE: self._delete}[step](d, run)
+                        UPLOAD: self._upload, DELETE: self._delete}[step](d, run, fresh)
                 self.journal.step(entry, f"{step}-{'done' if sent else 'found-done'}")
             detail = self._read_back(d)
         except (BotError, NotRolledBack, APIError, OSError, requests.RequestException,
@@ -228,14 +232,14 @@ class RollbackBot:
         return Outcome(d, "rolled-back", detail)
 
     # Each write looks first: a killed run may have done it already (its answer lost with it).
-    def _move(self, d: Decision, run: int) -> bool:
+    def _move(self, d: Decision, run: int, fresh: bool = False) -> bool:
         if self._versions(d.title):
             return False  # the file is back at its title (a redirect has no file versions)
         self.bot.move(d.live_title, d.title, self._summary(run, f"moving {d.live_title} back to the title it had "
                                                                  f"as of backup run {d.snapshot}"), self.suppress)
         return True
 
-    def _undelete(self, d: Decision, run: int) -> bool:
+    def _undelete(self, d: Decision, run: int, fresh: bool = False) -> bool:
         still = {int(r["id"]) for r in self.reader.filearchive([db_key(d.title)], "timestamp", 50)}
         ids = tuple(i for i in d.file_ids if i in still)
         if not ids:
@@ -246,16 +250,20 @@ class RollbackBot:
                           ids, revisions)
         return True
 
-    def _filerevert(self, d: Decision, run: int) -> bool:
-        versions = self._versions(d.title)
-        if versions and versions[0]["sha1"] == d.version.sha1:
-            return False
-        after_the_second_of(versions[0]["timestamp"])  # never in the second of the write it undoes
+    def _filerevert(self, d: Decision, run: int, fresh: bool = False) -> bool:
+        if fresh:
+            current_at = d.current_at
+        else:
+            versions = self._versions(d.title)
+            if versions and versions[0]["sha1"] == d.version.sha1:
+                return False
+            current_at = versions[0]["timestamp"]
+        after_the_second_of(current_at)  # never in the second of the write it undoes
         self.bot.filerevert(d.title, d.archive_name, self._summary(
             run, f"reverting to the version of {d.version.timestamp} by {d.version.user} (sha1 {d.version.sha1})"))
         return True
 
-    def _upload(self, d: Decision, run: int) -> bool:
+    def _upload(self, d: Decision, run: int, fresh: bool = False) -> bool:
         versions = self._versions(d.title)
         if versions and versions[0]["sha1"] == d.version.sha1 and self._serves(versions[0]["url"], d.version.sha1):
             return False
@@ -267,7 +275,7 @@ class RollbackBot:
                  f"{d.version.sha1}): the wiki lost its bytes"))
         return True
 
-    def _delete(self, d: Decision, run: int) -> bool:
+    def _delete(self, d: Decision, run: int, fresh: bool = False) -> bool:
         if not self._versions(d.live_title or d.title):
             return False
         self.bot.delete(d.live_title or d.title, self._summary(run, "deleting a file uploaded in the incident "
@@ -288,6 +296,10 @@ class RollbackBot:
         if not self._serves(versions[0]["url"], d.version.sha1):
             raise NotRolledBack(f"{versions[0]['url']} does not serve sha1 {d.version.sha1}")
         return f"current version sha1 {d.version.sha1}, read back from {versions[0]['url']}"
+
+
+def _moves(decisions: list[Decision], moves: bool) -> list[Decision]:
+    return [d for d in decisions if (MOVE in d.steps) == moves]
 
 
 def run(config: Config, wiki: WikiConfig, catalog: Catalog, the_plan: Plan, options: Options = Options()
@@ -312,16 +324,20 @@ def run(config: Config, wiki: WikiConfig, catalog: Catalog, the_plan: Plan, opti
     with tempfile.TemporaryDirectory(prefix="mediarescue-rollback-") as workdir:
         worker = RollbackBot(bot, reader, journal, blob_file(open_store(config), Path(workdir)), config.contact,
                              tail, bot.site.has_right("suppressredirect"))
+        pool = ThreadPoolExecutor(options.workers, thread_name_prefix="rollback")
+
+        def one(d: Decision) -> Outcome:
+            outcome = worker.carry_out(d, run_id) if d.acts or d.title in the_plan.resumed else \
+                Outcome(d, "not-attempted", d.reason)
+            options.progress(outcome)
+            return outcome
         try:
-            for d in the_plan.decisions:
-                if d.acts or d.title in the_plan.resumed:
-                    outcome = worker.carry_out(d, run_id)
-                else:
-                    outcome = Outcome(d, "not-attempted", d.reason)
-                outcomes.append(outcome)
-                options.progress(outcome)
+            # Moves back first, all of them, before any other write: they free the titles the rest is at.
+            for group in (_moves(the_plan.decisions, True), _moves(the_plan.decisions, False)):
+                outcomes += list(pool.map(one, group))
             status = "done" if all(o.result != "failed" and o.decision.ok for o in outcomes) else "failed"
         finally:
+            pool.shutdown(wait=status != "interrupted", cancel_futures=True)
             journal.finish_run(run_id, status)
             journal.close()
     summary = report.rollback_report(run_id, wiki.name, the_plan, outcomes, options.reason)

@@ -46,6 +46,8 @@ def add_verbs(verbs: argparse._SubParsersAction, common: Callable[[], argparse.A
     verb.add_argument("--report-dir", help="where the local report goes (default: reports/ beside the catalog)")
     verb.add_argument("--throttle", type=float, default=0.1, metavar="SECONDS",
                       help="at least this long between two writes of the bot (default 0.1)")
+    verb.add_argument("--bot-workers", type=int, default=1,
+                      help="titles rolled back side by side (default 1; agree on more with the wiki's operators)")
     verb.add_argument("--workers", type=int, default=8, help="parallel requests to the media storage")
 
 
@@ -88,6 +90,8 @@ def _incident(args: argparse.Namespace) -> object:
 def run_rollback(args: argparse.Namespace, config: Config, console: Console) -> int:
     if not 0 <= args.throttle <= 600:
         raise ConfigError(f"--throttle must be between 0 and 600 seconds, not {args.throttle}")
+    if not 1 <= args.bot_workers <= 16:
+        raise ConfigError(f"--bot-workers must be between 1 and 16, not {args.bot_workers}")
     from restorer.rollback import plan
 
     incident = _incident(args)
@@ -118,7 +122,8 @@ def _carry_out(args: argparse.Namespace, config: Config, catalog: Catalog, the_p
     from restorer.rollback import Options, run  # imports pywikibot: only when the bot is really needed
 
     options = Options(force=args.force, delete_new=args.delete_new, reason=args.reason, report_page=args.report_page,
-                      report_dir=Path(args.report_dir) if args.report_dir else None, throttle=args.throttle)
+                      report_dir=Path(args.report_dir) if args.report_dir else None, throttle=args.throttle,
+                      workers=args.bot_workers)
     try:
         summary, paths = run(config, config.wiki(args.wiki), catalog, the_plan, options)
     except BotError as error:  # the bot could not start (login, rights) or publish: one line, not a traceback
