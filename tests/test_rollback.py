@@ -243,3 +243,19 @@ def test_delete_new_deletes_only_the_junk(incident: Incident) -> None:
         assert not incident.versions(title)
         assert [(k, a) for k, a, _ in incident.bot_log(title)] == [("delete", "delete")]
     assert results[incident.roles["conflict"]][0] == "skip"
+
+
+def test_a_bot_without_a_right_the_rollback_needs_stops_before_its_first_write(incident: Incident) -> None:
+    """The bot through its bot password without the delete grant has no undelete right."""
+    weak = incident.config.with_name("weak.toml")
+    secret = incident.work / "weak-password"
+    secret.write_text(incident.bed.bot_no_deleted_password)
+    secret.chmod(0o600)
+    text = incident.config.read_text().replace(f'user = "{incident.bed.bot_user}"',
+                                               f'user = "{incident.bed.bot_no_deleted_user}"')
+    weak.write_text(text.replace(text.split('password_file = "')[1].split('"')[0], str(secret)))
+    before = {t: incident.bot_log(t) for t in incident.expected}
+    done = incident.rollback("--yes", config=weak)
+    assert done.returncode == 1 and "lacks the rights" in done.stderr and "undelete" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+    assert {t: incident.bot_log(t) for t in incident.expected} == before
