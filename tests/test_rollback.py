@@ -144,6 +144,8 @@ def test_the_dry_run_names_every_title_of_the_incident_with_its_decision_and_wri
         assert incident.bot_log(title) == []
     table = incident.rollback()
     assert "backup run 1" in table.stdout and "dry run" in table.stdout
+    as_of = json.loads(incident.rollback("--json", "--as-of", "1").stdout)
+    assert as_of["snapshot"] == 1 and as_of["decisions"] == plan["decisions"]
 
 
 def test_no_snapshot_before_the_incident_is_a_clear_error(incident: Incident) -> None:

@@ -20,7 +20,7 @@ from rich.console import Console
 from mediarescue.catalog import Catalog
 from mediarescue.catalog.snapshots import SnapshotError, parse_as_of
 from mediarescue.cli import exits
-from mediarescue.cli.restore import _inspector, _read_lines
+from mediarescue.cli.restore import inspector_for, read_lines
 from mediarescue.config import Config, ConfigError
 from restorer import report
 from restorer.titles import parse
@@ -72,7 +72,7 @@ def _incident(args: argparse.Namespace) -> object:
         raise ConfigError(f"--until ({until}) is before --since ({since})")
     titles: tuple[str, ...] = ()
     if args.titles_file:
-        requested = parse(_read_lines(args.titles_file))
+        requested = parse(read_lines(args.titles_file))
         for r in (r for r in requested if r.title is None):
             print(f"mediarescue: input error: {r.line!r}: {r.error}", file=sys.stderr)
         titles = tuple(dict.fromkeys(r.title for r in requested if r.title))
@@ -99,7 +99,7 @@ def run_rollback(args: argparse.Namespace, config: Config, console: Console) -> 
     try:
         if args.yes:
             catalog.lock()
-        inspector, wiki = _inspector(config, args)
+        inspector, wiki = inspector_for(config, args)
         try:
             the_plan = plan(inspector, catalog, wiki, incident, args.force, args.delete_new,
                             "delete" in inspector.api.rights())
