@@ -2,7 +2,10 @@
 the same wiki in the same run (goal: at least 80 %).
 
 A vandal overwrites every file after a backup. The raw rate is one client sending one
-`action=filerevert` POST per file, nothing else (the archive names fetched beforehand, untimed).
+`action=filerevert` POST per file, nothing else (the archive names fetched beforehand, untimed),
+measured on half its files before the rollbacks and on the other half after them (the machine's
+other work moves both; their mean is the reference). Then one rollback run reverts half of the
+vandalised files with one bot worker, another the other half with two.
 A rollback does more for each file: it reads the incident from the log and plans (untimed in the
 second figure), journals every step, reverts through pywikibot, then reads the version back from
 the wiki and from its URL and checks its sha1.
@@ -42,7 +45,17 @@ def _archive_names(api: MediaWiki, titles: list[str]) -> dict[str, str]:
     return names
 
 
-def _rollback(config: Path, work: Path, since: str, titles: list[str], workers: int, raw_rate: float) -> None:
+def _raw(api: MediaWiki, titles: list[str], names: dict[str, str]) -> float:
+    began = time.monotonic()
+    for title in titles:
+        reply = api.post(action="filerevert", filename=title[5:], archivename=names[title], comment="raw")
+        assert reply["filerevert"]["result"] == "Success", reply
+    return len(titles) / (time.monotonic() - began)
+
+
+def _rollback(config: Path, work: Path, since: str, titles: list[str], workers: int
+              ) -> tuple[int, int, int, float, float]:
+    """One rollback run over `titles`: (workers, reverted, asked, the command's seconds, the actions' seconds)."""
     listing = work / f"incident-{workers}.txt"
     listing.write_text("\n".join(titles) + "\n")
     began = time.monotonic()
@@ -56,12 +69,7 @@ def _rollback(config: Path, work: Path, since: str, titles: list[str], workers: 
     reverted = sum(o["result"] == "rolled-back" and o["decision"] == "revert" for o in summary["outcomes"])
     if reverted < len(titles):
         print(f"  not all rolled back (exit {done.returncode}): {summary['totals']}")
-    phase = summary["seconds"]
-    print(f"rollback --yes, {workers} bot worker(s), throttle 0: {reverted}/{len(titles)} reverted and read back;\n"
-          f"   whole command (start-up, login, log, plan, storage checks) {reverted / elapsed:6.1f} /s = "
-          f"{100 * reverted / elapsed / raw_rate:5.1f} % of raw\n"
-          f"   the rollback actions themselves (journal, revert, read-back) {reverted / phase:6.1f} /s = "
-          f"{100 * reverted / phase / raw_rate:5.1f} % of raw")
+    return workers, reverted, len(titles), elapsed, summary["seconds"]
 
 
 def main() -> None:
@@ -90,16 +98,23 @@ def main() -> None:
             _upload_all(vandal, work, rolled + raw, 50_000, args.size)
             names = _archive_names(seeder, raw)
             time.sleep(1.1)
-            began = time.monotonic()
-            for title in raw:
-                reply = seeder.post(action="filerevert", filename=title[5:], archivename=names[title], comment="raw")
-                assert reply["filerevert"]["result"] == "Success", reply
-            raw_rate = len(raw) / (time.monotonic() - began)
+            # The raw rate before and after the rollbacks: other work on the machine moves both.
+            half, split = len(rolled) // 2, len(raw) // 2
+            raw_before = _raw(seeder, raw[:split], names)
             print(f"profile {args.profile}, files of {args.size / 1000:.0f} kB")
-            print(f"raw single filerevert POSTs, one client, {len(raw)} files: {raw_rate:6.1f} reverts/s")
-            half = len(rolled) // 2
-            for workers, batch in ((1, rolled[:half]), (2, rolled[half:])):
-                _rollback(config, work, since, batch, workers, raw_rate)
+            print(f"raw single filerevert POSTs, one client, {split} files before: {raw_before:6.1f} reverts/s")
+            runs = [_rollback(config, work, since, batch, workers) for workers, batch in
+                    ((1, rolled[:half]), (2, rolled[half:]))]
+            raw_after = _raw(seeder, raw[split:], names)
+            raw_rate = (raw_before + raw_after) / 2
+            print(f"raw single filerevert POSTs, one client, {len(raw) - split} files after: {raw_after:6.1f} "
+                  f"reverts/s; their mean {raw_rate:6.1f} is the reference")
+            for workers, count, total, elapsed, phase in runs:
+                print(f"rollback --yes, {workers} bot worker(s), throttle 0: {count}/{total} reverted and read back;\n"
+                      f"   whole command (start-up, login, log, plan, storage checks) {count / elapsed:6.1f} /s = "
+                      f"{100 * count / elapsed / raw_rate:5.1f} % of raw\n"
+                      f"   the rollback actions themselves (journal, revert, read-back) {count / phase:6.1f} /s = "
+                      f"{100 * count / phase / raw_rate:5.1f} % of raw")
         finally:
             bed.stop(work / "bed")
 

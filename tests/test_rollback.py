@@ -221,6 +221,11 @@ def test_rollback_puts_every_title_back_but_the_conflict_and_a_second_run_does_n
     assert [(k, a) for k, a, _ in logs[roles["archive-lost"]]] == [("upload", "overwrite")]  # the upload
     assert [(k, a) for k, a, _ in logs[roles["deleted"]]] == [("delete", "restore")]
     assert [(k, a) for k, a, _ in logs[roles["old-deleted"]]] == [("delete", "restore")]
+    moved_logs = [entry for n in range(2) for entry in incident.bot_log(roles[f"moved-{n}"])]
+    assert sorted(kind for kind, _, _ in moved_logs) == ["move", "move"]
+    for kind, action, text in [entry for log in logs.values() for entry in log] + moved_logs:
+        if action != "delete_redir":  # MediaWiki's own entry for the redirect a move back goes over
+            assert "mediarescue rollback run" in text and "by Vandal" in text and "backup run 1" in text, text
     comment = logs[roles["twice"]][0][2]
     assert "mediarescue rollback run" in comment and "Vandal" in comment and incident.since in comment
     assert "INC-7" in comment and "[[Special" not in comment  # the reason is in it, inert
