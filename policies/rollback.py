@@ -153,6 +153,9 @@ def _present(c: Case, current: Backed, as_of: str) -> Decision:
     if ids:
         steps.append(UNDELETE)
         why.append(f"{len(ids)} old version(s) it had {as_of} deleted in the incident: undelete them")
+        if any(r.bytes_ok is False for r in rows):  # undeleted, such a row serves 404: restore's case then
+            why.append("the deleted zone lost the bytes of some of them: once undeleted, `mediarescue restore` "
+                       "of this title puts them back (restore-old-version)")
         action = action or Rollback.UNDELETE
     archive_name = None
     now = c.live[0]

@@ -106,6 +106,12 @@ def test_revert_names_the_as_of_archive_and_undelete_the_as_of_rows() -> None:
     assert undeleted.file_ids == (11, 10)  # a version deleted before the snapshot stays deleted
 
 
+def test_an_old_version_whose_deleted_bytes_are_gone_is_undeleted_and_left_to_restore_by_name() -> None:
+    d = decide(case(live=(live(B, T2, archive=False),), archived=(Archived(10, T1, A, False),)))
+    assert (d.action, d.steps, d.file_ids) == (Rollback.UNDELETE, (UNDELETE,), (10,))
+    assert "mediarescue restore" in d.reason
+
+
 def test_order_moves_back_first() -> None:
     ds = [Decision("File:C", Rollback.REVERT, "r"), Decision("File:B", Rollback.UNDELETE, "u"),
           Decision("File:A", Rollback.LIST_NEW, "n"), Decision("File:D", Rollback.MOVE_BACK, "m")]
