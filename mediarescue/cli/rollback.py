@@ -20,6 +20,7 @@ from rich.console import Console
 from mediarescue.catalog import Catalog
 from mediarescue.catalog.snapshots import SnapshotError, parse_as_of
 from mediarescue.cli import exits
+from mediarescue.cli.progress import restore_progress
 from mediarescue.cli.restore import inspector_for, read_lines
 from mediarescue.config import Config, ConfigError
 from restorer import report
@@ -121,11 +122,13 @@ def _carry_out(args: argparse.Namespace, config: Config, catalog: Catalog, the_p
     from restorer.bot import BotError
     from restorer.rollback import Options, run  # imports pywikibot: only when the bot is really needed
 
-    options = Options(force=args.force, delete_new=args.delete_new, reason=args.reason, report_page=args.report_page,
-                      report_dir=Path(args.report_dir) if args.report_dir else None, throttle=args.throttle,
-                      workers=args.bot_workers)
+    report_dir = Path(args.report_dir) if args.report_dir else None
     try:
-        summary, paths = run(config, config.wiki(args.wiki), catalog, the_plan, options)
+        with restore_progress(console, len(the_plan.decisions), "rollback") as progress:
+            options = Options(force=args.force, delete_new=args.delete_new, reason=args.reason,
+                              report_page=args.report_page, report_dir=report_dir, throttle=args.throttle,
+                              workers=args.bot_workers, progress=progress)
+            summary, paths = run(config, config.wiki(args.wiki), catalog, the_plan, options)
     except BotError as error:  # the bot could not start (login, rights) or publish: one line, not a traceback
         print(f"mediarescue: error: {error}", file=sys.stderr)
         return exits.FAILED
