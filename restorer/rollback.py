@@ -210,6 +210,9 @@ class RollbackBot:
 
     def carry_out(self, d: Decision, run: int) -> Outcome:
         entry = self.journal.open_entry(run, d)
+        if not d.steps and d.version is None:  # a killed run's title that is now skipped or only listed
+            self.journal.step(entry, "failed", f"left unfinished: {d.reason}")
+            return Outcome(d, "not-attempted", d.reason)
         try:
             steps = list(d.steps)
             if UNDELETE in steps and UPLOAD not in steps and d.live_title is None:
