@@ -16,7 +16,7 @@ from mediarescue.blobstore.local import LocalBlobStore
 from mediarescue.blobstore.metadata import MetadataObject
 from mediarescue.catalog import Catalog, CatalogError, Version
 from mediarescue.catalog.dump import DumpError, table_rows
-from mediarescue.catalog.schema import DUMPED_TABLES
+from mediarescue.catalog.schema import BOOKKEEPING_TABLES, DUMPED_TABLES
 from policies import metadata as policy
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -61,6 +61,14 @@ def test_forget_keeps_the_chains_of_kept_snapshots_and_the_newest_one() -> None:
     assert policy.needed(OBJECTS, kept_runs=[6]) == {4, 5, 6}
     assert policy.needed(OBJECTS, kept_runs=[2, 6]) == {1, 2, 4, 5, 6}
     assert policy.needed(OBJECTS, kept_runs=[5]) == {4, 5, 6}
+
+
+def test_every_table_of_the_schema_is_dumped_or_bookkeeping(tmp_path: Path) -> None:
+    Catalog(tmp_path / "c.db").close()
+    with sqlite3.connect(tmp_path / "c.db") as db:
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                                 "AND name NOT LIKE 'sqlite_%'")}
+    assert tables == set(DUMPED_TABLES) | set(BOOKKEEPING_TABLES)  # a new table must say whether recovery needs it
 
 
 def _version(title: str, sha1: str, status: str = "current") -> Version:
