@@ -109,6 +109,12 @@ class Config:
     metadata_full_share: float = 0.25  # [metadata] full_share
     metadata_full_days: float = 30.0  # [metadata] full_days
 
+    @property
+    def reports_dir(self) -> Path:
+        """Where restore and rollback reports go by default: reports/ beside the catalog's file, or
+        beside the config for a PostgreSQL catalog (it has no folder of its own here)."""
+        return (self.catalog.parent if isinstance(self.catalog, Path) else self.path.parent) / "reports"
+
     def wiki(self, name: str | None) -> WikiConfig:
         if name is None:
             if len(self.wikis) != 1:

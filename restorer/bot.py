@@ -30,6 +30,7 @@ from mediarescue.mediawiki import CHUNK_SIZE, db_key
 from mediarescue.transport import RedirectRefused, redirect_guard
 
 RIGHTS_NEEDED = ("upload", "reupload", "edit")
+ROLLBACK_RIGHTS = ("upload", "reupload", "edit", "undelete", "move", "movefile")  # and delete, for --delete-new
 SAME_TITLE_GAP = 1.05  # MediaWiki names archived versions by the second
 THROTTLE = 0.1  # seconds between writes: pywikibot's minthrottle
 PYWIKIBOT_DIR_PREFIX = "mediarescue-pywikibot-"  # its folder holds the bot's session cookie
@@ -165,8 +166,8 @@ class Bot:
         self._last_write: dict[str, float] = {}
         self._lock = threading.Lock()
 
-    def missing_rights(self) -> list[str]:
-        return [right for right in RIGHTS_NEEDED if not self.site.has_right(right)]
+    def missing_rights(self, needed: tuple[str, ...] = RIGHTS_NEEDED) -> list[str]:
+        return [right for right in needed if not self.site.has_right(right)]
 
     @contextlib.contextmanager
     def _paced(self, title: str) -> Iterator[None]:
@@ -213,6 +214,35 @@ class Bot:
         if reply.get("result") != "Success":
             codes = ", ".join(e.get("code", "?") for e in reply.get("errors", [])) or str(reply)
             raise BotError("filerevert-failed", codes)
+
+    def _write(self, paced: str, action: str, /, **params: str) -> dict[str, Any]:
+        """One write through pywikibot's request (its throttle, maxlag, assert=user), paced per title."""
+        request = self.site.simple_request(action=action, token=self.site.tokens["csrf"], **params)
+        try:
+            with self._paced(paced):
+                return request.submit()[action]
+        except self.engine.api_error as error:
+            raise BotError(error.code, error.info) from None
+
+    def undelete(self, title: str, summary: str, file_ids: tuple[int, ...] = (),
+                 revisions: tuple[str, ...] = ()) -> dict[str, Any]:
+        """Undelete these filearchive rows and page revisions only (both empty: everything deleted)."""
+        params = {"title": title, "reason": summary}
+        if file_ids:
+            params["fileids"] = "|".join(map(str, file_ids))
+        if revisions:
+            params["timestamps"] = "|".join(revisions)
+        return self._write(title, "undelete", **params)
+
+    def move(self, source: str, target: str, summary: str, suppress_redirect: bool) -> dict[str, Any]:
+        """Move the file and its page; over a redirect to `source` (MediaWiki deletes that redirect itself)."""
+        params = {"from": source, "to": target, "reason": summary, "movetalk": "1"}
+        if suppress_redirect:
+            params["noredirect"] = "1"
+        return self._write(target, "move", **params)
+
+    def delete(self, title: str, summary: str) -> dict[str, Any]:
+        return self._write(title, "delete", title=title, reason=summary)
 
     def edit(self, title: str, text: str, summary: str) -> None:
         page = self.engine.pywikibot.Page(self.site, title)

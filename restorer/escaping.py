@@ -45,6 +45,17 @@ def wikilink(title: str) -> str:
     return f"[[:{title}]]" if linkable(title) else wikitext(title)
 
 
+def summary(value: Any) -> str:
+    """`value` as inert text in an edit summary or log comment, one line. MediaWiki formats
+    summaries itself: [[links]] become links and /* section */ a section link (nothing else is
+    expanded, and entities are shown as typed). A word joiner (U+2060) between the brackets and in
+    /* keeps each shown as written, a link to nowhere."""
+    text = "" if value is None else " ".join(str(value).splitlines())
+    for pair in ("[[", "]]", "/*", "*/"):
+        text = text.replace(pair, pair[0] + "\u2060" + pair[1])
+    return text
+
+
 def csv_cell(value: Any) -> str:
     text = "" if value is None else str(value)
     return "'" + text if text.startswith(_FORMULA_START) else text

@@ -182,6 +182,13 @@ class Inspector:
         except urllib3.exceptions.HTTPError as error:
             raise Outage(f"storage did not answer for {url}: {type(error).__name__}") from None
 
+    def deleted_bytes_ok(self, title: str, sha1: str) -> bool | None:
+        """Whether the deleted zone still holds these bytes of `title`; None where it cannot be
+        looked at (neither Swift access nor the upload directory configured)."""
+        if not self.layout and not self.wiki.upload_dir:
+            return None
+        return self._deleted_health(title, Live("", None, 0, sha1), deep=True).health == "ok"
+
     def _deleted_health(self, title: str, version: Live, deep: bool = False) -> Live:
         if not self.layout:
             return replace(version, health=self._deleted_file_health(title, version, deep))

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from policies.recovery import Decision
+from policies.rollback import Decision as RollbackDecision
 from restorer.escaping import csv_cell, plain, wikilink, wikitext
 from restorer.outcomes import Outcome, RestoreResult
 from restorer.plan import Verification
@@ -143,4 +144,81 @@ def restore_wikitext(report: dict[str, Any]) -> str:
     lines += ["|}", "", "Totals: " + wikitext(", ".join(f"{k} {n}" for k, n in report["totals"].items()))]
     if private:
         lines.append(f"{private} decisions about deleted content are left out here: an administrator has them.")
+    return "\n".join(lines) + "\n"
+
+
+# --- rollback ---
+def rollback_record(d: RollbackDecision) -> dict[str, Any]:
+    v = d.version
+    return {"title": d.title, "decision": d.action.value, "steps": list(d.steps), "reason": d.reason,
+            "now_at": d.live_title, "revert_to": d.archive_name, "undelete_file_ids": list(d.file_ids),
+            "version": None if v is None else {"catalog_id": v.id, "timestamp": v.timestamp, "uploader": v.user,
+                                               "size": v.size, "sha1": v.sha1, "sha256": v.sha256}}
+
+
+def rollback_plan(plan: Any) -> dict[str, Any]:
+    """The dry run: the snapshot it goes back to, the incident, a decision per title."""
+    i = plan.incident
+    return {"snapshot": plan.snapshot, "since": i.since, "until": i.until, "users": list(i.users),
+            "decisions": [rollback_record(d) for d in plan.decisions],
+            "totals": dict(Counter(d.action.value for d in plan.decisions))}
+
+
+def show_rollback(console: Console, plan: Any, fmt: str) -> None:
+    record = rollback_plan(plan)
+    if fmt == "json":
+        print(json.dumps(record, indent=1, ensure_ascii=False))
+        return
+    table = Table("title", "decision", "steps", "reason", "sha1",
+                  title=f"Rollback plan: the incident of {plan.incident.describe()}, back to the state of backup run "
+                        f"{plan.snapshot} (dry run: nothing was written)")
+    for d in plan.decisions:
+        table.add_row(plain(d.title), plain(d.action.value), plain(" ".join(d.steps)), plain(d.reason),
+                      plain(d.version.sha1[:12] if d.version else ""), style=None if d.ok else "red")
+    console.print(table)
+    console.print("totals: " + ", ".join(f"{a} {n}" for a, n in record["totals"].items()), highlight=False,
+                  markup=False)
+    if not any(d.acts for d in plan.decisions):
+        console.print("nothing to do: every title is as it was, or is left for an administrator", highlight=False,
+                      markup=False)
+
+
+def rollback_report(run: int, wiki: str, plan: Any, outcomes: list[Any], reason: str | None) -> dict[str, Any]:
+    done = [o for o in outcomes if o.result == "rolled-back"]
+    return {"run": run, "wiki": wiki, "reason": reason, **{k: v for k, v in rollback_plan(plan).items()
+                                                           if k not in ("decisions", "totals")},
+            "ok": all(o.result != "failed" and o.decision.ok for o in outcomes),
+            "nothing_done": not done,
+            "totals": dict(Counter(f"{o.decision.action.value}: {o.result}" for o in outcomes)),
+            "outcomes": [{**rollback_record(o.decision), "result": o.result, "detail": o.detail} for o in outcomes]}
+
+
+def rollback_text(report: dict[str, Any]) -> str:
+    by = f" by {', '.join(report['users'])}" if report["users"] else ""
+    lines = [f"mediarescue rollback run {report['run']} on {report['wiki']}: the incident of {report['since']} to "
+             f"{report['until'] or 'now'}{by}, back to backup run {report['snapshot']}"
+             + (f" ({report['reason']})" if report["reason"] else ""), ""]
+    for o in report["outcomes"]:
+        lines.append(f"{o['result']:>14}  {o['decision']:<18} {o['title']}")
+        lines.append(f"{'':>14}  {o['detail'] or o['reason']}")
+    lines += ["", "totals: " + ", ".join(f"{k} {n}" for k, n in report["totals"].items())]
+    if report["nothing_done"]:
+        lines.append("nothing was done: every title is as it was, or is left for an administrator")
+    return "\n".join(lines) + "\n"
+
+
+def rollback_wikitext(report: dict[str, Any]) -> str:
+    """The run's report as a wiki page: what was undone, what was left and why."""
+    by = f" by {', '.join(report['users'])}" if report["users"] else ""
+    lines = [f"== mediarescue rollback run {int(report['run'])} ==",
+             f"The incident of {wikitext(report['since'])} to {wikitext(report['until'] or 'now')}"
+             f"{wikitext(by)}, undone back to the state of backup run {int(report['snapshot'])}. Reason: "
+             f"{wikitext(report['reason'] or '(none given)')}. Every resulting current version was read back "
+             "from its URL and its sha1 checked.", "",
+             '{| class="wikitable sortable"', "! file !! decision !! result !! sha1 !! details"]
+    for o in report["outcomes"]:
+        v = o["version"]
+        cells = [o["decision"], o["result"], v["sha1"] if v else "", o["detail"] or o["reason"]]
+        lines += ["|-", f"| {wikilink(o['title'])} || " + " || ".join(map(wikitext, cells))]
+    lines += ["|}", "", "Totals: " + wikitext(", ".join(f"{k} {n}" for k, n in report["totals"].items()))]
     return "\n".join(lines) + "\n"

@@ -31,7 +31,7 @@ from mediarescue.config import Config, WikiConfig
 from mediarescue.files import owned_tempdir, private_dir, private_write, sweep_stale_tempdirs
 from mediarescue.mediawiki import APIError, MediaWiki, title_batches
 from policies.recovery import RESTORING, Action, Decision
-from restorer import report
+from restorer import escaping, report
 from restorer.bot import PYWIKIBOT_DIR_PREFIX, SAME_TITLE_GAP, THROTTLE, Bot, BotError
 from restorer.inspection import IIPROP, file_pool, served_sha1
 from restorer.outcomes import Outcome, RestoreResult
@@ -47,7 +47,7 @@ class NotRestored(Exception):
 def summary_text(d: Decision, reason: str | None, run: int) -> str:
     v = d.version
     original = f"original upload {v.timestamp} by {v.user or 'an unknown user'}, sha1 {v.sha1}"
-    why = f"; {reason}" if reason else ""
+    why = f"; {escaping.summary(reason)}" if reason else ""
     text = {Action.REPAIR_CURRENT: "restoring the lost content of the current version from backup, identical bytes",
             Action.REUPLOAD_FILE: "re-uploading a file lost from the wiki, from backup",
             Action.RESTORE_OLD: "restoring a lost old version from backup (it becomes current; "
@@ -147,11 +147,11 @@ class Restorer:
                 previous = next((v for v in versions if v["timestamp"] == revert_to and "archivename" in v), None)
                 if previous is None:
                     raise NotRestored(f"the version that was current ({revert_to}) is no longer listed")
-                _after_the_second_of(versions[0]["timestamp"])  # the upload may be a killed run's, just now
+                after_the_second_of(versions[0]["timestamp"])  # the upload may be a killed run's, just now
                 self.bot.filerevert(d.title, previous["archivename"],
                                     f"mediarescue recovery run {run}: back to the version of {revert_to}, "
                                     f"after restoring the lost old version of {d.version.timestamp}"
-                                    + (f"; {self.reason}" if self.reason else ""))
+                                    + (f"; {escaping.summary(self.reason)}" if self.reason else ""))
                 versions = self._current_first(d.title)
             self.journal.step(entry, "reverted")
         restored = next((v for v in versions if v["timestamp"] == uploaded_at and v["sha1"] == d.version.sha1), None)
@@ -175,7 +175,7 @@ class Restorer:
         return outcome
 
 
-def _after_the_second_of(timestamp: str) -> None:
+def after_the_second_of(timestamp: str) -> None:
     """Wait until a write now falls in a later wall-clock second than the wiki's `timestamp`."""
     written = datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
     wait = SAME_TITLE_GAP - (datetime.now(timezone.utc) - written).total_seconds()
@@ -270,16 +270,14 @@ def _reports(config: Config, wiki: WikiConfig, options: Options, bot: Bot, summa
              restore_run: int) -> list[Path]:
     """The run's report, always locally, and on the wiki when asked."""
     # Reports name private versions too: reports/ is ours alone; a --report-dir is made 0700 if missing.
-    # Beside the catalog's file; a PostgreSQL catalog's beside the config.
-    beside = config.catalog.parent if isinstance(config.catalog, Path) else config.path.parent
     folder = private_dir(options.report_dir, tighten=False) if options.report_dir \
-        else private_dir(beside / "reports")
+        else private_dir(config.reports_dir)
     paths = [folder / f"restore-{wiki.name}-{restore_run}.json", folder / f"restore-{wiki.name}-{restore_run}.txt"]
     private_write(paths[0], json.dumps(summary, indent=1, ensure_ascii=False))
     private_write(paths[1], report.restore_text(summary))
     if options.report_page:
         bot.edit(options.report_page, report.restore_wikitext(summary), f"mediarescue restore run {restore_run}: "
-                 "report" + (f"; {options.reason}" if options.reason else ""))
+                 "report" + (f"; {escaping.summary(options.reason)}" if options.reason else ""))
     return paths
 
 

@@ -58,6 +58,8 @@ class TestBed:
     sharded: bool = False
     catalog_url: str | None = None       # a PostgreSQL catalog's URL (`start(catalog="postgres")`), no password
     catalog_password: str | None = None
+    vandal_user: str = ""      # a sysop, not a bot: the author of rollback's scripted incident
+    vandal_password: str = ""
 
     @property
     def images_dir(self) -> Path:
@@ -193,7 +195,8 @@ def _start(bed_dir: Path, profile: Profile, port: int, catalog: str) -> TestBed:
                   seed_user=accounts.seeder.user, seed_password=accounts.seeder.password,
                   oversight_user=accounts.oversighter.user, oversight_password=accounts.oversighter.password,
                   bot_no_deleted_user=accounts.bot_no_deleted.user,
-                  bot_no_deleted_password=accounts.bot_no_deleted.password, **extra_fields)
+                  bot_no_deleted_password=accounts.bot_no_deleted.password,
+                  vandal_user=accounts.vandal.user, vandal_password=accounts.vandal.password, **extra_fields)
     info = {key: str(value) if isinstance(value, Path) else value for key, value in asdict(bed).items()}
     _private_write(bed_dir / INFO, json.dumps(info, indent=1))
     _private_write(bed_dir / "testbed.env", "".join(f"export {k}='{v}'\n" for k, v in bed.env().items()))

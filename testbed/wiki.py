@@ -28,6 +28,7 @@ _OWN_ENTRIES = {"LocalSettings.php", "images", "config", "extensions", "cache"}
 BOT_USER, BOT_APP = "MediarescueBot", "mediarescue"
 SEED_USER, SEED_APP = "Seeder", "seed"
 OVERSIGHT_USER, OVERSIGHT_APP = "Oversighter", "oversight"
+VANDAL_USER, VANDAL_APP = "Vandal", "vandal"  # an incident's author: a sysop, not a bot (rollback's tests)
 BOT_GRANTS = "basic,highvolume,uploadfile,uploadeditmovefile,delete,viewdeleted,editpage,createeditmovepage"
 # The same bot account logged in through a bot password without `viewdeleted`: no deletedhistory,
 # so no filearchive and no hidden log entries (what a wiki may grant a recovery bot at first).
@@ -65,6 +66,7 @@ class Accounts:
     seeder: Account          # a sysop
     oversighter: Account     # a sysop in the suppress group: deletes and suppresses
     bot_no_deleted: Account  # the bot through a bot password without viewdeleted
+    vandal: Account          # a compromised admin account: uploads, overwrites, deletes, moves
 
 
 def install(bed_dir: Path, port: int) -> tuple[Path, Accounts]:
@@ -89,7 +91,8 @@ def install(bed_dir: Path, port: int) -> tuple[Path, Accounts]:
     return root, Accounts(bot=bot, seeder=_account(root, SEED_USER, SEED_APP, "--sysop"),
                           oversighter=_account(root, OVERSIGHT_USER, OVERSIGHT_APP, "--sysop",
                                                "--custom-groups=suppress", grants=BOT_GRANTS + ",oversight"),
-                          bot_no_deleted=_bot_password(root, BOT_USER, NO_DELETED_APP, NO_DELETED_GRANTS))
+                          bot_no_deleted=_bot_password(root, BOT_USER, NO_DELETED_APP, NO_DELETED_GRANTS),
+                          vandal=_account(root, VANDAL_USER, VANDAL_APP, "--sysop"))
 
 
 def _account(root: Path, user: str, app: str, *groups: str, grants: str = BOT_GRANTS) -> Account:

@@ -15,7 +15,7 @@ from rich.console import Console
 
 from mediarescue.catalog import Catalog
 from mediarescue.mediawiki import MediaWiki
-from policies.recovery import Situation, decide
+from policies.recovery import Backed, Situation, decide
 from restorer import report
 from restorer.escaping import csv_cell, linkable, wikilink, wikitext
 from restorer.plan import Finding, Verification
@@ -156,3 +156,19 @@ def test_the_published_report_page_is_in_no_category_and_uses_no_template(fs_bed
     reports = tmp_path / "reports"
     assert reports.stat().st_mode & 0o777 == 0o700
     assert [p.stat().st_mode & 0o777 for p in reports.iterdir()] == [0o600, 0o600]
+
+
+@pytest.mark.parametrize("reason", HOSTILE + ["/* section */ [[User:X|me]]"])
+def test_a_hostile_reason_is_inert_in_edit_summaries(reason: str) -> None:
+    """MediaWiki formats edit summaries and log comments: [[...]] becomes a link, /* ... */ a section
+    link. The reason keeps every character it had, with a word joiner inside each of those pairs."""
+    from restorer.escaping import summary
+    from restorer.restore import summary_text
+
+    inert = summary(reason)
+    for pair in ("[[", "]]", "/*", "*/"):
+        assert pair not in inert
+    assert inert.replace("\u2060", "") == reason
+    backed = Backed(1, "File:X.png", "2026-01-01T00:00:00Z", "Alice", 10, "a" * 40, "f" * 64, "current")
+    d = decide(Situation("File:X.png", page_exists=True, backed=(backed,)))[0]
+    assert "[[" not in summary_text(d, reason, 1) and inert in summary_text(d, reason, 1)

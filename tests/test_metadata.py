@@ -17,7 +17,7 @@ from mediarescue.blobstore.metadata import MetadataObject
 from mediarescue.catalog import Catalog, CatalogError, Version
 from mediarescue.catalog.dump import DumpError, table_rows
 from mediarescue.catalog.engine import Target, dialect_of
-from mediarescue.catalog.schema import DUMPED_TABLES
+from mediarescue.catalog.schema import BOOKKEEPING_TABLES, DUMPED_TABLES
 from policies import metadata as policy
 from tests.conftest import Catalogs
 
@@ -63,6 +63,13 @@ def test_forget_keeps_the_chains_of_kept_snapshots_and_the_newest_one() -> None:
     assert policy.needed(OBJECTS, kept_runs=[6]) == {4, 5, 6}
     assert policy.needed(OBJECTS, kept_runs=[2, 6]) == {1, 2, 4, 5, 6}
     assert policy.needed(OBJECTS, kept_runs=[5]) == {4, 5, 6}
+
+
+def test_every_table_of_the_schema_is_dumped_or_bookkeeping(catalogs: Catalogs) -> None:
+    catalog = Catalog(catalogs.new())
+    tables = catalog.engine.tables(catalog.conn) - {"sqlite_sequence"}
+    catalog.close()
+    assert tables == set(DUMPED_TABLES) | set(BOOKKEEPING_TABLES)  # a new table must say whether recovery needs it
 
 
 def _version(title: str, sha1: str, status: str = "current") -> Version:

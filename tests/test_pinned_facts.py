@@ -212,3 +212,45 @@ def test_a_hidden_old_version_answers_404_and_a_full_loss_keeps_its_page(
     page = _bot(any_bed).get(action="query", titles=title, prop="imageinfo")["query"]["pages"][0]
     assert not page.get("missing") and page.get("pageid") and "imageinfo" not in page
     assert list(_bot(any_bed).filearchive([name.replace(" ", "_")], "sha1|timestamp", 10)) == []
+
+
+def test_an_undeleted_file_whose_deleted_bytes_were_lost_is_repaired_by_an_identical_reupload(
+        api: MediaWiki, storage: BedStorage, tmp_path: Path, unique_name: str) -> None:
+    """What rollback's undelete-reupload relies on: the undeletion lists the version with its sha1
+    but serves 404; re-uploading the same bytes answers fileexists-no-change and publishes them."""
+    name = f"{unique_name}.png"
+    path, sha1 = _make(tmp_path, "png", 5)
+    assert api.upload(path, name)["result"] == "Success"
+    time.sleep(SAME_TITLE_GAP)
+    api.post(action="delete", title=f"File:{name}", reason="pinned fact")
+    storage.lose("deleted", deleted_path(sha1, name))
+    time.sleep(SAME_TITLE_GAP)
+    api.post(action="undelete", title=f"File:{name}", reason="pinned fact")
+    [current] = _versions(api, f"File:{name}")
+    assert current["sha1"] == sha1 and requests.get(current["url"], timeout=30).status_code == 404
+    time.sleep(SAME_TITLE_GAP)
+    with pytest.raises(APIError) as refused:
+        api.upload(path, name, ignore_warnings=True)
+    assert refused.value.code == "fileexists-no-change"
+    assert _fetch_sha1(current["url"]) == (200, sha1) and len(_versions(api, f"File:{name}")) == 1
+
+
+def test_a_file_moves_back_over_the_redirect_its_move_left_and_that_redirect_is_deleted(
+        api: MediaWiki, tmp_path: Path, unique_name: str) -> None:
+    """What rollback's move-back relies on: moving B back to A, where A is the one-revision redirect
+    the move A -> B left, needs no extra step; MediaWiki deletes the redirect itself and logs
+    delete/delete_redir at A. With noredirect (suppressredirect) B is left empty. File redirects are
+    followed by imageinfo, so A's versions are the file's until then: only prop=info tells a redirect."""
+    a, b = f"File:{unique_name}.png", f"File:{unique_name} moved.png"
+    path, sha1 = _make(tmp_path, "png", 6)
+    assert api.upload(path, a[5:])["result"] == "Success"
+    api.post(action="move", **{"from": a}, to=b, reason="pinned fact")
+    page = api.get(action="query", titles=a, prop="imageinfo|info", iiprop="sha1")["query"]["pages"][0]
+    assert page.get("redirect") and page["imageinfo"][0]["sha1"] == sha1  # the redirect shows B's file
+    time.sleep(SAME_TITLE_GAP)
+    api.post(action="move", **{"from": b}, to=a, reason="pinned fact: back", noredirect=1)
+    page = api.get(action="query", titles=a, prop="imageinfo|info", iiprop="sha1")["query"]["pages"][0]
+    assert not page.get("redirect") and page["imageinfo"][0]["sha1"] == sha1
+    assert api.get(action="query", titles=b)["query"]["pages"][0].get("missing")
+    log = next(api.query(list="logevents", letitle=a, lelimit=10))["logevents"]
+    assert ("delete", "delete_redir") in [(e["type"], e["action"]) for e in log]

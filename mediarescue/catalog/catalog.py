@@ -165,7 +165,8 @@ class Catalog(CheckQueries, RetentionQueries, StatusQueries, MetadataQueries, Wo
                      ("runs", "versions_stored", "INTEGER NOT NULL DEFAULT 0"),
                      *(("checks", c, "TEXT" if c == "last_run" else "INTEGER")
                        for c in ("last_run", "last_checked", "last_missing", "last_corrupt", "last_errors")),
-                     ("restore_runs", "restored", "INTEGER"), ("restore_runs", "failed", "INTEGER"))
+                     ("restore_runs", "restored", "INTEGER"), ("restore_runs", "failed", "INTEGER"),
+                     ("restore_runs", "kind", "TEXT NOT NULL DEFAULT 'restore'"))
     # What older catalogs have and SCHEMA no longer makes. The indexes each cost a backup a random
     # write per new row; where the bytes were read from is the wiki's layout's to say (Version).
     RETIRED_INDEXES = ("versions_title", "versions_sha1", "versions_timestamp", "pages_title")

@@ -15,6 +15,7 @@ from typing import Any
 from mediarescue.catalog.base import in_chunks, now, records
 from mediarescue.catalog.catalog import Catalog
 from policies.recovery import Decision
+from policies.rollback import Decision as RollbackDecision
 
 
 class Journal:
@@ -35,13 +36,13 @@ class Journal:
             found = records(conn.execute(sql, params))
             return found[0] if found else None
 
-    def start_run(self, reason: str | None, report_page: str | None) -> int:
+    def start_run(self, reason: str | None, report_page: str | None, kind: str = "restore") -> int:
         with self._tx() as conn:
             conn.execute("UPDATE restore_runs SET status = 'interrupted' WHERE wiki = ? AND status = 'running'",
                          (self.wiki,))
-            return conn.execute("INSERT INTO restore_runs (wiki, started, status, reason, report_page) "
-                                "VALUES (?, ?, 'running', ?, ?) RETURNING id",
-                                (self.wiki, now(), reason, report_page)).fetchall()[0][0]
+            return conn.execute("INSERT INTO restore_runs (wiki, started, status, reason, report_page, kind) "
+                                "VALUES (?, ?, 'running', ?, ?, ?) RETURNING id",
+                                (self.wiki, now(), reason, report_page, kind)).fetchall()[0][0]
 
     def finish_run(self, run: int, status: str, restored: int | None = None, failed: int | None = None) -> None:
         with self._tx() as conn:
@@ -97,3 +98,50 @@ class Journal:
 
     def close(self) -> None:
         self._conn.close()
+
+
+class RollbackJournal(Journal):
+    """The rollback's journal (rollback_journal): an entry per title, its steps as they happen."""
+
+    def start_run(self, reason: str | None, report_page: str | None, kind: str = "rollback") -> int:
+        return super().start_run(reason, report_page, kind)
+
+    def open_entry(self, run: int, d: RollbackDecision) -> dict[str, Any]:  # type: ignore[override]
+        """The unfinished entry of this title (a killed run's: `resumed`), or a new one."""
+        found = self._one("SELECT * FROM rollback_journal WHERE wiki = ? AND title = ? "
+                          "AND step NOT IN ('verified', 'failed') ORDER BY id DESC LIMIT 1", (self.wiki, d.title))
+        with self._tx() as conn:
+            if found:
+                conn.execute("UPDATE rollback_journal SET run = ? WHERE id = ?", (run, found["id"]))
+                return {**found, "resumed": True}
+            stamp = now()
+            entry_id = conn.execute(
+                "INSERT INTO rollback_journal (wiki, title, action, steps, sha1, snapshot, step, run, started, "
+                "updated) VALUES (?, ?, ?, ?, ?, ?, 'started', ?, ?, ?) RETURNING id",
+                (self.wiki, d.title, d.action.value, " ".join(d.steps), d.version.sha1 if d.version else None,
+                 d.snapshot, run, stamp, stamp)).fetchall()[0][0]
+        return {"id": entry_id, "step": "started", "started": stamp, "resumed": False}
+
+    def step(self, entry: dict[str, Any], step: str, detail: str = "",  # type: ignore[override]
+             upload_timestamp: str | None = None) -> None:
+        entry["step"] = step
+        with self._tx() as conn:
+            conn.execute("UPDATE rollback_journal SET step = ?, updated = ?, detail = ? WHERE id = ?",
+                         (step, now(), detail, entry["id"]))
+
+    def unfinished_titles(self) -> dict[str, dict[str, Any]]:
+        """Titles a killed rollback left half done, with their entries."""
+        with self._tx() as conn:
+            rows = records(conn.execute("SELECT * FROM rollback_journal WHERE wiki = ? "
+                                        "AND step NOT IN ('verified', 'failed') ORDER BY id", (self.wiki,)))
+        return {row["title"]: row for row in rows}
+
+    def done(self, titles: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The last verified rollback of each of these titles."""
+        found: dict[str, dict[str, Any]] = {}
+        with self._tx() as conn:
+            for chunk, marks in in_chunks(sorted(set(titles))):
+                for row in records(conn.execute(f"SELECT * FROM rollback_journal WHERE wiki = ? AND title IN {marks} "
+                                                "AND step = 'verified' ORDER BY id", (self.wiki, *chunk))):
+                    found[row["title"]] = row
+        return found

@@ -17,8 +17,12 @@ CREATE UNIQUE INDEX IF NOT EXISTS pages_identity ON pages (wiki, title, rev_id);
 # with its key: its INTEGER PRIMARY KEY, else SQLite's rowid (a column of its own on PostgreSQL).
 DUMP_KEYS = {"runs": ("id",), "snapshots": ("run",), "versions": ("id",), "version_states": ("version_id", "until_run"),
              "pages": ("rowid",), "blobs": ("rowid",), "checks": ("rowid",), "verifications": ("id",),
-             "verify_findings": ("rowid",), "restore_runs": ("id",), "restore_journal": ("id",)}
+             "verify_findings": ("rowid",), "restore_runs": ("id",), "restore_journal": ("id",),
+             "rollback_journal": ("id",)}
 DUMPED_TABLES = tuple(DUMP_KEYS)
+# The metadata's own bookkeeping (what a catalog knows of its store copies) and the work a run shares
+# among its collectors (fetch_queue): never dumped into the store.
+BOOKKEEPING_TABLES = ("metadata_changes", "metadata_objects", "catalog_identity", "fetch_queue")
 
 
 def tracking(engine: str) -> str:
@@ -139,7 +143,8 @@ CREATE TABLE IF NOT EXISTS restore_runs (
     reason TEXT,                 -- the operator's, e.g. an incident ticket
     report_page TEXT,
     restored INTEGER,            -- versions restored and verified by the run
-    failed INTEGER               -- actions that failed or could not be verified
+    failed INTEGER,              -- actions that failed or could not be verified
+    kind TEXT NOT NULL DEFAULT 'restore'  -- restore | rollback
 );
 CREATE TABLE IF NOT EXISTS restore_journal (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -158,6 +163,23 @@ CREATE TABLE IF NOT EXISTS restore_journal (
 );
 CREATE INDEX IF NOT EXISTS restore_journal_by_version ON restore_journal (version_id, wiki);
 CREATE INDEX IF NOT EXISTS restore_journal_by_title ON restore_journal (wiki, title);  -- plan asks per title
+-- A rollback's journal: one entry per title and run that acts, its steps recorded before and after
+-- each write, so a killed rollback resumes and a finished one is never done twice.
+CREATE TABLE IF NOT EXISTS rollback_journal (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    wiki TEXT NOT NULL,
+    title TEXT NOT NULL,         -- as of the snapshot: what the title is again afterwards
+    action TEXT NOT NULL,        -- policies.rollback.Rollback
+    steps TEXT NOT NULL,         -- the planned writes, space-separated: move undelete filerevert upload delete
+    sha1 TEXT,                   -- what must be current afterwards (none for a deletion)
+    snapshot INTEGER NOT NULL,   -- the run whose state is the target
+    step TEXT NOT NULL,          -- started | <write>-sent | <write>-done ... | verified | failed
+    run INTEGER NOT NULL REFERENCES restore_runs(id),  -- the run that last worked on it
+    started TEXT NOT NULL,
+    updated TEXT NOT NULL,
+    detail TEXT
+);
+CREATE INDEX IF NOT EXISTS rollback_journal_by_title ON rollback_journal (wiki, title);
 -- Every run is a snapshot: what it saw, kept immutable. This is what a snapshot needs beyond `runs`.
 CREATE TABLE IF NOT EXISTS snapshots (
     run INTEGER PRIMARY KEY REFERENCES runs(id),

@@ -111,6 +111,18 @@ def snapshot_of(catalog: Catalog, wiki: str, as_of: int | str) -> int:
     return row[0]
 
 
+def snapshot_before(catalog: Catalog, wiki: str, moment: str) -> int:
+    """The last finished (done) and kept run of `wiki` that had ended by `moment` (ISO 8601 UTC):
+    the state before an incident that began then."""
+    row = catalog.conn.execute("SELECT r.id FROM runs AS r LEFT JOIN snapshots AS s ON s.run = r.id WHERE r.wiki = ? "
+                               "AND r.status = 'done' AND r.ended IS NOT NULL AND r.ended <= ? "
+                               "AND s.forgotten IS NULL ORDER BY r.id DESC LIMIT 1", (wiki, moment)).fetchone()
+    if row is None:
+        raise SnapshotError(f"{wiki} has no finished backup run that had ended by {moment}: there is no state "
+                            "before the incident to go back to (--as-of names another)")
+    return row[0]
+
+
 def find_as_of(catalog: Catalog, as_of: int | str, *, title: str | None = None, sha1: str | None = None,
                sha256: str | None = None, wiki: str | None = None) -> list[dict[str, Any]]:
     """Every version matching as the catalog saw it as of `as_of` (see snapshot_of), newest upload

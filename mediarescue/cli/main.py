@@ -11,6 +11,7 @@ catalog, calls one function and maps errors to a one-line message and an exit co
     mediarescue keygen FILE
     mediarescue [--config FILE] verify | plan | restore ...   (mediarescue/cli/restore.py)
     mediarescue [--config FILE] status [--max-age HOURS] [--wiki NAME] [--json]   (mediarescue/cli/status.py)
+    mediarescue [--config FILE] rollback --since TIME ...      (mediarescue/cli/rollback.py)
 """
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ from mediarescue.cli import backup as backup_cli
 from mediarescue.cli import catalog as catalog_cli
 from mediarescue.cli import exits
 from mediarescue.cli import restore as restorer_cli
+from mediarescue.cli import rollback as rollback_cli
 from mediarescue.cli import status as status_cli
 from mediarescue.mediawiki import VERSION, APIError
 from mediarescue.transport import RedirectRefused
@@ -66,6 +68,7 @@ def parser() -> argparse.ArgumentParser:
     restorer_cli.add_verbs(verbs, _common)
     status_cli.add_verbs(verbs, _common)
     catalog_cli.add_verbs(verbs, _common)
+    rollback_cli.add_verbs(verbs, _common)
     return main
 
 
@@ -78,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.verb == "keygen":  # needs no config: it makes what the config will name
             return backup_cli.run_keygen(args)
         config = configuration.load(args.config)
-        handlers = {**backup_cli.HANDLERS, **restorer_cli.HANDLERS, **status_cli.HANDLERS, **catalog_cli.HANDLERS}
+        handlers = {**backup_cli.HANDLERS, **restorer_cli.HANDLERS, **rollback_cli.HANDLERS,
+                    **status_cli.HANDLERS, **catalog_cli.HANDLERS}
         try:
             return handlers[args.verb](args, config, console)
         finally:

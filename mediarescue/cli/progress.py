@@ -77,15 +77,16 @@ def reporter(console: Console, wiki: str, every: float = 5.0) -> Iterator[Progre
 
 
 @contextlib.contextmanager
-def restore_progress(console: Console | None, total: int) -> Iterator[Callable[[Outcome], None]]:
+def restore_progress(console: Console | None, total: int, label: str = "restore"
+                     ) -> Iterator[Callable[[Outcome], None]]:
     """Counts per decision, rate and ETA on a terminal; a log line per action elsewhere."""
     counts: Counter[str] = Counter()
     lock = threading.Lock()  # workers report from their own threads
     if console is not None and console.is_terminal:
         began = time.monotonic()
-        with RichProgress(TextColumn("restore"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+        with RichProgress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
                       TimeRemainingColumn(), TextColumn("{task.fields[counts]}"), console=console) as bar:
-            task = bar.add_task("restore", total=total, counts="", rate="")
+            task = bar.add_task(label, total=total, counts="", rate="")
 
             def advance(outcome: Outcome) -> None:
                 with lock:
@@ -100,6 +101,6 @@ def restore_progress(console: Console | None, total: int) -> Iterator[Callable[[
         with lock:
             if console is None:
                 return
-            console.print(f"restore: {outcome.result}: {outcome.decision.action.value} {outcome.decision.title}: "
+            console.print(f"{label}: {outcome.result}: {outcome.decision.action.value} {outcome.decision.title}: "
                           f"{outcome.detail}", highlight=False, markup=False)
     yield log

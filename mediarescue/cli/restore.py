@@ -86,7 +86,7 @@ def _add_input(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-outage-probe", action="store_true", help=_NO_PROBE)
 
 
-def _read_lines(name: str | None) -> list[str]:
+def read_lines(name: str | None) -> list[str]:
     if name is None:
         return []
     try:
@@ -106,7 +106,7 @@ def _fmt(args: argparse.Namespace, *choices: str) -> str:
     return chosen[0] if chosen else "table"
 
 
-def _inspector(config: Config, args: argparse.Namespace) -> tuple[Inspector, str]:
+def inspector_for(config: Config, args: argparse.Namespace) -> tuple[Inspector, str]:
     wiki = config.wiki(args.wiki)
     if not 1 <= args.workers <= 64:
         raise ConfigError(f"--workers must be between 1 and 64, not {args.workers}")
@@ -124,7 +124,7 @@ def run_verify(args: argparse.Namespace, config: Config, console: Console) -> in
     fmt = _fmt(args, "csv", "titles")
     if args.all == bool(args.titles_file):
         raise ConfigError("verify takes a TITLES_FILE ('-' for standard input) or --all")
-    requested = parse(_read_lines(args.titles_file))
+    requested = parse(read_lines(args.titles_file))
     bad = [r for r in requested if r.title is None]
     for r in bad:
         print(f"mediarescue: input error: {r.line!r}: {r.error}", file=sys.stderr)
@@ -134,7 +134,7 @@ def run_verify(args: argparse.Namespace, config: Config, console: Console) -> in
                           "for `plan --from-verify`)")
     catalog = Catalog.open_existing(config.catalog)
     try:
-        inspector, wiki = _inspector(config, args)
+        inspector, wiki = inspector_for(config, args)
         if args.all:
             names = (row["title"] for batch in inspector.api.query(list="allimages", ailimit="max", aiprop="")
                      for row in batch["allimages"])
@@ -152,7 +152,7 @@ def run_verify(args: argparse.Namespace, config: Config, console: Console) -> in
 
 def _decisions(args: argparse.Namespace, config: Config, catalog: Catalog) -> list[Decision]:
     wiki_name = config.wiki(args.wiki).name
-    lines = _read_lines(args.titles_file) + args.title
+    lines = read_lines(args.titles_file) + args.title
     for given, column in ((args.sha1, "sha1"), (args.sha256, "sha256")):
         digest = complete_digest(catalog, column, given, wiki_name)
         if digest is not None:
@@ -177,7 +177,7 @@ def _decisions(args: argparse.Namespace, config: Config, catalog: Catalog) -> li
     if not requested:
         raise ConfigError(f"{args.verb} was given no file title (only blank lines or comments)")
     assume_lost = frozenset(r.title for r in parse(args.assume_lost) if r.title)
-    inspector, wiki = _inspector(config, args)
+    inspector, wiki = inspector_for(config, args)
     return plan(inspector, catalog, wiki, requested, deep=args.deep, include_old=args.include_old,
                 priority=args.priority, probe=not args.no_outage_probe, assume_lost=assume_lost)
 

@@ -205,6 +205,24 @@ class MediaWiki:
             for reply in self.query(list="filearchive", falimit="max", faprop=faprop, **bounds):
                 yield from (row for row in reply.get("filearchive", []) if row["name"] in wanted)
 
+    def log_events(self, start: str, end: str | None = None, user: str | None = None,
+                   title: str | None = None) -> Iterator[dict]:
+        """The file namespace's log entries from `start` to `end` (ISO 8601 UTC, both included), oldest
+        first: uploads, overwrites, reverts, deletions, undeletions, moves; by `user` or of `title` if
+        given. An entry whose target or user is hidden from the account comes without it."""
+        for batch in self.query(list="logevents", lestart=start, leend=end, ledir="newer", leuser=user,
+                                letitle=title, lenamespace=None if title else 6, lelimit="max",
+                                leprop="ids|title|type|user|timestamp|details|comment"):
+            yield from batch.get("logevents", [])
+
+    def deleted_revisions(self, title: str) -> list[str]:
+        """The timestamps of a page's deleted revisions (needs deletedhistory): what `undelete`
+        takes to bring its text back with its file versions."""
+        found: list[str] = []
+        for pages in self.pages(titles=title, prop="deletedrevisions", drvprop="timestamp", drvlimit="max"):
+            found += [r["timestamp"] for page in pages for r in page.get("deletedrevisions", [])]
+        return found
+
     def upload(self, path: Path, filename: str, *, comment: str = "", text: str | None = None,
                ignore_warnings: bool = False, chunk_size: int = CHUNK_SIZE) -> dict:
         """Upload a file from disk; returns the API's `upload` result (Success or Warning).
