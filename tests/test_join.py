@@ -90,3 +90,10 @@ def test_joining_an_sqlite_catalog_is_refused_in_one_line(tmp_path: Path, postgr
     done = mediarescue(config, "backup", "--join")
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "PostgreSQL catalog" in done.stderr
     assert not (tmp_path / "c.db").exists()
+
+
+def test_join_with_follow_is_refused_in_one_line(tmp_path: Path, postgres_bed: TestBed) -> None:
+    target = Catalogs("postgres", tmp_path, postgres_bed).new("follow")
+    config = postgres_bed.write_config(tmp_path / "pg.toml", target.url, tmp_path / "blobs")
+    done = mediarescue(config, "backup", "--join", "--follow")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "--follow" in done.stderr, done.stderr
