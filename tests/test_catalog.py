@@ -294,3 +294,17 @@ def test_a_catalog_written_by_release_0_1_0_opens_and_answers_as_it_did(tmp_path
         assert new.id == 4  # ids are never given twice
     finally:
         catalog.close()
+
+
+def test_a_column_added_since_a_catalog_was_made_is_added_on_either_engine(catalogs: Catalogs) -> None:
+    path = catalogs.new()
+    catalog = Catalog(path)
+    with catalog.conn:
+        catalog.conn.execute("ALTER TABLE blobs DROP COLUMN encrypted")  # as a catalog made before the column
+    catalog.close()
+    catalog = Catalog(path)
+    assert "encrypted" in catalog.engine.columns(catalog.conn, "blobs")
+    run = catalog.start_run("w", "full")
+    [pending] = catalog.record_versions(run, [_version("File:A.png", "a" * 40)])
+    catalog.stored(pending.id, "1" * 64, "a" * 40, 3, True, run, encrypted=True)
+    assert catalog.blob_record("1" * 64) == {"size": 3, "encrypted": True}

@@ -95,6 +95,7 @@ class Catalog(CheckQueries, RetentionQueries, MetadataQueries, WorkQueries):
             self.conn: Any = self.engine.connect()
             self._refuse_foreign_tables(self.engine.tables(self.conn), create)
             self.engine.create_schema(self.conn)
+            self._add_columns()
             return
         problem = sqlite_problem(self.path, must_exist=not create)
         if problem:
@@ -186,16 +187,24 @@ class Catalog(CheckQueries, RetentionQueries, MetadataQueries, WorkQueries):
                     self.conn.execute("INSERT INTO pages SELECT wiki, title, page_id, rev_id, rev_timestamp, text, "
                                       "first_run FROM pages_before")
                     self.conn.execute("DROP TABLE pages_before")
+        self._add_columns()
+        if self._text_hashes():
+            self._compact()
+
+    def _add_columns(self) -> None:
+        """Columns added to tables after catalogs of either engine already existed."""
         for table, column, declaration in self.ADDED_COLUMNS:
-            if column not in {row[1] for row in self.conn.execute(f"PRAGMA table_info({table})")}:
+            if column not in self.engine.columns(self.conn, table):
+                if isinstance(self.engine, Postgres):
+                    self.conn.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} "
+                                      f"{self.engine.ddl(declaration)}")
+                    continue
                 try:
                     with self.conn:
                         self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
                 except sqlite3.OperationalError as error:
                     if "duplicate column" not in str(error):  # another process migrated it just now
                         raise
-        if self._text_hashes():
-            self._compact()
 
     def _text_hashes(self) -> list[str]:
         """The tables that still keep hashes as hex text (catalogs from before the compact layout)."""
