@@ -385,3 +385,17 @@ def test_a_catalog_made_before_the_status_columns_gets_them_on_either_engine(cat
         assert catalog.last_lag("w")["lag_seconds"] == 1.5 and catalog.check_results()[0]["last_run"]
     finally:
         catalog.close()
+
+
+def test_a_column_added_since_a_catalog_was_made_is_added_on_either_engine(catalogs: Catalogs) -> None:
+    path = catalogs.new()
+    catalog = Catalog(path)
+    with catalog.conn:
+        catalog.conn.execute("ALTER TABLE blobs DROP COLUMN encrypted")  # as a catalog made before the column
+    catalog.close()
+    catalog = Catalog(path)
+    assert "encrypted" in catalog.engine.columns(catalog.conn, "blobs")
+    run = catalog.start_run("w", "full")
+    [pending] = catalog.record_versions(run, [_version("File:A.png", "a" * 40)])
+    catalog.stored(pending.id, "1" * 64, "a" * 40, 3, True, run, encrypted=True)
+    assert catalog.blob_record("1" * 64) == {"size": 3, "encrypted": True}

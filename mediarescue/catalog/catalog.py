@@ -204,20 +204,19 @@ class Catalog(CheckQueries, RetentionQueries, StatusQueries, MetadataQueries, Wo
             self._compact()
 
     def _add_columns(self) -> None:
-        """The columns of ADDED_COLUMNS a catalog made before them lacks (either engine)."""
+        """Columns added to tables after catalogs of either engine already existed."""
         for table, column, declaration in self.ADDED_COLUMNS:
-            if column in self.engine.columns(self.conn, table):
-                continue
-            if isinstance(self.engine, Postgres):  # IF NOT EXISTS: another process may add it just now
-                self.conn.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} "
-                                  f"{declaration.replace('REAL', 'DOUBLE PRECISION')}")
-                continue
-            try:
-                with self.conn:
-                    self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
-            except sqlite3.OperationalError as error:
-                if "duplicate column" not in str(error):  # another process migrated it just now
-                    raise
+            if column not in self.engine.columns(self.conn, table):
+                if isinstance(self.engine, Postgres):
+                    self.conn.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} "
+                                      f"{self.engine.ddl(declaration)}")
+                    continue
+                try:
+                    with self.conn:
+                        self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+                except sqlite3.OperationalError as error:
+                    if "duplicate column" not in str(error):  # another process migrated it just now
+                        raise
 
     def _text_hashes(self) -> list[str]:
         """The tables that still keep hashes as hex text (catalogs from before the compact layout)."""

@@ -237,7 +237,7 @@ class Postgres:
         return PgConnection(raw)
 
     def schema(self) -> tuple[list[str], list[str]]:
-        statements = [self._ddl(s) for s in split_statements(SCHEMA)]
+        statements = [self.ddl(s) for s in split_statements(SCHEMA)]
         tables = [s for s in statements if s and _is_table(s)]
         return tables, [s for s in statements if s and not _is_table(s)] + [tracking("postgres")]
 
@@ -262,7 +262,7 @@ class Postgres:
                 conn.execute(statement)
 
     @staticmethod
-    def _ddl(statement: str) -> str:
+    def ddl(statement: str) -> str:
         """One statement of SQLite's schema as PostgreSQL takes it."""
         if statement.upper().startswith("CREATE TRIGGER"):
             return ""  # tracking("postgres") makes PostgreSQL's own
