@@ -211,13 +211,19 @@ class Options:
     progress: Callable[[Outcome], None] = lambda outcome: None  # called from the workers' threads
 
 
+def sweep_left_behind() -> None:
+    """Remove what bot runs (restores, rollbacks) killed with -9 left in the temporary folder: blob
+    copies (deleted content among them) and pywikibot's folder with the bot's session cookie."""
+    for prefix in (WORKDIR_PREFIX, PYWIKIBOT_DIR_PREFIX):
+        sweep_stale_tempdirs(prefix)
+
+
 def run(config: Config, wiki: WikiConfig, catalog: Catalog, decisions: list[Decision],
         options: Options = Options()) -> tuple[dict[str, Any], list[Path]]:
     """The bot loop: preflight, then each decision in the plan's order (restoring ones carried out,
     the others reported), then the report, locally and (asked for) on the wiki."""
     reason, report_page = options.reason, options.report_page
-    for prefix in (WORKDIR_PREFIX, PYWIKIBOT_DIR_PREFIX):  # what restores killed with -9 left behind
-        sweep_stale_tempdirs(prefix)
+    sweep_left_behind()
     bot = Bot(wiki, config.contact, throttle=options.throttle)
     missing = bot.missing_rights()
     if missing:

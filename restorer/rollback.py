@@ -15,7 +15,7 @@ is only read back. Every resulting current version is read back from its URL and
 from __future__ import annotations
 
 import json
-import tempfile
+import shutil
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -31,7 +31,7 @@ from mediarescue.catalog import Catalog
 from mediarescue.catalog.journal import RollbackJournal
 from mediarescue.catalog.snapshots import find_as_of, snapshot_before, snapshot_of
 from mediarescue.config import Config, WikiConfig
-from mediarescue.files import private_dir, private_write
+from mediarescue.files import owned_tempdir, private_dir, private_write
 from mediarescue.mediawiki import APIError, MediaWiki, db_key
 from policies.recovery import Backed
 from policies.rollback import (
@@ -50,7 +50,7 @@ from policies.rollback import (
 from restorer import escaping, report
 from restorer.bot import ROLLBACK_RIGHTS, THROTTLE, Bot, BotError
 from restorer.inspection import IIPROP, FileState, Inspector, file_pool, served_sha1
-from restorer.restore import after_the_second_of, blob_file
+from restorer.restore import WORKDIR_PREFIX, after_the_second_of, blob_file, sweep_left_behind
 
 INCIDENT_TYPES = ("upload", "delete", "move")
 
@@ -308,6 +308,7 @@ def _moves(decisions: list[Decision], moves: bool) -> list[Decision]:
 def run(config: Config, wiki: WikiConfig, catalog: Catalog, the_plan: Plan, options: Options = Options()
         ) -> tuple[dict[str, Any], list[Path]]:
     """The bot loop: rights first, then each decision in the plan's order, then the report."""
+    sweep_left_behind()
     bot = Bot(wiki, config.contact, throttle=options.throttle)
     needed = ROLLBACK_RIGHTS + (("delete",) if any(d.action == Rollback.DELETE_NEW for d in the_plan.decisions)
                                 else ())
@@ -324,8 +325,9 @@ def run(config: Config, wiki: WikiConfig, catalog: Catalog, the_plan: Plan, opti
     outcomes: list[Outcome] = []
     status = "interrupted"
     began = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="mediarescue-rollback-") as workdir:
-        worker = RollbackBot(bot, reader, journal, blob_file(open_store(config), Path(workdir)), config.contact,
+    workdir = owned_tempdir(WORKDIR_PREFIX)  # a kill -9 leaves it to the next bot run's sweep
+    try:
+        worker = RollbackBot(bot, reader, journal, blob_file(open_store(config), workdir), config.contact,
                              tail, bot.site.has_right("suppressredirect"))
         pool = ThreadPoolExecutor(options.workers, thread_name_prefix="rollback")
 
@@ -343,6 +345,8 @@ def run(config: Config, wiki: WikiConfig, catalog: Catalog, the_plan: Plan, opti
             pool.shutdown(wait=status != "interrupted", cancel_futures=True)
             journal.finish_run(run_id, status)
             journal.close()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
     summary = report.rollback_report(run_id, wiki.name, the_plan, outcomes, options.reason)
     summary["seconds"] = round(time.monotonic() - began, 3)
     folder = private_dir(options.report_dir, tighten=False) if options.report_dir else \
