@@ -34,14 +34,32 @@ def _claims_of(target: PostgresURL, pid: int) -> int:
         return conn.execute("SELECT COUNT(*) FROM fetch_queue WHERE owner LIKE ?", (f"%:{pid}:%",)).fetchone()[0]
 
 
+def _wait_until_waiting(target: PostgresURL, count: int, timeout: float = 60) -> None:
+    """Until `count` sessions besides ours are connected to the catalog's database: the joined
+    processes, polling for a run to join."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception), contextlib.closing(Postgres(target).connect()) as conn:
+            others = conn.execute("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                  "AND backend_type = 'client backend' "
+                                  "AND pid <> pg_backend_pid()").fetchone()[0]
+            if others >= count:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"{count} joined processes did not connect within {timeout:.0f} s")
+
+
 def test_one_lister_and_three_joined_processes_one_killed_store_every_version_once(
         postgres_bed: TestBed, tmp_path: Path) -> None:
     seeded = seed(seeder_api(postgres_bed), count=40, size=200_000, large_size=12 * 2**20)
     target = Catalogs("postgres", tmp_path, postgres_bed).new("joined")
     config = postgres_bed.write_config(tmp_path / "pg.toml", target.url, tmp_path / "blobs", workers=1)
-    lister = mediarescue(config, "backup", "--lease", "3", wait=False)
+    # The joined processes first, waiting for a run (up to 60 s): a lister started with them can
+    # finish a wiki this small before they are up, and none of them would hold a claim to be killed.
     joiners = [mediarescue(config, "backup", "--join", "--lease", "3", "--workers", "1", wait=False)
                for _ in range(3)]
+    _wait_until_waiting(target, len(joiners))
+    lister = mediarescue(config, "backup", "--lease", "3", wait=False)
     victim, held = None, 0  # the first joined process seen holding claims (which one gets work is timing)
     deadline = time.monotonic() + 120
     while not held and time.monotonic() < deadline and any(j.poll() is None for j in joiners):
