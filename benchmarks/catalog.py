@@ -50,7 +50,7 @@ from testbed import procs
 
 RESULTS = Path(__file__).resolve().parent / "results" / "catalog.json"
 RUNS = 30
-BUILD = 3  # what the synthetic catalog holds changed: a catalog built before is built again
+BUILD = 4  # what the synthetic catalog holds changed: a catalog built before is built again
 BATCH = 500  # versions a full run records at once: one allimages batch with apihighlimits
 _WORDS = ("Sunset", "Cathedral", "Portrait", "Map", "Bridge", "Harbour", "Mountain", "Street", "Festival", "Museum",
           "Train", "Flower", "River", "Castle", "Market", "Statue")
@@ -122,8 +122,8 @@ def _version_rows(total: int, start: int, end: int) -> Iterator[tuple]:
     """Rows as the catalog keeps them: hashes as bytes, upload times as seconds."""
     for i in range(start, end):
         v = synthetic_version(i)
-        yield (i + 1, v.wiki, v.title, time_in(v.timestamp), bytes.fromhex(v.sha1), *v[4:len(VERSION_FIELDS)],
-               bytes.fromhex(_sha256(i)), 1 + i * RUNS // total, RUNS, "ok")
+        yield (i + 1, v.wiki, v.title, time_in(v.timestamp), bytes.fromhex(v.sha1), None,  # title_at_upload: the title
+               *v[5:len(VERSION_FIELDS)], bytes.fromhex(_sha256(i)), 1 + i * RUNS // total, RUNS, "ok")
 
 
 def _state_rows(total: int) -> Iterator[tuple]:
@@ -161,6 +161,7 @@ def build(target: Path | PostgresURL, total: int) -> None:
         say(f"  {min(total, start + 1_000_000):,} versions")
     with db:
         db.executemany("INSERT OR IGNORE INTO version_states VALUES (?, ?, ?, ?, ?)", _state_rows(total))
+        db.execute("DELETE FROM metadata_changes")  # as a run's metadata object, written at its end, leaves it
     db.execute("CREATE TABLE bench_meta (versions INTEGER, build INTEGER)")
     with db:
         db.execute("INSERT INTO bench_meta VALUES (?, ?)", (total, BUILD))
@@ -239,6 +240,12 @@ class SQLitePlace:
                 "SELECT (page_count - freelist_count) * page_size FROM pragma_page_count, pragma_freelist_count, "
                 "pragma_page_size").fetchone()[0]
 
+    def breakdown(self, name: str) -> dict[str, int]:
+        """Bytes in use by each table and index (SQLite's dbstat)."""
+        with sqlite3.connect(self.target(name)) as db:
+            return dict(db.execute("SELECT name, SUM(pgsize - unused) FROM dbstat GROUP BY name HAVING SUM(pgsize) "
+                                   "> 1000000 ORDER BY 2 DESC"))
+
     def close(self) -> None:
         pass
 
@@ -276,6 +283,14 @@ class PostgresPlace:
                 "SELECT SUM(pg_total_relation_size(c.oid)) FROM pg_class AS c JOIN pg_namespace AS n ON "
                 "n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relkind = 'r' "
                 "AND c.relname != 'bench_meta'").fetchone()[0])
+
+    def breakdown(self, name: str) -> dict[str, int]:
+        """Bytes of each table (its TOAST included) and index."""
+        with contextlib.closing(Postgres(self.target(name)).connect()) as conn:
+            return dict(conn.execute(
+                "SELECT c.relname, pg_table_size(c.oid) FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = "
+                "c.relnamespace WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'i') AND "
+                "pg_table_size(c.oid) > 1000000 ORDER BY 2 DESC").fetchall())
 
     def close(self) -> None:
         procs.stop_all(self.bed)
@@ -372,7 +387,8 @@ def writes(place: Place, count: int, big: Path | PostgresURL | None, big_total: 
         for batch in _batches(rows):
             with catalog.conn:
                 catalog.engine.insert_rows(catalog.conn, "versions", (*VERSION_FIELDS, "first_run", "last_run"), [
-                    (v.wiki, v.title, time_in(v.timestamp), bytes.fromhex(v.sha1), *v[4:len(VERSION_FIELDS)], run, run)
+                    (v.wiki, v.title, time_in(v.timestamp), bytes.fromhex(v.sha1), None, *v[5:len(VERSION_FIELDS)],
+                     run, run)
                     for v in batch])
 
     results["plain bulk insert, same table"] = _rate(count, *_clock(plain_inserts))
@@ -421,6 +437,7 @@ def _measure(args: argparse.Namespace, place: Place) -> None:
     else:
         say(f"reusing {big}")
     states, size = place.stats(name)
+    parts = place.breakdown(name)
     say("writes")
     write_results = writes(place, args.writes, big, args.versions)
     say("lookups")
@@ -428,6 +445,7 @@ def _measure(args: argparse.Namespace, place: Place) -> None:
 
     print(f"{place.engine} catalog of {args.versions:,} versions ({states:,} earlier states): {size / 2**30:.2f} GiB, "
           f"{size / args.versions:.0f} bytes per version (indexes included)")
+    print("size   " + ", ".join(f"{part} {part_size / args.versions:.0f} B" for part, part_size in parts.items()))
     for what, r in write_results.items():
         if "rows" in r:
             print(f"write  {what:42} {r['rows_per_s']:>9,.0f} rows/s ({r['rows_per_cpu_s']:,.0f} per CPU second), "
@@ -445,7 +463,7 @@ def _measure(args: argparse.Namespace, place: Place) -> None:
         "engine": place.engine,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "sqlite": sqlite3.sqlite_version,
                     "load_average": os.getloadavg()},
-        "catalog": {"versions": args.versions, "earlier_states": states, "bytes": size,
+        "catalog": {"versions": args.versions, "earlier_states": states, "bytes": size, "parts": parts,
                     "bytes_per_version": size / args.versions, "reused": reused},
         "writes": write_results, "lookups": lookup_results}, indent=1) + "\n")
 

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from mediarescue import config as configuration
-from mediarescue.catalog import Catalog, CatalogBusy, Journal, Version
+from mediarescue.catalog import Catalog, CatalogBusy, Journal, Version, snapshots
 from mediarescue.mediawiki import canonical_title
+from testbed.bed import TestBed
 from tests.conftest import Catalogs
 
 
@@ -183,6 +184,40 @@ def test_an_older_catalog_is_brought_up_to_the_schema(tmp_path: Path) -> None:
     assert Catalog(tmp_path / "c.db").page_text("w", "File:A.png") == "{{self|cc0}}"  # migrated once, and kept
 
 
+def test_the_title_at_upload_is_kept_only_where_it_differs_and_a_move_keeps_it(catalogs: Catalogs) -> None:
+    """~50 bytes a version: most versions were uploaded under their title. NULL reads as the title;
+    a move writes down the title the version had before, so it still says what it was uploaded as."""
+    catalog = Catalog(catalogs.new())
+    run = catalog.start_run("w", "full")
+    same, renamed = catalog.record_versions(run, [
+        _version("File:A.png", "a" * 40), _version("File:B.png", "b" * 40)._replace(title_at_upload="File:Old.png")])
+    kept = dict(catalog.conn.execute("SELECT id, title_at_upload FROM versions").fetchall())
+    assert kept == {same.id: None, renamed.id: "File:Old.png"}
+    later = catalog.start_run("w", "full")
+    catalog.change_versions(later, {same.id: {"title": "File:C.png"}, renamed.id: {"title": "File:D.png"}})
+    rows = {r["id"]: r for r in catalog.find(wiki="w")}
+    assert (rows[same.id]["title"], rows[same.id]["title_at_upload"]) == ("File:C.png", "File:A.png")
+    assert (rows[renamed.id]["title"], rows[renamed.id]["title_at_upload"]) == ("File:D.png", "File:Old.png")
+    [before] = snapshots.find_as_of(catalog, run, title="File:A.png")
+    assert (before["id"], before["title"], before["title_at_upload"]) == (same.id, "File:A.png", "File:A.png")
+    catalog.close()
+
+
+def test_a_postgresql_catalog_made_before_takes_a_title_at_upload_of_null(tmp_path: Path, postgres_bed: TestBed
+                                                                         ) -> None:
+    target = Catalogs("postgres", tmp_path, postgres_bed).new()
+    catalog = Catalog(target)
+    run = catalog.start_run("w", "full")
+    catalog.record_versions(run, [_version("File:A.png", "a" * 40)._replace(title_at_upload="File:Z.png")])
+    catalog.conn.execute("ALTER TABLE versions ALTER COLUMN title_at_upload SET NOT NULL")  # as it was made
+    catalog.close()
+    catalog = Catalog(target)
+    catalog.record_versions(run, [_version("File:B.png", "b" * 40)])
+    assert catalog.conn.execute("SELECT title, title_at_upload FROM versions ORDER BY id").fetchall() == [
+        ("File:A.png", "File:Z.png"), ("File:B.png", None)]
+    catalog.close()
+
+
 def test_a_description_page_revision_is_kept_once(catalogs: Catalogs) -> None:
     path = catalogs.new()
     catalog = Catalog(path)
@@ -284,6 +319,10 @@ def test_a_catalog_written_by_release_0_1_0_opens_and_answers_as_it_did(tmp_path
         [moved] = catalog.find(title="File:B.png", wiki="w")
         assert (moved["id"], moved["sha256"], moved["title_at_upload"]) == (1, "1" * 64, "File:A.png")
         assert [r["id"] for r in catalog.find(sha1="c" * 40)] == [3]
+        # compact: the title a version was uploaded as is kept only where it is not its title now
+        assert dict(catalog.conn.execute("SELECT id, title_at_upload FROM versions")) == {
+            1: "File:A.png", 2: None, 3: None}
+        assert catalog.find(sha1="c" * 40)[0]["title_at_upload"] == catalog.find(sha1="c" * 40)[0]["title"]
         assert catalog.page_text("w", "File:A.png") == "== Summary ==\nA file."
         assert catalog.last_verification_titles("w") == ["File:B.png"]
         journal = Journal(catalog, "w")

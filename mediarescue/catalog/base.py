@@ -64,6 +64,8 @@ def records(cursor: Any) -> list[dict[str, Any]]:
                     row[name] = bytes(value).hex()
             if isinstance(row.get("timestamp"), int):
                 row["timestamp"] = time_out(row["timestamp"])
+            if "title_at_upload" in row and row["title_at_upload"] is None:  # kept only where it differs
+                row["title_at_upload"] = row.get("title")
     return rows
 
 

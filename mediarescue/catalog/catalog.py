@@ -39,8 +39,8 @@ from mediarescue.catalog.base import (
 from mediarescue.catalog.checks import CheckQueries
 from mediarescue.catalog.engine import Postgres, PostgresURL, Target, dialect_of, quoted, target_of
 from mediarescue.catalog.metadata import MetadataQueries
+from mediarescue.catalog.migrate import Migrations
 from mediarescue.catalog.retention import RetentionQueries
-from mediarescue.catalog.schema import PAGES
 from mediarescue.catalog.status import StatusQueries
 from mediarescue.catalog.work import WorkQueries
 from mediarescue.files import create_private, sqlite_problem, tighten
@@ -76,7 +76,6 @@ class Version(NamedTuple):
 
 
 _IDENTITY, _CATALOGUED, _REFRESHED = slice(0, 4), slice(0, 14), slice(5, 14)  # of a Version's fields
-_COMPACTED = slice(4, 14)  # the catalogued fields after the identity's upload time and sha1, kept as they are
 VERSION_FIELDS = Version._fields[_CATALOGUED]  # the columns of `versions` a Version fills
 REFRESHED_FIELDS = Version._fields[_REFRESHED]  # what a run that sees a known version again sets anew
 
@@ -91,7 +90,7 @@ class Pending(NamedTuple):
     version: Version
 
 
-class Catalog(CheckQueries, RetentionQueries, StatusQueries, MetadataQueries, WorkQueries):
+class Catalog(Migrations, CheckQueries, RetentionQueries, StatusQueries, MetadataQueries, WorkQueries):
     def __init__(self, target: Path | str | PostgresURL, create: bool = True):
         """Open the catalog at `target` (a path, or a PostgreSQL URL); with `create` (backup), make
         it if it does not exist. Either way a folder, a file that is not SQLite or another program's
@@ -102,7 +101,7 @@ class Catalog(CheckQueries, RetentionQueries, StatusQueries, MetadataQueries, Wo
             self.conn: Any = self.engine.connect()
             self._refuse_foreign_tables(self.engine.tables(self.conn), create)
             self.engine.create_schema(self.conn)
-            self._add_columns()
+            self._migrate_postgres()
             return
         problem = sqlite_problem(self.path, must_exist=not create)
         if problem:
@@ -159,98 +158,6 @@ class Catalog(CheckQueries, RetentionQueries, StatusQueries, MetadataQueries, Wo
             self.conn.close()
             raise CatalogError(f"the catalog {self.path} holds no catalog: run `mediarescue backup` first, or fix "
                                "`catalog` in the config")
-
-    # Columns added to tables after catalogs already existed: (table, column, declaration).
-    ADDED_COLUMNS = (("blobs", "encrypted", "INTEGER NOT NULL DEFAULT 0"), ("runs", "lag_seconds", "REAL"),
-                     ("runs", "versions_stored", "INTEGER NOT NULL DEFAULT 0"),
-                     *(("checks", c, "TEXT" if c == "last_run" else "INTEGER")
-                       for c in ("last_run", "last_checked", "last_missing", "last_corrupt", "last_errors")),
-                     ("restore_runs", "restored", "INTEGER"), ("restore_runs", "failed", "INTEGER"),
-                     ("restore_runs", "kind", "TEXT NOT NULL DEFAULT 'restore'"))
-    # What older catalogs have and SCHEMA no longer makes. The indexes each cost a backup a random
-    # write per new row; where the bytes were read from is the wiki's layout's to say (Version).
-    RETIRED_INDEXES = ("versions_title", "versions_sha1", "versions_timestamp", "pages_title")
-    RETIRED_COLUMNS = (("versions", "source_url"), ("versions", "source_container"), ("versions", "source_object"))
-
-    def _retired(self) -> tuple[set[str], set[tuple[str, str]], bool]:
-        """Retired indexes and columns still there, and whether `pages` has its old key (wiki, rev_id)."""
-        indexes = {name for (name,) in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-        columns = {(table, row[1]) for table in {t for t, _ in self.RETIRED_COLUMNS}
-                   for row in self.conn.execute(f"PRAGMA table_info({table})")}
-        old_pages = any(row[3] == "pk" for row in self.conn.execute("PRAGMA index_list(pages)"))
-        return indexes.intersection(self.RETIRED_INDEXES), columns.intersection(self.RETIRED_COLUMNS), old_pages
-
-    def _migrate(self) -> None:
-        """Bring an older catalog up to SCHEMA (CREATE ... IF NOT EXISTS leaves what it has). Tables
-        are rewritten, once, on the first open after an upgrade."""
-        if any(self._retired()):  # a reader of an up-to-date catalog writes nothing
-            with self.conn:
-                self.conn.execute("BEGIN IMMEDIATE")  # one process migrates; one opening beside it finds it done
-                indexes, columns, old_pages = self._retired()
-                for name in indexes:
-                    self.conn.execute(f"DROP INDEX {name}")
-                for table, column in columns:
-                    self.conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
-                if old_pages:
-                    self.conn.execute("ALTER TABLE pages RENAME TO pages_before")
-                    self.conn.execute("DROP INDEX pages_identity")  # SCHEMA made it on the old table
-                    for statement in PAGES.split(";"):
-                        self.conn.execute(statement)
-                    self.conn.execute("INSERT INTO pages SELECT wiki, title, page_id, rev_id, rev_timestamp, text, "
-                                      "first_run FROM pages_before")
-                    self.conn.execute("DROP TABLE pages_before")
-        self._add_columns()
-        if self._text_hashes():
-            self._compact()
-
-    def _add_columns(self) -> None:
-        """Columns added to tables after catalogs of either engine already existed."""
-        for table, column, declaration in self.ADDED_COLUMNS:
-            if column not in self.engine.columns(self.conn, table):
-                if isinstance(self.engine, Postgres):
-                    self.conn.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} "
-                                      f"{self.engine.ddl(declaration)}")
-                    continue
-                try:
-                    with self.conn:
-                        self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
-                except sqlite3.OperationalError as error:
-                    if "duplicate column" not in str(error):  # another process migrated it just now
-                        raise
-
-    def _text_hashes(self) -> list[str]:
-        """The tables that still keep hashes as hex text (catalogs from before the compact layout)."""
-        return [table for table in ("versions", "blobs") if any(
-            row[1] == "sha1" and row[2].upper() == "TEXT" for row in self.conn.execute(f"PRAGMA table_info({table})"))]
-
-    def _compact(self) -> None:
-        """Rewrite versions and blobs with hashes as bytes and upload times as seconds, once (a
-        whole-table copy: minutes at 100 million rows). Not a change of their content: no trigger
-        notes it, and the dumps read the same."""
-        self.conn.create_function("unhex_kept", 1, hash_in, deterministic=True)
-        self.conn.create_function("seconds_kept", 1, lambda v: time_in(v) if isinstance(v, str) else v,
-                                  deterministic=True)
-        self.conn.execute("PRAGMA foreign_keys = OFF")  # versions is dropped and made again under its name
-        try:
-            with self.conn:
-                self.conn.execute("BEGIN IMMEDIATE")  # one process migrates; one opening beside it finds it done
-                tables = self._text_hashes()
-                self.conn.execute("DROP VIEW IF EXISTS sha1_collisions")  # made again by the schema
-                made = {t: s for t in tables for s in self.engine.schema()[0]
-                        if s.startswith(f"CREATE TABLE IF NOT EXISTS {t} (")}
-                for table in tables:
-                    columns = [row[1] for row in self.conn.execute(f"PRAGMA table_info({table})")]
-                    kept = {"sha1": "unhex_kept(sha1)", "sha256": "unhex_kept(sha256)",
-                            "timestamp": "seconds_kept(timestamp)"}
-                    self.conn.execute(made[table].replace(f"{table} (", f"{table}_compact (", 1))
-                    self.conn.execute(f"INSERT INTO {table}_compact (rowid, {', '.join(map(quoted, columns))}) "
-                                      f"SELECT rowid, {', '.join(kept.get(c, quoted(c)) for c in columns)} "
-                                      f"FROM {table}")
-                    self.conn.execute(f"DROP TABLE {table}")
-                    self.conn.execute(f"ALTER TABLE {table}_compact RENAME TO {table}")
-        finally:
-            self.conn.execute("PRAGMA foreign_keys = ON")
-        self.engine.create_schema(self.conn)  # the indexes, triggers and view of the tables made again
 
     def close(self) -> None:
         """Closing ends the locks too (PostgreSQL's with the session, SQLite's with their files)."""
@@ -314,7 +221,8 @@ class Catalog(CheckQueries, RetentionQueries, StatusQueries, MetadataQueries, Wo
             runs = (run, run)  # first and last run of a new version
             for v, key, known in zip(batch.values(), keys, found):
                 if known is None:
-                    fresh.append((next_id, *key) + v[_COMPACTED] + runs)
+                    uploaded_as = v.title_at_upload if v.title_at_upload != v.title else None
+                    fresh.append((next_id, *key, uploaded_as) + v[_REFRESHED] + runs)
                     pending.append(Pending(next_id, v))
                     next_id += 1
                     continue
@@ -390,8 +298,10 @@ class Catalog(CheckQueries, RetentionQueries, StatusQueries, MetadataQueries, Wo
                     count += self.conn.execute("INSERT INTO version_states (version_id, until_run, title, status, "
                                                "archive_name) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                                                (version_id, run, title, status, archive_name)).rowcount
-                self.conn.execute(f"UPDATE versions SET {', '.join(f'{f} = ?' for f in fields)} WHERE id = ?",
-                                  (*fields.values(), version_id))
+                # A moved version keeps the title it was uploaded as (NULL said: its title, until now)
+                uploaded_as = ", title_at_upload = COALESCE(title_at_upload, ?)" if "title" in fields else ""
+                self.conn.execute(f"UPDATE versions SET {', '.join(f'{f} = ?' for f in fields)}{uploaded_as} "
+                                  "WHERE id = ?", (*fields.values(), *([title] if uploaded_as else []), version_id))
             self._count_snapshot(run, changed_versions=count)
         return count
 

@@ -1,5 +1,5 @@
 """The catalog's schema: every table, index and view, as SQLite creates them. Migrations of older
-catalogs are in catalog.py (`Catalog._migrate`)."""
+catalogs are in migrate.py."""
 
 # A description page's text, a row per revision read. Keyed in the order a run lists titles, for the
 # same reason as versions; a revision read again changes nothing.
@@ -68,7 +68,7 @@ CREATE TABLE IF NOT EXISTS versions (
     id INTEGER PRIMARY KEY,             -- mediarescue's own id of a file version: never reused (record_versions)
     wiki TEXT NOT NULL,
     title TEXT NOT NULL,                -- as of the last run that saw it
-    title_at_upload TEXT NOT NULL,
+    title_at_upload TEXT,               -- NULL: the title (most versions; ~50 bytes a version saved)
     timestamp INTEGER NOT NULL,         -- upload time, Unix seconds (ISO 8601 UTC at the edges)
     user TEXT,
     comment TEXT,
