@@ -127,6 +127,23 @@ def test_full_copies_and_deltas_give_back_every_table_row_for_row(catalogs: Cata
         kept.recover(store, recovered)
 
 
+def test_a_delta_with_a_blob_pruned_and_stored_again_applies_on_either_engine(catalogs: Catalogs) -> None:
+    """The blobs row goes (prune) and comes back under a new key with the same sha256: the delta
+    must remove the old row before it adds the new one, or PostgreSQL refuses the second sha256."""
+    path = catalogs.new()
+    catalog = Catalog(path)
+    store = LocalBlobStore(catalogs.tmp_path / "blobs")
+    _history(catalog, store)
+    four = catalog.start_run("w", "full")
+    catalog.forget([], [], ["c" * 64], "2026-03-01T00:00:00Z")
+    [again] = catalog.record_versions(four, [_version("File:A2.png", "a" * 40)])  # pruned: pending again
+    catalog.stored(again.id, "c" * 64, "a" * 40, 3, True, four)
+    catalog.finish_run(four, "done")
+    assert kept.save(catalog, store, kept.Settings(full_share=10)).kind == "delta"
+    kept.recover(store, recovered := catalogs.new("r"))
+    assert _rows(recovered) == _rows(path)
+
+
 def test_a_corrupt_object_is_never_trusted_and_leaves_nothing(catalogs: Catalogs) -> None:
     path = catalogs.new()
     tmp_path = catalogs.tmp_path

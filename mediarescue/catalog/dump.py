@@ -5,8 +5,8 @@ between machines and engines (`catalog export` / `catalog import`). Never a copy
 A dump is gzip of UTF-8 lines:
 
     {"format": "mediarescue-catalog", "version": 1, "kind": "full"|"delta", "run": R, "sequences": {...}, ...}
+    {"deleted": "version_states", "keys": [[version_id, until_run], ...]}   (deltas only; before the table's rows)
     {"table": "versions", "columns": ["id", "wiki", ...]}   then lines of rows: [[...], [...], ...]
-    {"deleted": "version_states", "keys": [[version_id, until_run], ...]}   (deltas only)
     {"end": {"rows": N}}                                     a dump without it is cut short: refused
 
 Every table keeps a key: its INTEGER PRIMARY KEY, else a `rowid` column (SQLite's row id; a
@@ -113,6 +113,11 @@ def _lines_delta(conn: Any, engine: Dialect, info: DumpInfo) -> Iterator[str]:
                             "ORDER BY c.k1, c.k2", (table, upto))
         gone = conn.execute(f"SELECT k1, k2 FROM ({changed}) AS c WHERE NOT EXISTS (SELECT 1 FROM {table} AS t "
                             f"WHERE {match}) ORDER BY k1, k2", (table, upto))
+        # Deletions first: a row that went and came back under a new key (a blob pruned and stored
+        # again) would otherwise meet its old self in another unique column (blobs.sha256).
+        while keys := gone.fetchmany(ROWS_PER_LINE * 10):
+            info.rows += len(keys)
+            yield json.dumps({"deleted": table, "keys": [list(k) if len(key) > 1 else k[0] for k in keys]})
         out = _converter(table, columns, "out")
         first = rows.fetchmany(ROWS_PER_LINE)
         if first:
@@ -122,9 +127,6 @@ def _lines_delta(conn: Any, engine: Dialect, info: DumpInfo) -> Iterator[str]:
             info.rows += len(page)
             yield json.dumps([out(row) for row in page] if out else page, ensure_ascii=False)
             page = rows.fetchmany(ROWS_PER_LINE)
-        while keys := gone.fetchmany(ROWS_PER_LINE * 10):
-            info.rows += len(keys)
-            yield json.dumps({"deleted": table, "keys": [list(k) if len(key) > 1 else k[0] for k in keys]})
 
 
 def dump(engine: Dialect, kind: str, extra: dict[str, Any] | None = None) -> tuple[DumpInfo, Iterator[bytes]]:
