@@ -3,11 +3,8 @@ read everything back, audit the wiki's logs; kill -9 at the worst moments and re
 from __future__ import annotations
 
 import hashlib
-import http.server
 import json
-import re
 import signal
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +18,7 @@ from testbed.media import write_media
 from testbed.seed import SAME_TITLE_GAP, SeedResult, seed
 from testbed.storage import BedStorage
 from tests.conftest import _running_bed, mediarescue, seeder_api
+from tests.proxies import HoldingProxy
 
 pytestmark = pytest.mark.integration
 OLD_LOST = [f"File:Restore kill {n}.png" for n in range(4)]
@@ -158,52 +156,6 @@ def test_restore_brings_back_every_restorable_version_and_audits_it(broken: Bed)
     assert "cc-by-sa-4.0" in gone_page  # the description page the loss left behind is kept as it was
 
 
-class _HoldingProxy:
-    """Stands between the bot and api.php and stops one kind of write dead, before the wiki sees it
-    or after the wiki did it but before the bot hears back: where a kill -9 hurts most."""
-
-    def __init__(self, target: str, action: bytes, after: bool):
-        self.held = threading.Event()
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def _forward(self, method: str) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                hold = method == "POST" and (b"action=" + action in body or re.search(
-                    rb'name="action"\r?\n\r?\n' + action + rb"\r?\n", body) is not None)
-                if hold and not after:
-                    outer.held.set()
-                    time.sleep(120)
-                    return
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
-                upstream = requests.request(method, target + self.path, data=body, headers=headers, timeout=60)
-                if hold:
-                    outer.held.set()
-                    time.sleep(120)
-                    return
-                self.send_response(upstream.status_code)
-                raw = upstream.raw.headers  # keeps each Set-Cookie whole, unlike upstream.headers
-                for key in {k.lower() for k in raw.keys()} - {"content-length", "transfer-encoding", "connection",
-                                                              "content-encoding"}:
-                    for value in raw.getlist(key):
-                        self.send_header(key, value)
-                self.send_header("Content-Length", str(len(upstream.content)))
-                self.end_headers()
-                self.wfile.write(upstream.content)
-
-            def do_GET(self) -> None:
-                self._forward("GET")
-
-            def do_POST(self) -> None:
-                self._forward("POST")
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
 @pytest.mark.parametrize("title, action, after", [
@@ -217,7 +169,7 @@ def test_kill_9_mid_restore_then_rerun_ends_the_same_with_no_duplicate_log_entri
         broken: Bed, title: str, action: bytes, after: bool) -> None:
     title = broken.titles.get(title, title)
     origin = broken.bed.api_url.removesuffix("/api.php")
-    proxy = _HoldingProxy(origin, action, after)
+    proxy = HoldingProxy(origin, action, after)
     through = broken.config.with_name(f"through-proxy-{action.decode()}-{after}.toml")
     through.write_text(broken.config.read_text().replace(broken.bed.api_url, proxy.url + "/api.php"))
     running = mediarescue(through, "restore", "--title", title, "--yes", wait=False)

@@ -21,7 +21,7 @@ from testbed.media import write_media
 from testbed.seed import SAME_TITLE_GAP, SeedResult, seed
 from testbed.storage import BedStorage
 from tests.conftest import _running_bed, mediarescue, seeder_api
-from tests.test_restore import _HoldingProxy
+from tests.proxies import HoldingProxy
 
 pytestmark = pytest.mark.integration
 BOT = "MediarescueBot"
@@ -162,7 +162,7 @@ def test_no_snapshot_before_the_incident_is_a_clear_error(incident: Incident) ->
 def test_kill_9_mid_rollback_then_rerun_ends_the_same_with_no_duplicate_log_entries(
         incident: Incident, role: str, action: bytes, after: bool) -> None:
     title = incident.roles[role]
-    proxy = _HoldingProxy(incident.bed.api_url.removesuffix("/api.php"), action, after)
+    proxy = HoldingProxy(incident.bed.api_url.removesuffix("/api.php"), action, after)
     through = incident.config.with_name(f"rollback-proxy-{role}.toml")
     through.write_text(incident.config.read_text().replace(incident.bed.api_url, proxy.url + "/api.php"))
     running = incident.rollback(str(_titles_file(incident, title)), "--yes", config=through, wait=False)

@@ -1,13 +1,16 @@
 """How a run shows its progress: a rich display on a terminal (a backup: versions, bytes, rate, ETA,
 errors; a restore: actions, rate, ETA, counts per decision), plain log lines when the output is not a
-terminal."""
+terminal; and how a bot run shows its outcome."""
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import (
@@ -104,3 +107,13 @@ def restore_progress(console: Console | None, total: int, label: str = "restore"
             console.print(f"{label}: {outcome.result}: {outcome.decision.action.value} {outcome.decision.title}: "
                           f"{outcome.detail}", highlight=False, markup=False)
     yield log
+
+
+def show_outcome(console: Console, summary: dict[str, Any], paths: list[Path], as_json: bool,
+                 text: Callable[[dict[str, Any]], str]) -> None:
+    """A bot run's summary (restore, rollback): JSON, or `text` of it and where its reports are."""
+    if as_json:
+        print(json.dumps(summary, indent=1, ensure_ascii=False))
+        return
+    console.print(text(summary), highlight=False, markup=False)
+    console.print("report: " + "  ".join(str(p) for p in paths), highlight=False, markup=False)

@@ -14,7 +14,6 @@ usage and 3 when the media storage is down (nothing is called lost then).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Callable
@@ -24,7 +23,7 @@ from rich.console import Console
 from mediarescue.catalog import Catalog
 from mediarescue.cli import exits
 from mediarescue.cli.backup import complete_digest
-from mediarescue.cli.progress import restore_progress
+from mediarescue.cli.progress import restore_progress, show_outcome
 from mediarescue.config import Config, ConfigError
 from mediarescue.mediawiki import MediaWiki
 from policies.recovery import RESTORING, Decision
@@ -219,11 +218,7 @@ def run_restore(args: argparse.Namespace, config: Config, console: Console) -> i
         return exits.FAILED
     finally:
         catalog.close()
-    if args.json:
-        print(json.dumps(summary, indent=1, ensure_ascii=False))
-    else:
-        console.print(report.restore_text(summary), highlight=False, markup=False)
-        console.print("report: " + "  ".join(str(p) for p in paths), highlight=False, markup=False)
+    show_outcome(console, summary, paths, args.json, report.restore_text)
     return exits.OK if summary["ok"] else exits.FAILED
 
 

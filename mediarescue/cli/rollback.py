@@ -10,7 +10,6 @@ any cannot be or a write failed, 2 on bad usage or when no snapshot precedes the
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from datetime import datetime, timezone
 from typing import Callable
@@ -20,7 +19,7 @@ from rich.console import Console
 from mediarescue.catalog import Catalog
 from mediarescue.catalog.snapshots import SnapshotError, parse_as_of
 from mediarescue.cli import exits
-from mediarescue.cli.progress import restore_progress
+from mediarescue.cli.progress import restore_progress, show_outcome
 from mediarescue.cli.restore import inspector_for, read_lines
 from mediarescue.config import Config, ConfigError
 from restorer import report
@@ -132,11 +131,7 @@ def _carry_out(args: argparse.Namespace, config: Config, catalog: Catalog, the_p
     except BotError as error:  # the bot could not start (login, rights) or publish: one line, not a traceback
         print(f"mediarescue: error: {error}", file=sys.stderr)
         return exits.FAILED
-    if args.json:
-        print(json.dumps(summary, indent=1, ensure_ascii=False))
-    else:
-        console.print(report.rollback_text(summary), highlight=False, markup=False)
-        console.print("report: " + "  ".join(str(p) for p in paths), highlight=False, markup=False)
+    show_outcome(console, summary, paths, args.json, report.rollback_text)
     return exits.OK if summary["ok"] else exits.FAILED
 
 
