@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import requests
 import urllib3
@@ -51,6 +52,7 @@ class FollowOptions:
     max_age: timedelta = timedelta(hours=26)  # for the status the metrics carry
     metrics_file: Path | None = None         # also written after each pass, when configured
     log: Callable[[str], None] = lambda line: None
+    quiet_log_every: float = 3600.0          # passes that change nothing are logged once in this many seconds
 
 
 def change_lags(summary: Summary, ended: float) -> list[float]:
@@ -69,6 +71,8 @@ class Follower:
         self.options, self.metrics, self.key_configured = options, follow_metrics, key_configured
         self._stop = threading.Event()
         self.passes = 0
+        self.quiet = 0  # passes that changed nothing and were not logged, since the last line
+        self._said = time.monotonic()
         self._store: dict[str, int] | None = None  # the store's totals: counted after full runs, else summed
 
     def stop(self) -> None:
@@ -117,12 +121,23 @@ class Follower:
             self.catalog.set_run_lag(run["id"], max(lags))
         result = "stopped" if run["status"] == "interrupted" else "ok" if summary.ok else "errors"
         self._count(kind, result, run, lags, summary.snapshot.get("requests", 0))
-        log(f"follow {self.wiki.name}: {kind} run {run['id']} {run['status']}: {summary.changes.entries} log entries, "
-            f"{run['versions_stored']} versions stored, {run['new_blobs']} new blobs ({run['bytes'] / 2**20:.1f} MiB), "
-            f"{run['errors']} errors"
-            + (f", lag max {max(lags):.1f} s" if lags else ""))
+        self._log_pass(kind, run, summary, lags)
         self._refresh_metrics(recount=kind == "full", run=run)
         return summary
+
+    def _log_pass(self, kind: str, run: dict[str, Any], summary: Summary, lags: Sequence[float]) -> None:
+        """A line a pass that did something; a pass that changed nothing only once in quiet_log_every
+        (a line a minute of nothing hides the lines that matter)."""
+        idle = kind == "incremental" and summary.ok and not summary.changes.entries and not run["versions_stored"]
+        if idle and time.monotonic() - self._said < self.options.quiet_log_every:
+            self.quiet += 1
+            return
+        self.options.log(
+            f"follow {self.wiki.name}: {kind} run {run['id']} {run['status']}: {summary.changes.entries} log entries, "
+            f"{run['versions_stored']} versions stored, {run['new_blobs']} new blobs ({run['bytes'] / 2**20:.1f} MiB), "
+            f"{run['errors']} errors" + (f", lag max {max(lags):.1f} s" if lags else "")
+            + (f" ({self.quiet} quiet passes before it)" if self.quiet else ""))
+        self.quiet, self._said = 0, time.monotonic()
 
     def _count(self, kind: str, result: str, run: dict | None = None, lags: Sequence[float] = (),
                requests: int = 0) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import re
 import signal
 import socket
 import sqlite3
@@ -200,8 +201,14 @@ def test_the_metrics_endpoint_and_textfile_carry_the_figures(follow: Follow) -> 
 
 
 def test_sigterm_mid_pass_then_restart_loses_nothing_and_fetches_nothing_twice(follow: Follow) -> None:
+    time.sleep(3 * INTERVAL)  # passes that find nothing to do
     code, out, err = follow.stop(signal.SIGTERM)  # between passes: at once
     assert code == 0 and "Traceback" not in err and "stopped after" in out, out + err
+    # every pass is a line, except those that changed nothing: those are counted, and said once an hour
+    passes, quiet = map(int, re.search(r"stopped after (\d+) passes \((\d+) quiet", out).groups())
+    logged = re.findall(r"(full|incremental) run \d+ done: (\d+) log entries, (\d+) versions stored", out)
+    assert quiet >= 1 and len(logged) + quiet == passes, out
+    assert all(kind == "full" or int(entries) or int(stored) for kind, entries, stored in logged), out
     titles = [f"File:Follow burst {n}.png" for n in range(12)]
     sha1s = {title: follow.upload(title, 100 + n, size=200_000) for n, title in enumerate(titles)}
     follow.proxy.delay = 1.0  # each download slower: the pass is still downloading when SIGTERM comes

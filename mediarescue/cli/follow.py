@@ -75,7 +75,8 @@ def run_follow(args: argparse.Namespace, config: configuration.Config, console: 
                 signal.signal(sig, handler)
     finally:
         catalog.close()
-    log(f"follow {wiki.name}: stopped after {follower.passes} passes; the next start resumes")
+    log(f"follow {wiki.name}: stopped after {follower.passes} passes ({follower.quiet} quiet ones not logged since "
+        "the last line); the next start resumes")
     return exits.OK
 
 
