@@ -5,8 +5,9 @@ on a synthetic catalog of 10 million versions by title, sha1, sha256 and as of a
     ./scripts/bench catalog [--engine sqlite|postgres] [--versions N] [--writes N] [--lookups N] [--dir DIR] [--fresh]
 
 With `--engine postgres` the same figures on PostgreSQL: a server of the test bed's kind (Debian's
-postgresql-15, durable defaults, under DIR/postgres-bed, stopped at the end), each catalog a schema
-of its own; the synthetic catalog is loaded with COPY. Sizes: pg_total_relation_size of every table.
+postgresql-15, durable defaults, under DIR/postgres-bed, stopped at the end and started again by the
+next run), each catalog a schema of its own; the synthetic catalog is loaded with COPY. Sizes:
+pg_total_relation_size of every table.
 
 The synthetic catalog is shaped like Commons: titles of about 45 characters, ~9 % of them with an
 old version, 1 % deleted, every version backed up (sha256 set), 30 daily runs, and 2 % of
@@ -251,17 +252,25 @@ class SQLitePlace:
 
 
 class PostgresPlace:
-    """Catalogs as schemas of a PostgreSQL server of the test bed's kind, started in DIR/postgres-bed."""
+    """Catalogs as schemas of a PostgreSQL server of the test bed's kind, in DIR/postgres-bed: the
+    cluster an earlier run made is started again (its synthetic catalog reused, unless --fresh)."""
     engine = "postgres"
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, fresh: bool):
         self.bed = directory / "postgres-bed"
+        secret = directory / "postgres-password"  # a throwaway cluster's, kept beside it, owner-only
         if self.bed.exists():
             procs.stop_all(self.bed)
-            shutil.rmtree(self.bed)
-        self.bed.mkdir(parents=True)
-        os.chmod(self.bed, 0o755)  # the server's account enters it
-        server = postgres_server.start(self.bed)
+        if self.bed.exists() and secret.exists() and not fresh:
+            server = postgres_server.restart(self.bed, secret.read_text().strip())
+        else:
+            shutil.rmtree(self.bed, ignore_errors=True)
+            self.bed.mkdir(parents=True)
+            os.chmod(self.bed, 0o755)  # the server's account enters it
+            server = postgres_server.start(self.bed)
+            secret.unlink(missing_ok=True)
+            with os.fdopen(os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+                out.write(server.password + "\n")
         self.url, self.password = server.url, server.password
 
     def target(self, name: str) -> PostgresURL:
@@ -274,7 +283,10 @@ class PostgresPlace:
         return self.target(name)
 
     def built(self, name: str, versions: int) -> bool:
-        return False  # a new server each run
+        with contextlib.closing(Postgres(self.target(name)).connect()) as conn:
+            if conn.execute("SELECT to_regclass('bench_meta')").fetchone()[0] is None:
+                return False
+            return conn.execute("SELECT versions, build FROM bench_meta").fetchone() == (versions, BUILD)
 
     def stats(self, name: str) -> tuple[int, int]:
         with contextlib.closing(Postgres(self.target(name)).connect()) as conn:
@@ -404,6 +416,7 @@ def writes(place: Place, count: int, big: Path | PostgresURL | None, big_total: 
             catalog.conn.execute("DELETE FROM versions WHERE first_run = ?", (run,))
             catalog.conn.execute("DELETE FROM snapshots WHERE run = ?", (run,))
             catalog.conn.execute("DELETE FROM runs WHERE id = ?", (run,))
+            catalog.conn.execute("DELETE FROM metadata_changes")  # what a metadata save would have taken
         catalog.close()
     return results
 
@@ -418,7 +431,7 @@ def main() -> None:
     parser.add_argument("--engine", choices=("sqlite", "postgres"), default="sqlite")
     args = parser.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
-    place = SQLitePlace(args.dir) if args.engine == "sqlite" else PostgresPlace(args.dir)
+    place = SQLitePlace(args.dir) if args.engine == "sqlite" else PostgresPlace(args.dir, args.fresh)
     try:
         _measure(args, place)
     finally:

@@ -87,15 +87,23 @@ def start(bed_dir: Path) -> Postgres:
               "--no-sync"], os_user, home, "initdb")
     finally:
         pwfile.unlink(missing_ok=True)
+    server = restart(bed_dir, password)
+    _run([str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(server.port), "-U", USER, DATABASE], os_user,
+         home, "createdb", env={"PGPASSWORD": password})
+    return server
+
+
+def restart(bed_dir: Path, password: str) -> Postgres:
+    """Start the cluster of BED/postgres that `start` made (and procs.stop_all stopped), on a free port."""
+    bin_dir, os_user = binaries(), _os_user()
+    home = bed_dir / "postgres"
     port = procs.free_port()
     # PostgreSQL's durable defaults: the benchmarks measure the catalog on this very server.
-    argv = [str(bin_dir / "postgres"), "-D", str(data), "-c", "listen_addresses=127.0.0.1", "-c", f"port={port}",
-            "-c", f"unix_socket_directories={home}"]
+    argv = [str(bin_dir / "postgres"), "-D", str(home / "data"), "-c", "listen_addresses=127.0.0.1", "-c",
+            f"port={port}", "-c", f"unix_socket_directories={home}"]
     proc = procs.start(bed_dir, "postgres", argv, env={"LC_ALL": "C.UTF-8"}, cwd=home,
                        user=os_user)
     procs.wait_until(lambda: _ready(bin_dir, port), "PostgreSQL", proc, bed_dir / "logs" / "postgres.log")
-    _run([str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", USER, DATABASE], os_user, home,
-         "createdb", env={"PGPASSWORD": password})
     return Postgres(port=port, password=password, os_user=os_user or pwd.getpwuid(os.geteuid()).pw_name)
 
 
