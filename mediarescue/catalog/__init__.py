@@ -1,6 +1,6 @@
 """The catalog: every file version ever seen with its metadata, the description pages, the runs and
 snapshots, the checks, the restore journal and verify's findings. All of mediarescue's SQL is in this
-package: schema.py (tables, indexes, views), catalog.py (migrations, runs, versions, pages, lookups),
+package: schema.py (tables, indexes, views), catalog.py (runs, versions, pages, lookups), migrate.py,
 checks.py (what `check` reads and records), status.py (what `status` and the metrics read),
 snapshots.py (point-in-time answers), journal.py (the restore journal); base.py holds what they share."""
 from mediarescue.catalog.base import CatalogBusy, CatalogDamaged, CatalogError, checked_sha256, now
