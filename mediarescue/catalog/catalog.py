@@ -1,7 +1,7 @@
 """The catalog: every file version ever seen, with its metadata, its bytes' hashes and where the
-bytes are kept; the description pages; and the backup runs: the Catalog class, its migrations,
-and the queries of backups, incremental runs, verify and plan (checks.py, retention.py and status.py
-add those of `check`, `forget` and `status` to the same class; the schema is schema.py).
+bytes are kept; the description pages; and the backup runs: the Catalog class and the queries of
+backups, incremental runs, verify and plan (checks.py, retention.py and status.py add those of
+`check`, `forget` and `status` to the same class, migrate.py its migrations; the schema is schema.py).
 
 Raw SQL rather than an ORM or sqlite-utils' table API: the hot paths (a backup records 130 k
 versions a second) depend on batch statements, partial indexes and keyset pages written for the
