@@ -429,7 +429,7 @@ class Catalog(CheckQueries, RetentionQueries, StatusQueries, MetadataQueries, Wo
         """`encrypted`: how the store keeps the blob now (blobstore.Stored.encrypted). Once sealed, a
         blob stays sealed: public bytes equal to private ones do not unseal it."""
         sha256, sha1 = bytes.fromhex(sha256), bytes.fromhex(sha1)  # as kept (hashes come from the store: hex)
-        with self.conn, self.engine.pipeline(self.conn):  # nothing read: one round trip, and BEGIN and COMMIT
+        with self.conn:  # not pipelined: psycopg's pipeline costs more than it saves for a few one-row statements
             self.engine.relaxed(self.conn)  # lost to a crash: the version is fetched again, its blob found stored
             # Known blobs too: the store may hold content an earlier, killed run stored.
             self.conn.execute("INSERT INTO blobs (sha256, sha1, size, stored, encrypted) VALUES (?, ?, ?, ?, ?) "

@@ -158,7 +158,7 @@ def _candidates(catalog: Catalog, *, title: str | None, sha1: str | None, sha256
     if title is not None:  # the versions that had the title, with the first chunk (one query in all, most often)
         moved = f"{select}(SELECT version_id FROM version_states WHERE title = ?)"
         first, params = queries[0] if queries else (None, [])
-        queries[:1] = [(f"{first} UNION {moved}" if first else moved, [*params, title])]
+        queries[:1] = [(f"{first} UNION ALL {moved}" if first else moved, [*params, title])]  # a row twice: harmless
     for sql, params in queries:
         for version_id, *state in catalog.conn.execute(f"{sql} ORDER BY until_run", params):
             states.setdefault(version_id, []).append(tuple(state))
