@@ -126,9 +126,8 @@ def snapshot_before(catalog: Catalog, wiki: str, moment: str) -> int:
 def find_as_of(catalog: Catalog, as_of: int | str, *, title: str | None = None, sha1: str | None = None,
                sha256: str | None = None, wiki: str | None = None) -> list[dict[str, Any]]:
     """Every version matching as the catalog saw it as of `as_of` (see snapshot_of), newest upload
-    first; each row carries `as_of_run`. Versions vanished by then are left out. A few queries
-    whatever the number of versions: the matches, their earlier states, a run per wiki."""
-    candidates, states = _candidates(catalog, title=title, sha1=sha1, sha256=sha256, wiki=wiki)
+    first; each row carries `as_of_run`. Versions vanished by then are left out."""
+    candidates = _candidates(catalog, title=title, sha1=sha1, sha256=sha256, wiki=wiki)
     rows, runs = [], {}
     for version in candidates:
         if version["wiki"] not in runs:
@@ -136,7 +135,9 @@ def find_as_of(catalog: Catalog, as_of: int | str, *, title: str | None = None, 
         run = runs[version["wiki"]]
         if version["first_run"] > run:
             continue  # not seen yet
-        earlier = next((state for until_run, *state in states.get(version["id"], ()) if until_run > run), None)
+        earlier = catalog.conn.execute(
+            "SELECT title, status, archive_name FROM version_states WHERE version_id = ? AND until_run > ? "
+            "ORDER BY until_run LIMIT 1", (version["id"], run)).fetchone()
         if earlier:
             version = {**version, **dict(zip(STATE_FIELDS, earlier))}
             version["private"] = int(version["private"] or version["status"] == "deleted")
@@ -148,23 +149,14 @@ def find_as_of(catalog: Catalog, as_of: int | str, *, title: str | None = None, 
 
 
 def _candidates(catalog: Catalog, *, title: str | None, sha1: str | None, sha256: str | None,
-                wiki: str | None) -> tuple[list[dict[str, Any]], dict[int, list[tuple]]]:
-    """Versions that match now or, by title, had that title in an earlier state; and the earlier
-    states of each, (until_run, title, status, archive_name) in run order, read in one query."""
+                wiki: str | None) -> list[dict[str, Any]]:
+    """Versions that match now or, by title, had that title in an earlier state."""
     by_id = {row["id"]: row for row in catalog.find(title=title, sha1=sha1, sha256=sha256, wiki=wiki)}
-    states: dict[int, list[tuple]] = {}
-    select = "SELECT version_id, until_run, title, status, archive_name FROM version_states WHERE version_id IN "
-    queries = [(f"{select}{marks}", chunk) for chunk, marks in in_chunks(sorted(by_id))]
-    if title is not None:  # the versions that had the title, with the first chunk (one query in all, most often)
-        moved = f"{select}(SELECT version_id FROM version_states WHERE title = ?)"
-        first, params = queries[0] if queries else (None, [])
-        queries[:1] = [(f"{first} UNION ALL {moved}" if first else moved, [*params, title])]  # a row twice: harmless
-    for sql, params in queries:
-        for version_id, *state in catalog.conn.execute(f"{sql} ORDER BY until_run", params):
-            states.setdefault(version_id, []).append(tuple(state))
-    earlier = [version_id for version_id in states if version_id not in by_id]
-    for chunk, marks in in_chunks(earlier):
-        cursor = catalog.conn.execute(f"SELECT * FROM versions WHERE id IN {marks}"
-                                      + (" AND wiki = ?" if wiki else ""), (*chunk, *([wiki] if wiki else [])))
-        by_id.update((row["id"], row) for row in records(cursor))
-    return list(by_id.values()), states
+    if title is not None:
+        earlier = [row[0] for row in catalog.conn.execute(
+            "SELECT DISTINCT version_id FROM version_states WHERE title = ?", (title,)) if row[0] not in by_id]
+        for chunk, marks in in_chunks(earlier):
+            cursor = catalog.conn.execute(f"SELECT * FROM versions WHERE id IN {marks}"
+                                          + (" AND wiki = ?" if wiki else ""), (*chunk, *([wiki] if wiki else [])))
+            by_id.update((row["id"], row) for row in records(cursor))
+    return list(by_id.values())
