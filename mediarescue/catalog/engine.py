@@ -351,10 +351,6 @@ class Postgres:
 
     _LAST = "COALESCE(pg_sequence_last_value(pg_get_serial_sequence(?, 'id')::regclass), 0)"
 
-    def last_id(self, conn: PgConnection, table: str) -> int:
-        return conn.execute(f"SELECT GREATEST({self._LAST}, COALESCE((SELECT MAX(id) FROM {table}), 0))",
-                            (table,)).fetchone()[0]
-
     def ids_given(self, conn: PgConnection, table: str, last: int) -> None:
         if last > 0:
             conn.execute(f"SELECT setval(pg_get_serial_sequence(?, 'id'), GREATEST(?, {self._LAST}))",
