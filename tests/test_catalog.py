@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -146,6 +147,33 @@ def test_ids_are_never_given_twice_even_when_the_newest_row_goes(catalogs: Catal
         catalog.conn.execute("DELETE FROM versions WHERE id = 3")
     [again] = catalog.record_versions(run, [_version("File:9.png", "9" * 40)])
     assert again.id == 4
+
+
+def test_collectors_recording_at_once_on_postgresql_never_share_an_id(catalogs: Catalogs) -> None:
+    """Two processes' batches in flight together (threads with connections of their own): each
+    new version gets an id of its own from the sequence, and the batches' rows are all there."""
+    if catalogs.engine != "postgres":
+        pytest.skip("one writer at a time on SQLite: the lock file refuses a second")
+    path = catalogs.new()
+    first = Catalog(path)
+    run = first.start_run("w", "full")
+    writers, given = [first, Catalog(path)], {}
+
+    def record(writer: int) -> None:
+        for batch in range(20):
+            versions = [_version(f"File:{writer}-{batch}-{n}.png", f"{writer}{batch:03d}{n:036x}") for n in range(25)]
+            given.update((p.id, p.version.title) for p in writers[writer].record_versions(run, versions))
+
+    threads = [threading.Thread(target=record, args=(w,)) for w in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(given) == 1000  # no id handed to two versions
+    assert {r["id"]: r["title"] for r in first.find(wiki="w")} == given
+    assert first.run(run)["versions_seen"] == 1000
+    for writer in writers:
+        writer.close()
 
 
 def test_an_older_catalog_is_brought_up_to_the_schema(tmp_path: Path) -> None:

@@ -37,7 +37,7 @@ from mediarescue.catalog.base import (
     time_out,
 )
 from mediarescue.catalog.checks import CheckQueries
-from mediarescue.catalog.engine import Postgres, PostgresURL, Target, dialect_of, quoted, target_of
+from mediarescue.catalog.engine import Postgres, PostgresURL, Target, dialect_of, target_of
 from mediarescue.catalog.metadata import MetadataQueries
 from mediarescue.catalog.migrate import Migrations
 from mediarescue.catalog.retention import RetentionQueries
@@ -209,22 +209,24 @@ class Catalog(Migrations, CheckQueries, RetentionQueries, StatusQueries, Metadat
         archive name changes leaves its earlier state in `version_states`.
 
         Set-based, for speed (a full run of Commons records 100 million): one indexed probe finds
-        which versions are known, new ones go in with one executemany and known ones are
-        refreshed by id. No upsert: INSERT ... ON CONFLICT would use up an id per known version."""
+        which versions are known, new ones go in with one bulk insert and known ones are refreshed
+        by id in one more (engine.py: executemany on SQLite, COPY and one UPDATE on PostgreSQL).
+        No upsert: INSERT ... ON CONFLICT would use up an id per known version. Ids are taken after
+        the highest ever given (a sequence; on SQLite sqlite_sequence, written once a batch), so none
+        is given twice, even if a version's row were deleted."""
         batch = {v[_IDENTITY]: v for v in versions}  # a repeat: the last wins
         keys = [(v.wiki, v.title, time_in(v.timestamp), bytes.fromhex(v.sha1)) for v in batch.values()]  # as kept
-        fresh, refreshed, changed, pending = [], [], [], []
+        fresh, refreshed, changed = [], [], []
+        pending: list[Pending | int] = []
         with self.conn:
-            self.engine.relaxed(self.conn)  # a re-run records the same versions again
-            found = self._known_versions(keys)
-            first_id = next_id = self._last_version_id() + 1
-            runs = (run, run)  # first and last run of a new version
+            with self.engine.pipeline(self.conn):  # sent with the probe
+                self.engine.relaxed(self.conn)  # a re-run records the same versions again
+                self.engine.probing(self.conn)
+                found = self._known_versions(keys)
             for v, key, known in zip(batch.values(), keys, found):
                 if known is None:
-                    uploaded_as = v.title_at_upload if v.title_at_upload != v.title else None
-                    fresh.append((next_id, *key, uploaded_as) + v[_REFRESHED] + runs)
-                    pending.append(Pending(next_id, v))
-                    next_id += 1
+                    pending.append(len(fresh))  # its place, for when it has an id
+                    fresh.append((v, key))
                     continue
                 version_id, status, archive_name, first_run, backup_status = known
                 refreshed.append(v[_REFRESHED] + (version_id,))
@@ -232,19 +234,23 @@ class Catalog(Migrations, CheckQueries, RetentionQueries, StatusQueries, Metadat
                     changed.append((version_id, run, v.title, status, archive_name))
                 if backup_status != "ok":
                     pending.append(Pending(version_id, v))
+            ids = self.engine.take_ids(self.conn, "versions", len(fresh))
             if fresh:
+                runs = (run, run)  # first and last run of a new version
                 self.engine.insert_rows(self.conn, "versions", ("id", *VERSION_FIELDS, "first_run", "last_run"),
-                                        fresh)
-                self._given_version_ids(next_id - 1)
-            # rowcount: a version already changed earlier in this run keeps its first, pre-run state
-            changes = self.conn.executemany("INSERT INTO version_states (version_id, until_run, title, status, "
-                                            "archive_name) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                                            changed).rowcount
-            self.conn.executemany(f"UPDATE versions SET {', '.join(f'{quoted(f)} = ?' for f in REFRESHED_FIELDS)}, "
-                                  f"last_run = {int(run)} WHERE id = ?", refreshed)
-            self.count(run, versions_seen=len(batch))
-            self._count_snapshot(run, new_versions=next_id - first_id, changed_versions=max(changes, 0))
-        return pending
+                                        [(i, *key, v.title_at_upload if v.title_at_upload != v.title else None,
+                                          *v[_REFRESHED], *runs) for i, (v, key) in zip(ids, fresh)])
+            changes = 0
+            if changed:  # rowcount: a version already changed earlier in this run keeps its first, pre-run state
+                changes = max(self.conn.executemany("INSERT INTO version_states (version_id, until_run, title, "
+                                                    "status, archive_name) VALUES (?, ?, ?, ?, ?) "
+                                                    "ON CONFLICT DO NOTHING", changed).rowcount, 0)
+            with self.engine.pipeline(self.conn):  # nothing below is read: sent at once
+                self.engine.update_rows(self.conn, "versions", REFRESHED_FIELDS, refreshed,
+                                        also=f", last_run = {int(run)}")
+                self.count(run, versions_seen=len(batch))
+                self._count_snapshot(run, new_versions=len(fresh), changed_versions=changes)
+        return [Pending(ids[p], fresh[p][0]) if isinstance(p, int) else p for p in pending]
 
     def _known_versions(self, keys: list[tuple]) -> list[tuple | None]:
         """For each identity as kept (wiki, title, upload seconds, sha1 bytes), (id, status,
@@ -252,25 +258,16 @@ class Catalog(Migrations, CheckQueries, RetentionQueries, StatusQueries, Metadat
         found: list[tuple | None] = [None] * len(keys)
         for start in range(0, len(keys), 2000):  # 5 variables a key, well under SQLite's limit
             chunk = keys[start:start + 2000]
+            batch, params = self.engine.rows_in(("text", "text", "bigint", "bytea", "bigint"),
+                                                [(*key, position) for position, key in enumerate(chunk, start)])
             # CROSS JOIN keeps SQLite from scanning versions: it probes the identity index per key.
             rows = self.conn.execute(
-                f"SELECT i.column5, v.id, v.status, v.archive_name, v.first_run, v.backup_status FROM (VALUES "
-                f"{', '.join(['(?, ?, ?, ?, ?)'] * len(chunk))}) AS i {self.engine.ordered_join} versions AS v "
-                "ON v.wiki = i.column1 "
-                "AND v.title = i.column2 AND v.timestamp = i.column3 AND v.sha1 = i.column4",
-                [part for position, key in enumerate(chunk, start) for part in (*key, position)])
+                f"SELECT i.column5, v.id, v.status, v.archive_name, v.first_run, v.backup_status FROM {batch} "
+                f"{self.engine.ordered_join} versions AS v ON v.wiki = i.column1 "
+                "AND v.title = i.column2 AND v.timestamp = i.column3 AND v.sha1 = i.column4", params)
             for row in rows:
                 found[row[0]] = row[1:]
         return found
-
-    # Version ids are handed out here, after the highest ever given, which sqlite_sequence keeps as
-    # AUTOINCREMENT would, but written once a batch rather than once a row: none is given twice, even
-    # if a version's row were deleted.
-    def _last_version_id(self) -> int:
-        return self.engine.last_id(self.conn, "versions")
-
-    def _given_version_ids(self, last: int) -> None:
-        self.engine.ids_given(self.conn, "versions", last)
 
     def _count_snapshot(self, run: int, **increments: int) -> None:
         sets = ", ".join(f"{name} = {name} + ?" for name in increments)
@@ -342,7 +339,7 @@ class Catalog(Migrations, CheckQueries, RetentionQueries, StatusQueries, Metadat
         """`encrypted`: how the store keeps the blob now (blobstore.Stored.encrypted). Once sealed, a
         blob stays sealed: public bytes equal to private ones do not unseal it."""
         sha256, sha1 = bytes.fromhex(sha256), bytes.fromhex(sha1)  # as kept (hashes come from the store: hex)
-        with self.conn:
+        with self.conn:  # not pipelined: psycopg's pipeline costs more than it saves for a few one-row statements
             self.engine.relaxed(self.conn)  # lost to a crash: the version is fetched again, its blob found stored
             # Known blobs too: the store may hold content an earlier, killed run stored.
             self.conn.execute("INSERT INTO blobs (sha256, sha1, size, stored, encrypted) VALUES (?, ?, ?, ?, ?) "
