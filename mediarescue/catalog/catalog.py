@@ -278,6 +278,7 @@ class Catalog(CheckQueries, RetentionQueries, StatusQueries, MetadataQueries, Wo
             # Runs left 'running' by a killed process are over: the lock proves none is alive.
             self.conn.execute("UPDATE runs SET status = 'interrupted' WHERE wiki = ? AND status = 'running'", (wiki,))
             self.conn.execute("DELETE FROM fetch_queue WHERE run NOT IN (SELECT id FROM runs WHERE status = 'running')")
+            self.conn.execute("DELETE FROM list_ranges WHERE run NOT IN (SELECT id FROM runs WHERE status = 'running')")
             run = self.conn.execute("INSERT INTO runs (wiki, kind, started, status) VALUES (?, ?, ?, 'running') "
                                     "RETURNING id", (wiki, kind, now())).fetchall()[0][0]
             self.conn.execute("INSERT INTO snapshots (run) VALUES (?)", (run,))
@@ -309,6 +310,9 @@ class Catalog(CheckQueries, RetentionQueries, StatusQueries, MetadataQueries, Wo
         fresh, refreshed, changed, pending = [], [], [], []
         with self.conn:
             self.engine.relaxed(self.conn)  # a re-run records the same versions again
+            # Collectors listing title ranges record at once (PostgreSQL): one at a time from the identity
+            # probe to the insert, so that no id and no identity is given twice.
+            self.engine.serialised(self.conn, "record_versions")
             found = self._known_versions(keys)
             first_id = next_id = self._last_version_id() + 1
             runs = (run, run)  # first and last run of a new version
