@@ -36,9 +36,8 @@ def quantile_positions(count: int, parts: int) -> list[int]:
 
 def first_character_bounds(parts: int, namespace: str = "File") -> list[str]:
     """`parts` - 1 cuts spread over FIRST_CHARACTERS (at most one a character)."""
-    n = len(FIRST_CHARACTERS)
-    picked = sorted({FIRST_CHARACTERS[i * n // parts] for i in range(1, min(parts, n + 1))} - {FIRST_CHARACTERS[0]})
-    return [f"{namespace}:{c}" for c in picked]
+    n, parts = len(FIRST_CHARACTERS), min(parts, len(FIRST_CHARACTERS))
+    return [f"{namespace}:{FIRST_CHARACTERS[i * n // parts]}" for i in range(1, parts)]
 
 
 def ordered_bounds(titles: Sequence[str]) -> list[str]:

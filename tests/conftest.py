@@ -131,6 +131,13 @@ def seeded(collector_bed: bed.TestBed) -> SeedResult:
     return seed(seeder_api(collector_bed))
 
 
+@pytest.fixture(scope="session")
+def postgres_seeded(postgres_bed: bed.TestBed) -> SeedResult:
+    """The PostgreSQL bed's wiki, seeded once a session (a wiki is seeded once): 40 files of 200 kB
+    and a large one, for the tests of collectors sharing a PostgreSQL catalog."""
+    return seed(seeder_api(postgres_bed), count=40, size=200_000, large_size=12 * 2**20)
+
+
 @pytest.fixture(scope="session", params=["swift", "fs"])
 def any_bed(request: pytest.FixtureRequest) -> bed.TestBed:
     """The same test on the Swift-backed and on the filesystem-backed wiki."""

@@ -16,9 +16,9 @@ from mediarescue.catalog import Catalog
 from mediarescue.catalog.engine import Postgres, PostgresURL
 from mediarescue.mediawiki import public_path
 from testbed.bed import TestBed
-from testbed.seed import seed
+from testbed.seed import SeedResult
 from testbed.storage import BedStorage
-from tests.conftest import Catalogs, mediarescue, seeder_api
+from tests.conftest import Catalogs, mediarescue
 
 pytestmark = pytest.mark.integration
 COMPARED = ("id", "title", "title_at_upload", "timestamp", "user", "comment", "size", "mime", "media_type", "sha1",
@@ -50,8 +50,8 @@ def _wait_until_waiting(target: PostgresURL, count: int, timeout: float = 60) ->
 
 
 def test_one_lister_and_three_joined_processes_one_killed_store_every_version_once(
-        postgres_bed: TestBed, tmp_path: Path) -> None:
-    seeded = seed(seeder_api(postgres_bed), count=40, size=200_000, large_size=12 * 2**20)
+        postgres_bed: TestBed, postgres_seeded: SeedResult, tmp_path: Path) -> None:
+    seeded = postgres_seeded
     target = Catalogs("postgres", tmp_path, postgres_bed).new("joined")
     config = postgres_bed.write_config(tmp_path / "pg.toml", target.url, tmp_path / "blobs", workers=1)
     # The joined processes first, waiting for a run (up to 60 s): a lister started with them can
