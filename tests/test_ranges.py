@@ -6,11 +6,13 @@ whose catalog equals a single SQLite run's. On SQLite, --list-split is refused i
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import random
 import signal
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -189,6 +191,15 @@ def _ranges_of(target: PostgresURL, pid: int) -> int:
                             (f"%:{pid}:%",)).fetchone()[0]
 
 
+def _latency_proxy(port: int, delay: float) -> Any:
+    """benchmarks/latency_proxy.py's proxy (benchmarks/ is a folder of scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location("latency_proxy", Path(__file__).parents[1] / "benchmarks" /
+                                                  "latency_proxy.py")
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module.LatencyProxy(port, delay)
+
+
 def test_a_split_listing_by_a_lister_and_joined_processes_one_killed_equals_a_single_run(
         postgres_bed: TestBed, postgres_seeded: SeedResult, tmp_path: Path) -> None:
     target = Catalogs("postgres", tmp_path, postgres_bed).new("split")
@@ -198,8 +209,12 @@ def test_a_split_listing_by_a_lister_and_joined_processes_one_killed_equals_a_si
     joiners = [mediarescue(config, "backup", "--join", "--lease", "3", "--workers", "1", wait=False)
                for _ in range(2)]
     _wait_until_waiting(target, len(joiners))
-    lister = mediarescue(config, "backup", "--lease", "3", *(a for c in cuts for a in ("--split-at", c)),
-                         wait=False)
+    # The lister asks its wiki through a proxy that delays each request 0.3 s, so that the joined
+    # processes (which look for a run each second) find ranges left to list, whatever the machine's speed.
+    proxy = _latency_proxy(int(postgres_bed.api_url.split(":")[2].split("/")[0]), 0.3).start()
+    slow = tmp_path / "slow.toml"
+    slow.write_text(config.read_text().replace(postgres_bed.api_url, f"{proxy.base_url}/api.php"))
+    lister = mediarescue(slow, "backup", "--lease", "3", *(a for c in cuts for a in ("--split-at", c)), wait=False)
     victim = None
     deadline = time.monotonic() + 120
     while victim is None and time.monotonic() < deadline and lister.poll() is None:
@@ -213,6 +228,7 @@ def test_a_split_listing_by_a_lister_and_joined_processes_one_killed_equals_a_si
     victim.send_signal(signal.SIGKILL)
     victim.wait()
     out, err = lister.communicate(timeout=600)
+    proxy.stop()
     assert lister.returncode == 0, out + err
     for joiner in (j for j in joiners if j is not victim):
         out, err = joiner.communicate(timeout=120)
