@@ -12,26 +12,30 @@ recorded already changes nothing (record_versions recognises versions by identit
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
-from collector.incremental import FAPROP
+from collector.incremental import FAPROP, Recorder
 from mediarescue.catalog import Catalog
 from mediarescue.config import WikiConfig
 from mediarescue.mediawiki import MediaWiki, canonical_title
 from policies import title_ranges
 
-if TYPE_CHECKING:
-    from collector.backup import _Recorder
-
 IIPROP = "timestamp|user|comment|url|size|sha1|mime|mediatype|archivename"
 MAX_RANGES = 10_000  # a range a claim query; more would be cuts finer than a lister's batch at Commons' size
+
+
+class RangeRecorder(Recorder, Protocol):
+    """What a range lister needs of its run's recorder (collector.backup implements it): the
+    recording, and the owner and lease of its claims."""
+    owner: str
+    options: Any  # collector.backup.Options: its `lease`
 
 
 class BadSplit(ValueError):
     """A cut given with --split-at is not a file title the wiki takes."""
 
 
-def list_titles(api: MediaWiki, recorder: _Recorder, batch: int, see_deleted: bool, first: str | None = None,
+def list_titles(api: MediaWiki, recorder: Recorder, batch: int, see_deleted: bool, first: str | None = None,
                 next_first: str | None = None, keep: Callable[[], bool] = lambda: True) -> bool:
     """Every file from `first` (a title; None: the first) up to `next_first` (excluded; None: to the
     last) with all its versions, then its deleted versions. `keep` is asked before each batch is
@@ -88,7 +92,7 @@ class RangeLister:
     `connect` gives the wiki's API, the batch size and whether deleted versions may be listed; a
     joined process logs in only once it has a range to list."""
 
-    def __init__(self, catalog: Catalog, recorder: _Recorder, connect: Callable[[], tuple[MediaWiki, int, bool]]):
+    def __init__(self, catalog: Catalog, recorder: RangeRecorder, connect: Callable[[], tuple[MediaWiki, int, bool]]):
         self.catalog, self.recorder, self._connect = catalog, recorder, connect
         self._api: tuple[MediaWiki, int, bool] | None = None
         self.listed: list[int] = []  # the ranges this process listed to their end
@@ -110,7 +114,7 @@ class RangeLister:
         return True
 
 
-def joined_lister(catalog: Catalog, recorder: _Recorder, connect: Callable[[], tuple[MediaWiki, int, bool]]
+def joined_lister(catalog: Catalog, recorder: RangeRecorder, connect: Callable[[], tuple[MediaWiki, int, bool]]
                   ) -> Callable[[], bool]:
     """What a joined process lists: ranges of the run while its lister is alive (a dead lister's
     run is over: the next run lists everything again)."""
