@@ -430,6 +430,13 @@ def join(wiki: WikiConfig, catalog: Catalog, blobs: BlobStore, contact: str, opt
     return Joined(run, recorder.stored_count, catalog.errors(recorder.failed))
 
 
+def _cuts(api: MediaWiki, catalog: Catalog, wiki: str, options: Options) -> list[str] | None:
+    """Where a full run's listing is cut into title ranges (list_split, split_at); None: not cut."""
+    if options.list_split < 2 and not options.split_at:
+        return None
+    return ranges.bounds(api, catalog, wiki, max(options.list_split, len(options.split_at) + 1), options.split_at)
+
+
 def _list_split(catalog: Catalog, run: int, cuts: list[str], recorder: _Recorder,
                 connected: tuple[MediaWiki, int, bool]) -> None:
     """The listing as title ranges cut at `cuts`, shared with the joined processes (after the log
@@ -461,9 +468,7 @@ def backup(wiki: WikiConfig, catalog: Catalog, blobs: BlobStore, contact: str, o
     position = incremental.LogPosition.from_json(stored_position) if stored_position else None
     api, high_batch, see_deleted = ranges.login(wiki, contact)
     batch = options.batch or high_batch
-    split = options.list_split > 1 or bool(options.split_at)
-    cuts = ranges.bounds(api, catalog, wiki.name, max(options.list_split, len(options.split_at) + 1),
-                         options.split_at) if split and not incremental_run else None
+    cuts = None if incremental_run else _cuts(api, catalog, wiki.name, options)
     run = catalog.start_run(wiki.name, "incremental" if incremental_run else "full")
     blobs.sweep()  # what killed runs left in the spool; a live writer's file (another catalog's run) stays
     recorder = _Recorder(wiki, catalog, blobs, _Sources(wiki, contact, options), options, run)
