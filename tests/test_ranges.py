@@ -6,13 +6,11 @@ whose catalog equals a single SQLite run's. On SQLite, --list-split is refused i
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import random
 import signal
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -23,7 +21,7 @@ from policies import title_ranges
 from policies.title_ranges import name_key
 from testbed.bed import TestBed
 from testbed.seed import SeedResult
-from tests.conftest import Catalogs, mediarescue, seeder_api
+from tests.conftest import Catalogs, mediarescue, seeder_api, slow_api
 from tests.test_join import _wait_until_waiting
 
 ODD = ["File:A", "File:A b.png", "File:A_c.png", "File:Ab.png", "File:Äpfel.jpg", "File:Zz.png", "File:ß.svg",
@@ -191,15 +189,6 @@ def _ranges_of(target: PostgresURL, pid: int) -> int:
                             (f"%:{pid}:%",)).fetchone()[0]
 
 
-def _latency_proxy(port: int, delay: float) -> Any:
-    """benchmarks/latency_proxy.py's proxy (benchmarks/ is a folder of scripts, not a package)."""
-    spec = importlib.util.spec_from_file_location("latency_proxy", Path(__file__).parents[1] / "benchmarks" /
-                                                  "latency_proxy.py")
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module.LatencyProxy(port, delay)
-
-
 def test_a_split_listing_by_a_lister_and_joined_processes_one_killed_equals_a_single_run(
         postgres_bed: TestBed, postgres_seeded: SeedResult, tmp_path: Path) -> None:
     target = Catalogs("postgres", tmp_path, postgres_bed).new("split")
@@ -211,9 +200,7 @@ def test_a_split_listing_by_a_lister_and_joined_processes_one_killed_equals_a_si
     _wait_until_waiting(target, len(joiners))
     # The lister asks its wiki through a proxy that delays each request 0.3 s, so that the joined
     # processes (which look for a run each second) find ranges left to list, whatever the machine's speed.
-    proxy = _latency_proxy(int(postgres_bed.api_url.split(":")[2].split("/")[0]), 0.3).start()
-    slow = tmp_path / "slow.toml"
-    slow.write_text(config.read_text().replace(postgres_bed.api_url, f"{proxy.base_url}/api.php"))
+    proxy, slow = slow_api(postgres_bed, config, 0.3)
     lister = mediarescue(slow, "backup", "--lease", "3", *(a for c in cuts for a in ("--split-at", c)), wait=False)
     victim = None
     deadline = time.monotonic() + 120
