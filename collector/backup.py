@@ -31,9 +31,10 @@ import requests
 import urllib3
 from swiftclient.exceptions import ClientException
 
-from collector import incremental
+from collector import incremental, ranges
 from collector import metadata as kept_metadata
-from collector.incremental import FAPROP, NoLogPosition
+from collector.incremental import NoLogPosition
+from collector.ranges import IIPROP
 from mediarescue.blobstore.base import BlobStore, ChecksumMismatch, Stored
 from mediarescue.blobstore.crypto import CorruptBlob, KeyRequired, WrongKey
 from mediarescue.catalog import Catalog, Pending, Version, snapshots
@@ -49,7 +50,6 @@ from mediarescue.mediawiki import (
 )
 from mediarescue.swift import SwiftStore, hide_location, unreachable
 
-IIPROP = "timestamp|user|comment|url|size|sha1|mime|mediatype|archivename"
 CHUNK = 1 << 20
 
 
@@ -92,6 +92,8 @@ class Options:
     metadata: kept_metadata.Settings = field(default_factory=kept_metadata.Settings)  # the catalog's store copies
     lease: float = 120.0                # shared work (PostgreSQL): how long a claim holds without renewal
     join_wait: float = 60.0             # --join: how long to wait for a run to join
+    list_split: int = 0                 # a full run on PostgreSQL: list the wiki as this many title ranges (0: one)
+    split_at: tuple[str, ...] = ()      # ... cut at these titles rather than where the catalog's titles say
 
 
 @dataclass
@@ -309,13 +311,16 @@ class _Recorder:
             self.catalog.renew(self.owner, self.options.lease)
             self.renewed = time.monotonic()
 
-    def drain(self, lister_done: Callable[[], bool]) -> bool:
+    def drain(self, lister_done: Callable[[], bool], list_some: Callable[[], bool] = lambda: False) -> bool:
         """Shared work: fetch until the run has none left (True), or until asked to stop (False:
         nothing more is claimed; what is in flight is left to finish()). A version another process
-        claimed is waited for; if that process died, its lease runs out and the version is claimed here."""
+        claimed is waited for; if that process died, its lease runs out and the version is claimed here.
+        `list_some` lists a title range of the run when one is free (True), fetching meanwhile."""
         while True:
             if self.options.stop():
                 return False
+            if list_some():
+                continue
             self.pump()
             if self.in_flight:
                 self.settle_some()
@@ -397,24 +402,6 @@ class _Recorder:
             self.catalog.release(self.owner)  # what it claimed goes back to the others at once
 
 
-def _listing(api: MediaWiki, recorder: _Recorder, batch: int, see_deleted: bool) -> None:
-    """A full run's listing: every file with all its versions, then the filearchive."""
-    for pages in api.pages(generator="allimages", gailimit=batch, gaisort="name", prop="imageinfo|revisions",
-                           iilimit="max", iiprop=IIPROP, rvprop="ids|timestamp|content", rvslots="main"):
-        versions, texts, hidden = [], [], []
-        for page in pages:
-            page_versions, page_texts, page_hidden = recorder.live_versions(page)
-            versions += page_versions
-            texts += page_texts
-            hidden += page_hidden
-        recorder.record(versions, texts, hidden)
-    if see_deleted:
-        for reply in api.query(list="filearchive", falimit=batch, faprop=FAPROP):
-            rows = reply.get("filearchive", [])
-            versions = [v for v in map(recorder.deleted_version, rows) if v]
-            recorder.record(versions, hidden_deleted=[(r["title"], r["timestamp"]) for r in rows if "sha1" not in r])
-
-
 @dataclass
 class Joined:
     """What a joined process did for a run (None: no run of the wiki was under way)."""
@@ -434,12 +421,31 @@ def join(wiki: WikiConfig, catalog: Catalog, blobs: BlobStore, contact: str, opt
         time.sleep(1)
     recorder = _Recorder(wiki, catalog, blobs, _Sources(wiki, contact, options), options, run)
     done = False
-    try:
-        recorder.drain(lambda: catalog.listing_over(run))
+    try:  # the run's title ranges, if its listing is split, are listed here too
+        recorder.drain(lambda: catalog.listing_over(run),
+                       ranges.joined_lister(catalog, recorder, lambda: ranges.login(wiki, contact)))
         done = True
     finally:
         recorder.close(wait_for_downloads=done)
     return Joined(run, recorder.stored_count, catalog.errors(recorder.failed))
+
+
+def _cuts(api: MediaWiki, catalog: Catalog, wiki: str, options: Options) -> list[str] | None:
+    """Where a full run's listing is cut into title ranges (list_split, split_at); None: not cut."""
+    if options.list_split < 2 and not options.split_at:
+        return None
+    return ranges.bounds(api, catalog, wiki, max(options.list_split, len(options.split_at) + 1), options.split_at)
+
+
+def _list_split(catalog: Catalog, run: int, cuts: list[str], recorder: _Recorder,
+                connected: tuple[MediaWiki, int, bool]) -> None:
+    """The listing as title ranges cut at `cuts`, shared with the joined processes (after the log
+    is applied: a range must not record a moved file's versions as new ones before the move): list
+    ranges and fetch until every range is listed, by whichever process."""
+    catalog.plan_ranges(run, cuts)
+    lister = ranges.RangeLister(catalog, recorder, lambda: connected)
+    if not recorder.drain(lambda: catalog.ranges_left(run) == 0, lister.list_one):
+        raise Stopped()
 
 
 def _mark_vanished(catalog: Catalog, run: int, wiki: str, see_deleted: bool) -> int:
@@ -460,11 +466,9 @@ def backup(wiki: WikiConfig, catalog: Catalog, blobs: BlobStore, contact: str, o
         raise NoLogPosition(f"no finished backup of {wiki.name} says where its log was read up to: "
                             "run a full backup first (mediarescue backup --full)")
     position = incremental.LogPosition.from_json(stored_position) if stored_position else None
-    api = MediaWiki(wiki.api_url, contact, maxlag=wiki.maxlag)
-    api.login(wiki.user, wiki.password)
-    rights = api.rights()
-    batch = options.batch or (500 if "apihighlimits" in rights else 50)
-    see_deleted = "deletedhistory" in rights
+    api, high_batch, see_deleted = ranges.login(wiki, contact)
+    batch = options.batch or high_batch
+    cuts = None if incremental_run else _cuts(api, catalog, wiki.name, options)
     run = catalog.start_run(wiki.name, "incremental" if incremental_run else "full")
     blobs.sweep()  # what killed runs left in the spool; a live writer's file (another catalog's run) stays
     recorder = _Recorder(wiki, catalog, blobs, _Sources(wiki, contact, options), options, run)
@@ -477,8 +481,10 @@ def backup(wiki: WikiConfig, catalog: Catalog, blobs: BlobStore, contact: str, o
         else:  # the log since the last run, so that a full run too records moves and deletions as such
             changes, new_position = incremental.read_changes(api, position)
             incremental.apply_changes(api, catalog, recorder, changes, batch, see_deleted, IIPROP)
-        if not incremental_run:
-            _listing(api, recorder, batch, see_deleted)
+        if cuts is not None:
+            _list_split(catalog, run, cuts, recorder, (api, batch, see_deleted))
+        elif not incremental_run:
+            ranges.list_titles(api, recorder, batch, see_deleted)
         recorder.finish()
         if not incremental_run:
             _mark_vanished(catalog, run, wiki.name, see_deleted)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import importlib.util
 import itertools
 import os
 import secrets
@@ -13,6 +14,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -131,6 +133,13 @@ def seeded(collector_bed: bed.TestBed) -> SeedResult:
     return seed(seeder_api(collector_bed))
 
 
+@pytest.fixture(scope="session")
+def postgres_seeded(postgres_bed: bed.TestBed) -> SeedResult:
+    """The PostgreSQL bed's wiki, seeded once a session (a wiki is seeded once): 40 files of 200 kB
+    and a large one, for the tests of collectors sharing a PostgreSQL catalog."""
+    return seed(seeder_api(postgres_bed), count=40, size=200_000, large_size=12 * 2**20)
+
+
 @pytest.fixture(scope="session", params=["swift", "fs"])
 def any_bed(request: pytest.FixtureRequest) -> bed.TestBed:
     """The same test on the Swift-backed and on the filesystem-backed wiki."""
@@ -145,6 +154,20 @@ def mediarescue(config: Path | None, *args: str, stdin: str | None = None, env: 
     if not wait:
         return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     return subprocess.run(argv, input=stdin, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def slow_api(test_bed: bed.TestBed, config: Path, delay: float) -> tuple[Any, Path]:
+    """A started proxy that delays each request to the bed's API by `delay` seconds
+    (benchmarks/latency_proxy.py; benchmarks/ is a folder of scripts, not a package), and a copy
+    of `config` that asks the API through it: a collector slowed so that others beside it get work."""
+    spec = importlib.util.spec_from_file_location("latency_proxy", Path(__file__).parents[1] / "benchmarks" /
+                                                  "latency_proxy.py")
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    proxy = module.LatencyProxy(int(test_bed.api_url.split("/")[2].rsplit(":", 1)[1]), delay).start()
+    slow = config.with_name(f"{config.stem}-slow.toml")
+    slow.write_text(config.read_text().replace(test_bed.api_url, f"{proxy.base_url}/api.php"))
+    return proxy, slow
 
 
 def seeder_api(test_bed: bed.TestBed) -> MediaWiki:

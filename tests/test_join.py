@@ -16,9 +16,9 @@ from mediarescue.catalog import Catalog
 from mediarescue.catalog.engine import Postgres, PostgresURL
 from mediarescue.mediawiki import public_path
 from testbed.bed import TestBed
-from testbed.seed import seed
+from testbed.seed import SeedResult
 from testbed.storage import BedStorage
-from tests.conftest import Catalogs, mediarescue, seeder_api
+from tests.conftest import Catalogs, mediarescue, slow_api
 
 pytestmark = pytest.mark.integration
 COMPARED = ("id", "title", "title_at_upload", "timestamp", "user", "comment", "size", "mime", "media_type", "sha1",
@@ -50,8 +50,8 @@ def _wait_until_waiting(target: PostgresURL, count: int, timeout: float = 60) ->
 
 
 def test_one_lister_and_three_joined_processes_one_killed_store_every_version_once(
-        postgres_bed: TestBed, tmp_path: Path) -> None:
-    seeded = seed(seeder_api(postgres_bed), count=40, size=200_000, large_size=12 * 2**20)
+        postgres_bed: TestBed, postgres_seeded: SeedResult, tmp_path: Path) -> None:
+    seeded = postgres_seeded
     target = Catalogs("postgres", tmp_path, postgres_bed).new("joined")
     config = postgres_bed.write_config(tmp_path / "pg.toml", target.url, tmp_path / "blobs", workers=1)
     # The joined processes first, waiting for a run (up to 60 s): a lister started with them can
@@ -59,7 +59,10 @@ def test_one_lister_and_three_joined_processes_one_killed_store_every_version_on
     joiners = [mediarescue(config, "backup", "--join", "--lease", "3", "--workers", "1", wait=False)
                for _ in range(3)]
     _wait_until_waiting(target, len(joiners))
-    lister = mediarescue(config, "backup", "--lease", "3", wait=False)
+    # The lister asks its wiki through a proxy that delays each request 0.2 s: it enqueues batch by batch
+    # while the joined processes claim, rather than all at once before they look (1 failure in a full suite).
+    proxy, slow = slow_api(postgres_bed, config, 0.2)
+    lister = mediarescue(slow, "backup", "--lease", "3", wait=False)
     victim, held = None, 0  # the first joined process seen holding claims (which one gets work is timing)
     deadline = time.monotonic() + 120
     while not held and time.monotonic() < deadline and any(j.poll() is None for j in joiners):
@@ -74,6 +77,7 @@ def test_one_lister_and_three_joined_processes_one_killed_store_every_version_on
     victim.send_signal(signal.SIGKILL)
     victim.wait()
     out, err = lister.communicate(timeout=600)
+    proxy.stop()
     assert lister.returncode == 0, out + err
     for joiner in (j for j in joiners if j is not victim):
         out, err = joiner.communicate(timeout=120)

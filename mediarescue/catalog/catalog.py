@@ -185,6 +185,7 @@ class Catalog(Migrations, CheckQueries, RetentionQueries, StatusQueries, Metadat
             # Runs left 'running' by a killed process are over: the lock proves none is alive.
             self.conn.execute("UPDATE runs SET status = 'interrupted' WHERE wiki = ? AND status = 'running'", (wiki,))
             self.conn.execute("DELETE FROM fetch_queue WHERE run NOT IN (SELECT id FROM runs WHERE status = 'running')")
+            self.conn.execute("DELETE FROM list_ranges WHERE run NOT IN (SELECT id FROM runs WHERE status = 'running')")
             run = self.conn.execute("INSERT INTO runs (wiki, kind, started, status) VALUES (?, ?, ?, 'running') "
                                     "RETURNING id", (wiki, kind, now())).fetchall()[0][0]
             self.conn.execute("INSERT INTO snapshots (run) VALUES (?)", (run,))
@@ -222,6 +223,9 @@ class Catalog(Migrations, CheckQueries, RetentionQueries, StatusQueries, Metadat
             with self.engine.pipeline(self.conn):  # sent with the probe
                 self.engine.relaxed(self.conn)  # a re-run records the same versions again
                 self.engine.probing(self.conn)
+                # Collectors listing title ranges record at once (PostgreSQL): one at a time from the
+                # identity probe to the insert, so that no identity is recorded twice.
+                self.engine.serialised(self.conn, "record_versions")
                 found = self._known_versions(keys)
             for v, key, known in zip(batch.values(), keys, found):
                 if known is None:

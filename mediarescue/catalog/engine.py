@@ -78,6 +78,7 @@ class SQLite:
     shared = False  # one host, one process: `backup --join` is refused
     ordered_join = "CROSS JOIN"  # SQLite's way to keep the join order written (an inner join all the same)
     skip_locked = ""  # one writer at a time: nothing to skip
+    byte_order = ""  # TEXT compares byte by byte (BINARY), as MediaWiki's names do
     clock = "((julianday('now') - 2440587.5) * 86400.0)"  # Unix time, as the catalog's own clock
 
     def __init__(self, path: Path):
@@ -182,6 +183,9 @@ class SQLite:
             raise CatalogBusy(f"another {kind} is writing to {self.path}") from None
         self._locks[kind] = handle
 
+    def serialised(self, conn: sqlite3.Connection, kind: str) -> None:
+        """One writer at a time already (the backup lock): nothing to wait for."""
+
     def unlock(self, conn: sqlite3.Connection, kind: str) -> None:
         handle = self._locks.pop(kind, None)
         if handle:
@@ -248,6 +252,7 @@ class Postgres:
     shared = True  # collectors on many hosts: `backup --join`
     ordered_join = "JOIN"
     skip_locked = "FOR UPDATE SKIP LOCKED"  # claims of other processes are passed over, never waited for
+    byte_order = 'COLLATE "C"'  # byte by byte, as MediaWiki's names compare, whatever the database's collation
     clock = "EXTRACT(EPOCH FROM clock_timestamp())::float8"  # the server's: collectors' clocks may differ
 
     def __init__(self, target: PostgresURL):
@@ -272,7 +277,7 @@ class Postgres:
         return tables, [s for s in statements if s and not _is_table(s)] + [tracking("postgres")]
 
     def create_schema(self, conn: PgConnection) -> None:
-        if self.tables(conn) >= set(DUMPED_TABLES) | {"metadata_changes", "fetch_queue"}:
+        if self.tables(conn) >= set(DUMPED_TABLES) | {"metadata_changes", "fetch_queue", "list_ranges"}:
             self._add_indexes(conn)  # a catalog opened again: at most an index added since it was made
             return
         with conn:
@@ -430,6 +435,11 @@ class Postgres:
 
     def unlock(self, conn: PgConnection, kind: str) -> None:
         conn.execute("SELECT pg_advisory_unlock(hashtext(current_schema() || ':' || ?))", (kind,))
+
+    def serialised(self, conn: PgConnection, kind: str) -> None:
+        """The rest of this transaction runs alone among those that ask for `kind`: a lock of the
+        transaction, let go when it commits or rolls back (a killed holder's with its session)."""
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':xact:' || ?))", (kind,))
 
     def held_elsewhere(self, conn: PgConnection, kind: str) -> bool:
         """Whether another session holds `kind`'s lock (a live backup), tried and let go at once."""

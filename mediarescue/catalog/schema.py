@@ -21,8 +21,8 @@ DUMP_KEYS = {"runs": ("id",), "snapshots": ("run",), "versions": ("id",), "versi
              "rollback_journal": ("id",)}
 DUMPED_TABLES = tuple(DUMP_KEYS)
 # The metadata's own bookkeeping (what a catalog knows of its store copies) and the work a run shares
-# among its collectors (fetch_queue): never dumped into the store.
-BOOKKEEPING_TABLES = ("metadata_changes", "metadata_objects", "catalog_identity", "fetch_queue")
+# among its collectors (fetch_queue, list_ranges): never dumped into the store.
+BOOKKEEPING_TABLES = ("metadata_changes", "metadata_objects", "catalog_identity", "fetch_queue", "list_ranges")
 
 
 def tracking(engine: str) -> str:
@@ -230,6 +230,21 @@ CREATE TABLE IF NOT EXISTS fetch_queue (
     job TEXT NOT NULL,            -- JSON: the version as listed, where its bytes are read from included
     lease_until REAL,             -- claimed until (Unix time); NULL or past: free to claim
     owner TEXT                    -- the claiming process (host:pid:random)
+);
+-- A full run's listing split by title ranges (`backup --list-split`, PostgreSQL catalogs): range `seq`
+-- holds the titles from `first_title` (inclusive; NULL: the first) up to `next_title` (exclusive; NULL:
+-- the last), live and deleted. Each is listed by one process at a time, for a lease it renews batch by
+-- batch; a killed process's range goes back to the pool when its lease runs out and is listed again.
+-- Not dumped: it is work in progress, dropped with the run's fetch_queue rows once the run is over.
+CREATE TABLE IF NOT EXISTS list_ranges (
+    run INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    first_title TEXT,
+    next_title TEXT,
+    done INTEGER NOT NULL DEFAULT 0,
+    lease_until REAL,
+    owner TEXT,
+    PRIMARY KEY (run, seq)
 );
 CREATE VIEW IF NOT EXISTS sha1_collisions AS
     SELECT sha1, COUNT(DISTINCT sha256) AS contents, GROUP_CONCAT(DISTINCT id) AS version_ids

@@ -19,6 +19,7 @@ from collector import forget
 from collector import metadata as kept_metadata
 from collector.backup import Options, Summary, backup, join
 from collector.checker import CheckResult, check, repair
+from collector.ranges import MAX_RANGES
 from mediarescue import config as configuration
 from mediarescue.blobstore import open_store
 from mediarescue.blobstore.crypto import KeyRequired, WrongKey, generate_key
@@ -41,6 +42,12 @@ def add_verbs(verbs: argparse._SubParsersAction, common: Callable[[], argparse.A
     run.add_argument("--lease", type=float, default=120.0, metavar="SECONDS",
                      help="PostgreSQL catalogs: how long a claimed version stays claimed without renewal (a killed "
                           "process's claims return to the others after it; default 120)")
+    run.add_argument("--list-split", type=int, default=0, metavar="N",
+                     help="PostgreSQL catalogs, full runs: list the wiki as N title ranges, each listed by this "
+                          "process or a `backup --join` (cut at quantiles of the titles the catalog knows, else at "
+                          "first characters)")
+    run.add_argument("--split-at", action="append", default=[], metavar="TITLE",
+                     help="with or instead of --list-split: cut the listing at this title (repeat it for more cuts)")
     mode = run.add_mutually_exclusive_group()
     mode.add_argument("--full", dest="incremental", action="store_false", default=False,
                       help="list every file (the default); also marks what the wiki no longer shows as vanished")
@@ -111,6 +118,7 @@ def run_backup(args: argparse.Namespace, config: configuration.Config, console: 
         if not 1 <= args.lease <= 86400:
             raise configuration.ConfigError(f"--lease must be between 1 and 86400 seconds, not {args.lease}")
     follow_cli.check_options(args)
+    _check_split(args, config)
     if args.join:
         if args.follow:
             raise configuration.ConfigError("--join and --follow do not go together: a joined process fetches for "
@@ -128,7 +136,8 @@ def run_backup(args: argparse.Namespace, config: configuration.Config, console: 
             summary = backup(wiki, catalog, open_store(config), config.contact,
                              Options(workers=args.workers or wiki.workers, progress=progress,
                                      url_rewrite=wiki.url_rewrite, metadata=kept_metadata.Settings.of(config),
-                                     lease=args.lease),
+                                     lease=args.lease, list_split=args.list_split,
+                                     split_at=tuple(args.split_at)),
                              incremental_run=args.incremental)
     finally:
         catalog.close()
@@ -139,6 +148,22 @@ def run_backup(args: argparse.Namespace, config: configuration.Config, console: 
     else:
         _print_summary(console, summary, time.monotonic() - began)
     return exits.OK if summary.ok else exits.FAILED
+
+
+def _check_split(args: argparse.Namespace, config: configuration.Config) -> None:
+    """--list-split and --split-at: a full run's lister on a PostgreSQL catalog only."""
+    if not (args.list_split or args.split_at):
+        return
+    if not isinstance(config.catalog, PostgresURL):
+        raise configuration.ConfigError("backup --list-split (and --split-at) need a PostgreSQL catalog: an SQLite "
+                                        "catalog is written by one process on one host")
+    if args.join or args.follow or args.incremental:
+        raise configuration.ConfigError("--list-split and --split-at go with a full run's lister only: joined "
+                                        "processes list the ranges it makes; an incremental run lists no ranges")
+    if args.list_split and not 2 <= args.list_split <= MAX_RANGES:
+        raise configuration.ConfigError(f"--list-split must be between 2 and {MAX_RANGES}, not {args.list_split}")
+    if len(args.split_at) >= MAX_RANGES:
+        raise configuration.ConfigError(f"at most {MAX_RANGES - 1} --split-at cuts, not {len(args.split_at)}")
 
 
 def _run_join(args: argparse.Namespace, config: configuration.Config, console: Console,

@@ -29,6 +29,7 @@ from collector.backup import StorageUnreachable
 from collector.checker import CheckBusy
 from collector.incremental import NoLogPosition
 from collector.metadata import RecoveryError
+from collector.ranges import BadSplit
 from mediarescue import config as configuration
 from mediarescue.blobstore.base import BadDigest
 from mediarescue.blobstore.crypto import KeyRequired, WrongKey
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"mediarescue: error: {CatalogDamaged(config.catalog, str(error))}", file=sys.stderr)
         return exits.USAGE
-    except (configuration.ConfigError, NoLogPosition, CatalogError, RedirectRefused, BadDigest) as error:
+    except (configuration.ConfigError, NoLogPosition, CatalogError, RedirectRefused, BadDigest, BadSplit) as error:
         print(f"mediarescue: error: {error}", file=sys.stderr)
         return exits.USAGE
     except (KeyRequired, WrongKey) as error:  # a key problem is a configuration problem, not corruption
