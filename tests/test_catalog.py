@@ -231,18 +231,23 @@ def test_the_title_at_upload_is_kept_only_where_it_differs_and_a_move_keeps_it(c
     catalog.close()
 
 
-def test_a_postgresql_catalog_made_before_takes_a_title_at_upload_of_null(tmp_path: Path, postgres_bed: TestBed
+def test_a_postgresql_catalog_made_before_takes_the_compact_layout_when_opened(tmp_path: Path, postgres_bed: TestBed
                                                                          ) -> None:
     target = Catalogs("postgres", tmp_path, postgres_bed).new()
     catalog = Catalog(target)
     run = catalog.start_run("w", "full")
     catalog.record_versions(run, [_version("File:A.png", "a" * 40)._replace(title_at_upload="File:Z.png")])
-    catalog.conn.execute("ALTER TABLE versions ALTER COLUMN title_at_upload SET NOT NULL")  # as it was made
+    catalog.conn.execute("ALTER TABLE versions ALTER COLUMN title_at_upload SET NOT NULL")  # as it was made,
+    for table, column in (("versions", "first_run"), ("versions", "last_run"), ("pages", "first_run")):  # with
+        catalog.conn.execute(f"ALTER TABLE {table} ADD FOREIGN KEY ({column}) REFERENCES runs(id)")  # foreign keys
     catalog.close()
     catalog = Catalog(target)
     catalog.record_versions(run, [_version("File:B.png", "b" * 40)])
     assert catalog.conn.execute("SELECT title, title_at_upload FROM versions ORDER BY id").fetchall() == [
         ("File:A.png", "File:Z.png"), ("File:B.png", None)]
+    assert catalog.conn.execute("SELECT conname FROM pg_constraint WHERE contype = 'f' AND confrelid = "
+                                "'runs'::regclass AND conrelid IN ('versions'::regclass, 'pages'::regclass)"
+                                ).fetchall() == []
     catalog.close()
 
 

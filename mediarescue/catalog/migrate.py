@@ -62,13 +62,19 @@ class Migrations:
 
     def _migrate_postgres(self) -> None:
         """A PostgreSQL catalog made before: the columns added since; title_at_upload may be NULL
-        (the title). Rows written before keep their copy of the title: rewriting every row would
-        double the table until vacuum, for ~50 bytes a version."""
+        (the title; rows written before keep their copy of it: rewriting every row would double the
+        table until vacuum, for ~50 bytes a version); no foreign keys from versions and pages to runs."""
         self._add_columns()
         if self.conn.execute("SELECT is_nullable FROM information_schema.columns WHERE table_schema = "
                              "current_schema() AND table_name = 'versions' AND column_name = 'title_at_upload'"
                              ).fetchone()[0] == "NO":
             self.conn.execute("ALTER TABLE versions ALTER COLUMN title_at_upload DROP NOT NULL")
+        # the foreign keys of versions and pages on runs (schema.py says why they went); looked up
+        # first, as ALTER TABLE locks the table against the collectors even when it changes nothing
+        for table, constraint in self.conn.execute(
+                "SELECT conrelid::regclass::text, conname FROM pg_constraint WHERE contype = 'f' AND "
+                "conrelid IN ('versions'::regclass, 'pages'::regclass) AND confrelid = 'runs'::regclass").fetchall():
+            self.conn.execute(f'ALTER TABLE {table} DROP CONSTRAINT IF EXISTS "{constraint}"')
 
     def _add_columns(self) -> None:
         """Columns added to tables after catalogs of either engine already existed."""
