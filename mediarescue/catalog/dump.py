@@ -105,7 +105,7 @@ def _lines_full(conn: Any, engine: Dialect, info: DumpInfo) -> Iterator[str]:
             yield json.dumps(rows, ensure_ascii=False)
 
 
-def _noted(table: str, key: tuple[str, ...]) -> tuple[str, str, str]:
+def _noted(engine: Dialect, table: str, key: tuple[str, ...]) -> tuple[str, str, str]:
     """The keys of `table` noted up to a seq, as (k1, k2): every key noted alone, and the keys of
     ranges that have a row, each once (parameters: table and seq, once a SELECT); how a row matches
     them; and the keys noted alone, which alone may say a row went."""
@@ -113,8 +113,9 @@ def _noted(table: str, key: tuple[str, ...]) -> tuple[str, str, str]:
     if len(key) > 1:  # version_states: k2 is part of the key, never a range
         return alone, " AND ".join(f"t.{k} = c.k{n}" for n, k in enumerate(key, 1)), alone
     alone += " AND k2 = 0"
-    ranges = (f"SELECT t.{key[0]}, 0 FROM metadata_changes AS c JOIN {table} AS t ON t.{key[0]} BETWEEN c.k1 "
-              "AND c.k2 WHERE c.tbl = ? AND c.seq <= ? AND c.k2 > 0")
+    # ordered_join: each range probes t's key; SQLite's planner would scan all of t instead
+    ranges = (f"SELECT t.{key[0]}, 0 FROM metadata_changes AS c {engine.ordered_join} {table} AS t "
+              f"ON t.{key[0]} BETWEEN c.k1 AND c.k2 WHERE c.tbl = ? AND c.seq <= ? AND c.k2 > 0")
     return f"SELECT k1, 0 AS k2 FROM ({alone}) AS a UNION {ranges}", f"t.{key[0]} = c.k1", alone
 
 
@@ -123,7 +124,7 @@ def _lines_delta(conn: Any, engine: Dialect, info: DumpInfo) -> Iterator[str]:
     for table in DUMPED_TABLES:
         columns, key = table_columns(conn, engine, table)
         select = _select(columns, "t.")
-        changed, match, alone = _noted(table, key)
+        changed, match, alone = _noted(engine, table, key)
         rows = conn.execute(f"SELECT {select} FROM ({changed}) AS c JOIN {table} AS t ON {match} "
                             "ORDER BY c.k1, c.k2", (table, upto) * changed.count("FROM metadata_changes"))
         gone = conn.execute(f"SELECT k1, k2 FROM ({alone}) AS c WHERE NOT EXISTS (SELECT 1 FROM {table} AS t "
@@ -188,8 +189,8 @@ def _compressed(conn: Any, engine: Dialect, info: DumpInfo, extra: dict[str, Any
 def pending_changes(conn: Any) -> int:
     """How many changes wait for the next dump (keys noted, repeats included: a range by its length)."""
     pairs = ", ".join(f"'{t}'" for t, key in DUMP_KEYS.items() if len(key) > 1)  # k2: a key's second column
-    return conn.execute(f"SELECT COALESCE(SUM(CASE WHEN k2 > 0 AND tbl NOT IN ({pairs}) THEN k2 - k1 + 1 ELSE 1 "
-                        "END), 0) FROM metadata_changes").fetchone()[0]
+    return int(conn.execute(f"SELECT COALESCE(SUM(CASE WHEN k2 > 0 AND tbl NOT IN ({pairs}) THEN k2 - k1 + 1 "
+                            "ELSE 1 END), 0) FROM metadata_changes").fetchone()[0])  # PostgreSQL's SUM: a numeric
 
 
 def note_range(conn: Any, table: str, first: int, last: int) -> None:
