@@ -15,7 +15,7 @@ from collector import metadata as kept
 from mediarescue.blobstore.local import LocalBlobStore
 from mediarescue.blobstore.metadata import MetadataObject
 from mediarescue.catalog import Catalog, CatalogError, Version
-from mediarescue.catalog.dump import DumpError, table_rows
+from mediarescue.catalog.dump import DumpError, _noted, pending_changes, table_rows
 from mediarescue.catalog.engine import Target, dialect_of
 from mediarescue.catalog.schema import BOOKKEEPING_TABLES, DUMPED_TABLES
 from policies import metadata as policy
@@ -205,3 +205,68 @@ def test_an_sqlite_export_imports_into_postgresql_and_back_the_same(tmp_path: Pa
     kept.export(moved, tmp_path / "from-postgres.gz")
     kept.import_file(tmp_path / "from-postgres.gz", tmp_path / "back.db")
     assert _rows(tmp_path / "back.db") == _rows(into)
+
+
+def _notes(catalog: Catalog, table: str) -> list[tuple[int, int]]:
+    return [tuple(r) for r in catalog.conn.execute(
+        "SELECT k1, k2 FROM metadata_changes WHERE tbl = ? ORDER BY seq", (table,)).fetchall()]
+
+
+def test_a_batch_of_new_versions_is_noted_as_one_range_and_its_delta_gives_every_row_back(catalogs: Catalogs) -> None:
+    """Versions written after a full copy are in the store only through the delta: a batch noted
+    as its id range (and nothing else: its INSERT fires no trigger) must give back each row, as
+    it is now (some stored since, one moved), and count as its length for the full-or-delta choice."""
+    path = catalogs.new()
+    catalog = Catalog(path)
+    store = LocalBlobStore(catalogs.tmp_path / "blobs")
+    _history(catalog, store)
+    four = catalog.start_run("w", "full")
+    first = catalog.record_versions(four, [_version(f"File:N{i}.png", f"{i:040x}") for i in range(700)])
+    second = catalog.record_versions(four, [_version(f"File:M{i}.png", f"{i + 1000:040x}") for i in range(300)]
+                                     + [_version("File:A2.png", "a" * 40)])  # known (id 1, stored): refreshed
+    assert _notes(catalog, "versions") == [(first[0].id, first[-1].id), (second[0].id, second[-1].id), (1, 0)]
+    assert second[0].id == first[-1].id + 1 and len(first) == 700 and len(second) == 300
+    others = catalog.conn.execute("SELECT COUNT(*) FROM metadata_changes WHERE tbl != 'versions'").fetchone()[0]
+    pending = pending_changes(catalog.conn)
+    assert pending == others + 1000 + 1 and isinstance(pending, int)  # ranges by their length
+    catalog.stored(first[5].id, "d" * 64, f"{5:040x}", 3, True, four)  # a key in a range, noted alone as well
+    catalog.change_versions(four, {second[1].id: {"title": "File:Moved.png"}})
+    catalog.finish_run(four, "done")
+    assert kept.save(catalog, store, kept.Settings(full_share=10)).kind == "delta"
+    assert pending_changes(catalog.conn) == 0
+    kept.recover(store, recovered := catalogs.new("r"))
+    assert _rows(recovered) == _rows(path)
+
+
+def test_an_older_catalog_loses_its_versions_insert_trigger_when_opened(catalogs: Catalogs) -> None:
+    path = catalogs.new()
+    catalog = Catalog(path)
+    if catalogs.engine == "sqlite":  # as tracking() made it before
+        catalog.conn.execute("CREATE TRIGGER versions_insert_noted AFTER INSERT ON versions BEGIN INSERT INTO "
+                             "metadata_changes (tbl, k1, k2) VALUES ('versions', NEW.id, 0); END;")
+        triggers = "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'versions'"
+    else:
+        catalog.conn.execute(
+            "CREATE FUNCTION versions_insert_noted() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "INSERT INTO metadata_changes (tbl, k1, k2) SELECT 'versions', id, 0 FROM changed; RETURN NULL; END $$")
+        catalog.conn.execute("CREATE TRIGGER versions_insert_noted AFTER INSERT ON versions REFERENCING NEW TABLE "
+                             "AS changed FOR EACH STATEMENT EXECUTE FUNCTION versions_insert_noted()")
+        triggers = "SELECT tgname FROM pg_trigger WHERE tgrelid = 'versions'::regclass AND NOT tgisinternal"
+    assert "versions_insert_noted" in {name for (name,) in catalog.conn.execute(triggers)}
+    catalog.close()
+    catalog = Catalog.open_existing(path)
+    assert {name for (name,) in catalog.conn.execute(triggers)} == {"versions_update_noted", "versions_delete_noted"}
+    run = catalog.start_run("w", "full")
+    new = catalog.record_versions(run, [_version(f"File:N{i}.png", f"{i:040x}") for i in range(3)])
+    assert _notes(catalog, "versions") == [(new[0].id, new[-1].id)]  # the range alone, no row a version
+
+
+def test_a_delta_reads_the_rows_of_a_range_by_their_key_never_by_a_scan(tmp_path: Path) -> None:
+    """SQLite's planner, left to itself, scans all of versions to match ranges (it knows no sizes):
+    a delta after a day's run must cost its changes, not the catalog."""
+    catalog = Catalog(tmp_path / "c.db")
+    changed, match, _ = _noted(catalog.engine, "versions", ("id",))
+    plan = [row[3] for row in catalog.conn.execute(
+        f"EXPLAIN QUERY PLAN SELECT t.* FROM ({changed}) AS c JOIN versions AS t ON {match}", ("versions", 1) * 2)]
+    assert not [step for step in plan if step.startswith("SCAN t")], plan
+    assert "SEARCH t USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)" in plan

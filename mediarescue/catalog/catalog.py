@@ -37,6 +37,7 @@ from mediarescue.catalog.base import (
     time_out,
 )
 from mediarescue.catalog.checks import CheckQueries
+from mediarescue.catalog.dump import note_range
 from mediarescue.catalog.engine import Postgres, PostgresURL, Target, dialect_of, target_of
 from mediarescue.catalog.metadata import MetadataQueries
 from mediarescue.catalog.migrate import Migrations
@@ -244,6 +245,7 @@ class Catalog(Migrations, CheckQueries, RetentionQueries, StatusQueries, Metadat
                 self.engine.insert_rows(self.conn, "versions", ("id", *VERSION_FIELDS, "first_run", "last_run"),
                                         [(i, *key, v.title_at_upload if v.title_at_upload != v.title else None,
                                           *v[_REFRESHED], *runs) for i, (v, key) in zip(ids, fresh)])
+                note_range(self.conn, "versions", ids[0], ids[-1])  # one change for the next dump (schema.py)
             changes = 0
             if changed:  # rowcount: a version already changed earlier in this run keeps its first, pre-run state
                 changes = max(self.conn.executemany("INSERT INTO version_states (version_id, until_run, title, "

@@ -13,8 +13,11 @@ Every table keeps a key: its INTEGER PRIMARY KEY, else a `rowid` column (SQLite'
 PostgreSQL catalog carries it as a plain key column), and version_states its primary key
 (version_id, until_run). A full dump is every row of every table; a delta is the current row (or a
 deletion) of every key changed since the last dump, which the catalog's triggers note in
-`metadata_changes` (schema.py): applying a delta is an upsert per key, so applying one twice changes
-nothing. Bookkeeping tables (metadata_changes, metadata_objects, catalog_identity) are not dumped.
+`metadata_changes` (schema.py), a key a row, except a batch of new versions, which its writer notes
+as one row, the range of its ids (note_range): a delta holds the current row of every key in the
+range, and takes deletions from keys noted alone. Applying a delta is an upsert per key, so
+applying one twice changes nothing (and a range noting more keys than changed costs bytes only).
+Bookkeeping tables (metadata_changes, metadata_objects, catalog_identity) are not dumped.
 """
 from __future__ import annotations
 
@@ -102,16 +105,29 @@ def _lines_full(conn: Any, engine: Dialect, info: DumpInfo) -> Iterator[str]:
             yield json.dumps(rows, ensure_ascii=False)
 
 
+def _noted(engine: Dialect, table: str, key: tuple[str, ...]) -> tuple[str, str, str]:
+    """The keys of `table` noted up to a seq, as (k1, k2): every key noted alone, and the keys of
+    ranges that have a row, each once (parameters: table and seq, once a SELECT); how a row matches
+    them; and the keys noted alone, which alone may say a row went."""
+    alone = "SELECT DISTINCT k1, k2 FROM metadata_changes WHERE tbl = ? AND seq <= ?"
+    if len(key) > 1:  # version_states: k2 is part of the key, never a range
+        return alone, " AND ".join(f"t.{k} = c.k{n}" for n, k in enumerate(key, 1)), alone
+    alone += " AND k2 = 0"
+    # ordered_join: each range probes t's key; SQLite's planner would scan all of t instead
+    ranges = (f"SELECT t.{key[0]}, 0 FROM metadata_changes AS c {engine.ordered_join} {table} AS t "
+              f"ON t.{key[0]} BETWEEN c.k1 AND c.k2 WHERE c.tbl = ? AND c.seq <= ? AND c.k2 > 0")
+    return f"SELECT k1, 0 AS k2 FROM ({alone}) AS a UNION {ranges}", f"t.{key[0]} = c.k1", alone
+
+
 def _lines_delta(conn: Any, engine: Dialect, info: DumpInfo) -> Iterator[str]:
     upto = info.changes_upto
     for table in DUMPED_TABLES:
         columns, key = table_columns(conn, engine, table)
         select = _select(columns, "t.")
-        changed = "SELECT DISTINCT k1, k2 FROM metadata_changes WHERE tbl = ? AND seq <= ?"
-        match = " AND ".join(f"t.{k} = c.k{n}" for n, k in enumerate(key, 1))
+        changed, match, alone = _noted(engine, table, key)
         rows = conn.execute(f"SELECT {select} FROM ({changed}) AS c JOIN {table} AS t ON {match} "
-                            "ORDER BY c.k1, c.k2", (table, upto))
-        gone = conn.execute(f"SELECT k1, k2 FROM ({changed}) AS c WHERE NOT EXISTS (SELECT 1 FROM {table} AS t "
+                            "ORDER BY c.k1, c.k2", (table, upto) * changed.count("FROM metadata_changes"))
+        gone = conn.execute(f"SELECT k1, k2 FROM ({alone}) AS c WHERE NOT EXISTS (SELECT 1 FROM {table} AS t "
                             f"WHERE {match}) ORDER BY k1, k2", (table, upto))
         # Deletions first: a row that went and came back under a new key (a blob pruned and stored
         # again) would otherwise meet its old self in another unique column (blobs.sha256).
@@ -171,8 +187,16 @@ def _compressed(conn: Any, engine: Dialect, info: DumpInfo, extra: dict[str, Any
 
 
 def pending_changes(conn: Any) -> int:
-    """How many changes wait for the next dump (rows of metadata_changes, repeats included)."""
-    return conn.execute("SELECT COUNT(*) FROM metadata_changes").fetchone()[0]
+    """How many changes wait for the next dump (keys noted, repeats included: a range by its length)."""
+    pairs = ", ".join(f"'{t}'" for t, key in DUMP_KEYS.items() if len(key) > 1)  # k2: a key's second column
+    return int(conn.execute(f"SELECT COALESCE(SUM(CASE WHEN k2 > 0 AND tbl NOT IN ({pairs}) THEN k2 - k1 + 1 "
+                            "ELSE 1 END), 0) FROM metadata_changes").fetchone()[0])  # PostgreSQL's SUM: a numeric
+
+
+def note_range(conn: Any, table: str, first: int, last: int) -> None:
+    """New rows of `table` (schema.NOTED_BY_WRITER) with keys first..last, noted as one change for
+    the next dump, inside the caller's transaction: keys in the range without a row are no harm."""
+    conn.execute("INSERT INTO metadata_changes (tbl, k1, k2) VALUES (?, ?, ?)", (table, first, last))
 
 
 def clear_changes(conn: Any, upto: int) -> None:

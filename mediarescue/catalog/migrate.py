@@ -10,7 +10,7 @@ from typing import Any
 
 from mediarescue.catalog.base import hash_in, time_in
 from mediarescue.catalog.engine import Postgres, quoted
-from mediarescue.catalog.schema import PAGES
+from mediarescue.catalog.schema import NOTED_BY_WRITER, PAGES
 
 
 class Migrations:
@@ -27,15 +27,20 @@ class Migrations:
     # What older catalogs have and SCHEMA no longer makes. The indexes each cost a backup a random
     # write per new row; where the bytes were read from is the wiki's layout's to say (Version).
     RETIRED_INDEXES = ("versions_title", "versions_sha1", "versions_timestamp", "pages_title")
+    # Triggers older catalogs have: new rows of these tables are noted by their writer (schema.NOTED_BY_WRITER).
+    RETIRED_TRIGGERS = tuple(f"{table}_insert_noted" for table in NOTED_BY_WRITER)
     RETIRED_COLUMNS = (("versions", "source_url"), ("versions", "source_container"), ("versions", "source_object"))
 
     def _retired(self) -> tuple[set[str], set[tuple[str, str]], bool]:
-        """Retired indexes and columns still there, and whether `pages` has its old key (wiki, rev_id)."""
-        indexes = {name for (name,) in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        """Retired indexes and triggers and columns still there, and whether `pages` has its old key
+        (wiki, rev_id)."""
+        indexes = {name for (name,) in self.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type IN ('index', 'trigger')")}
         columns = {(table, row[1]) for table in {t for t, _ in self.RETIRED_COLUMNS}
                    for row in self.conn.execute(f"PRAGMA table_info({table})")}
         old_pages = any(row[3] == "pk" for row in self.conn.execute("PRAGMA index_list(pages)"))
-        return indexes.intersection(self.RETIRED_INDEXES), columns.intersection(self.RETIRED_COLUMNS), old_pages
+        return (indexes.intersection(self.RETIRED_INDEXES + self.RETIRED_TRIGGERS),
+                columns.intersection(self.RETIRED_COLUMNS), old_pages)
 
     def _migrate(self) -> None:
         """Bring an older catalog up to SCHEMA (CREATE ... IF NOT EXISTS leaves what it has). Tables
@@ -45,7 +50,7 @@ class Migrations:
                 self.conn.execute("BEGIN IMMEDIATE")  # one process migrates; one opening beside it finds it done
                 indexes, columns, old_pages = self._retired()
                 for name in indexes:
-                    self.conn.execute(f"DROP INDEX {name}")
+                    self.conn.execute(f"DROP {'TRIGGER' if name in self.RETIRED_TRIGGERS else 'INDEX'} {name}")
                 for table, column in columns:
                     self.conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
                 if old_pages:
@@ -65,6 +70,12 @@ class Migrations:
         (the title; rows written before keep their copy of it: rewriting every row would double the
         table until vacuum, for ~50 bytes a version); no foreign keys from versions and pages to runs."""
         self._add_columns()
+        for table, name in zip(NOTED_BY_WRITER, self.RETIRED_TRIGGERS):  # looked up first: dropping locks the table
+            if self.conn.execute("SELECT 1 FROM pg_trigger WHERE tgrelid = ?::regclass AND tgname = ?",
+                                 (table, name)).fetchone():
+                with self.conn:
+                    self.conn.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}")
+                    self.conn.execute(f"DROP FUNCTION IF EXISTS {name}()")
         if self.conn.execute("SELECT is_nullable FROM information_schema.columns WHERE table_schema = "
                              "current_schema() AND table_name = 'versions' AND column_name = 'title_at_upload'"
                              ).fetchone()[0] == "NO":
