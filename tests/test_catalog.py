@@ -251,6 +251,18 @@ def test_a_postgresql_catalog_made_before_takes_the_compact_layout_when_opened(t
     catalog.close()
 
 
+def test_one_content_stored_by_two_collectors_at_once_is_one_new_blob(catalogs: Catalogs) -> None:
+    """Two versions with the same bytes, fetched by two joined processes at the same moment: the
+    store tells each that the content was new to it; the run counts it once."""
+    catalog = Catalog(catalogs.new())
+    run = catalog.start_run("w", "full")
+    first, second = catalog.record_versions(run, [_version("File:A.png", "a" * 40), _version("File:B.png", "a" * 40)])
+    catalog.stored(first.id, "c" * 64, "a" * 40, 3, True, run)
+    catalog.stored(second.id, "c" * 64, "a" * 40, 3, True, run)
+    assert (catalog.run(run)["new_blobs"], catalog.run(run)["bytes"], catalog.run(run)["versions_stored"]) == (1, 3, 2)
+    catalog.close()
+
+
 def test_a_description_page_revision_is_kept_once(catalogs: Catalogs) -> None:
     path = catalogs.new()
     catalog = Catalog(path)

@@ -348,11 +348,14 @@ class Catalog(Migrations, CheckQueries, RetentionQueries, StatusQueries, Metadat
         with self.conn:  # not pipelined: psycopg's pipeline costs more than it saves for a few one-row statements
             self.engine.relaxed(self.conn)  # lost to a crash: the version is fetched again, its blob found stored
             # Known blobs too: the store may hold content an earlier, killed run stored.
-            self.conn.execute("INSERT INTO blobs (sha256, sha1, size, stored, encrypted) VALUES (?, ?, ?, ?, ?) "
-                              "ON CONFLICT DO NOTHING", (sha256, sha1, size, now(), int(encrypted)))
+            catalogued = self.conn.execute("INSERT INTO blobs (sha256, sha1, size, stored, encrypted) VALUES "
+                                           "(?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                                           (sha256, sha1, size, now(), int(encrypted))).rowcount == 1
             if encrypted:
                 self.conn.execute("UPDATE blobs SET encrypted = 1 WHERE sha256 = ? AND encrypted = 0", (sha256,))
-            if new_blob:
+            # New to the store, and first here: two collectors that store one content at once each
+            # find it absent, and only one of them catalogues it.
+            if new_blob and catalogued:
                 self.count(run, new_blobs=1, bytes=size, versions_stored=1)
             else:
                 self.count(run, versions_stored=1)
