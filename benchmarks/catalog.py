@@ -46,6 +46,7 @@ from pathlib import Path
 from mediarescue.catalog import VERSION_FIELDS, Catalog, Version, snapshots
 from mediarescue.catalog.base import time_in
 from mediarescue.catalog.engine import Postgres, PostgresURL
+from policies import title_ranges
 from testbed import postgres as postgres_server
 from testbed import procs
 
@@ -338,6 +339,11 @@ def lookups(path: Path | PostgresURL, total: int, count: int) -> dict[str, dict[
         # half on versions with an earlier state (by the title they had, moved or not), half on others
         "as_of_title": _timed([partial(snapshots.find_as_of, catalog, run, title=title) for run, title in as_of]),
     }
+    # what `backup --list-split 16` asks once a run: the catalog's titles of the wiki, and 15 quantiles of them
+    began = time.perf_counter()
+    titles_known = catalog.title_count("commons")
+    cuts = catalog.titles_at("commons", title_ranges.quantile_positions(titles_known, 16))
+    results["split_16_cuts"] = {"seconds": time.perf_counter() - began, "titles": titles_known, "cuts": len(cuts)}
     found = [len(catalog.find(title=_title(_title_of(i)))) for i in sample[:100]]
     assert min(found) >= 1, "a lookup found nothing: the synthetic catalog is not what it should be"
     catalog.close()
@@ -465,6 +471,8 @@ def _measure(args: argparse.Namespace, place: Place) -> None:
                   f"{r['rows']:,} rows in {r['seconds']:.1f} s")
     per_version = write_results["catalog_bytes_per_version"]["bytes"]
     print(f"write  catalog size per version, its description page included (writes.db): {per_version:.0f} bytes")
+    cuts = lookup_results.pop("split_16_cuts")
+    print(f"split  quantile cuts of {cuts['titles']:,} titles for --list-split 16: {cuts['seconds']:.1f} s")
     for what, r in lookup_results.items():
         print(f"lookup {what:12} p50 {r['p50_ms']:.3f} ms  p99 {r['p99_ms']:.3f} ms  max {r['max_ms']:.2f} ms "
               f"({r['lookups']:,} lookups)")
@@ -478,7 +486,7 @@ def _measure(args: argparse.Namespace, place: Place) -> None:
                     "load_average": os.getloadavg()},
         "catalog": {"versions": args.versions, "earlier_states": states, "bytes": size, "parts": parts,
                     "bytes_per_version": size / args.versions, "reused": reused},
-        "writes": write_results, "lookups": lookup_results}, indent=1) + "\n")
+        "writes": write_results, "lookups": lookup_results, "split_16_cuts": cuts}, indent=1) + "\n")
 
 
 if __name__ == "__main__":
