@@ -9,10 +9,12 @@ import itertools
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -168,6 +170,33 @@ def slow_api(test_bed: bed.TestBed, config: Path, delay: float) -> tuple[Any, Pa
     slow = config.with_name(f"{config.stem}-slow.toml")
     slow.write_text(config.read_text().replace(test_bed.api_url, f"{proxy.base_url}/api.php"))
     return proxy, slow
+
+
+def kill_one_then_finish(lister: subprocess.Popen, joiners: list[subprocess.Popen], proxy: Any,
+                         holds: Callable[[int], int], what: str) -> int:
+    """Kill -9 the first joined process seen holding work (`holds(pid)`: how much; which one gets work
+    is timing), then let the lister and the others finish: each must exit 0, the others having
+    joined run 1. Returns what the killed one held."""
+    victim, held = None, 0
+    deadline = time.monotonic() + 120
+    while not held and time.monotonic() < deadline and any(p.poll() is None for p in (lister, *joiners)):
+        for joiner in joiners:
+            with contextlib.suppress(Exception):  # the schema may not be made yet
+                held = holds(joiner.pid) if joiner.poll() is None else 0
+            if held:
+                victim = joiner
+                break
+        time.sleep(0.01)
+    assert victim is not None, f"no joined process was seen holding {what} to be killed with"
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    out, err = lister.communicate(timeout=600)
+    proxy.stop()
+    assert lister.returncode == 0, out + err
+    for joiner in (j for j in joiners if j is not victim):
+        out, err = joiner.communicate(timeout=120)
+        assert joiner.returncode == 0 and "joined run 1 of testbed" in out, out + err
+    return held
 
 
 def seeder_api(test_bed: bed.TestBed) -> MediaWiki:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import signal
 import time
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from mediarescue.mediawiki import public_path
 from testbed.bed import TestBed
 from testbed.seed import SeedResult
 from testbed.storage import BedStorage
-from tests.conftest import Catalogs, mediarescue, slow_api
+from tests.conftest import Catalogs, kill_one_then_finish, mediarescue, slow_api
 
 pytestmark = pytest.mark.integration
 COMPARED = ("id", "title", "title_at_upload", "timestamp", "user", "comment", "size", "mime", "media_type", "sha1",
@@ -63,25 +62,7 @@ def test_one_lister_and_three_joined_processes_one_killed_store_every_version_on
     # while the joined processes claim, rather than all at once before they look (1 failure in a full suite).
     proxy, slow = slow_api(postgres_bed, config, 0.2)
     lister = mediarescue(slow, "backup", "--lease", "3", wait=False)
-    victim, held = None, 0  # the first joined process seen holding claims (which one gets work is timing)
-    deadline = time.monotonic() + 120
-    while not held and time.monotonic() < deadline and any(j.poll() is None for j in joiners):
-        for joiner in joiners:
-            with contextlib.suppress(Exception):  # the schema may not be made yet
-                held = _claims_of(target, joiner.pid) if joiner.poll() is None else 0
-            if held:
-                victim = joiner
-                break
-        time.sleep(0.02)
-    assert victim is not None, "no joined process was seen holding a claim to be killed with"
-    victim.send_signal(signal.SIGKILL)
-    victim.wait()
-    out, err = lister.communicate(timeout=600)
-    proxy.stop()
-    assert lister.returncode == 0, out + err
-    for joiner in (j for j in joiners if j is not victim):
-        out, err = joiner.communicate(timeout=120)
-        assert joiner.returncode == 0 and "joined run 1 of testbed" in out, out + err
+    held = kill_one_then_finish(lister, joiners, proxy, lambda pid: _claims_of(target, pid), "a claim")
 
     catalog = Catalog.open_existing(target)
     rows = catalog.find(wiki="testbed")

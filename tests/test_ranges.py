@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import random
-import signal
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -21,7 +19,7 @@ from policies import title_ranges
 from policies.title_ranges import name_key
 from testbed.bed import TestBed
 from testbed.seed import SeedResult
-from tests.conftest import Catalogs, mediarescue, seeder_api, slow_api
+from tests.conftest import Catalogs, kill_one_then_finish, mediarescue, seeder_api, slow_api
 from tests.test_join import _wait_until_waiting
 
 ODD = ["File:A", "File:A b.png", "File:A_c.png", "File:Ab.png", "File:Äpfel.jpg", "File:Zz.png", "File:ß.svg",
@@ -202,24 +200,7 @@ def test_a_split_listing_by_a_lister_and_joined_processes_one_killed_equals_a_si
     # processes (which look for a run each second) find ranges left to list, whatever the machine's speed.
     proxy, slow = slow_api(postgres_bed, config, 0.3)
     lister = mediarescue(slow, "backup", "--lease", "3", *(a for c in cuts for a in ("--split-at", c)), wait=False)
-    victim = None
-    deadline = time.monotonic() + 120
-    while victim is None and time.monotonic() < deadline and lister.poll() is None:
-        for joiner in joiners:
-            with contextlib.suppress(Exception):  # the schema may not be made yet
-                if joiner.poll() is None and _ranges_of(target, joiner.pid):
-                    victim = joiner
-                    break
-        time.sleep(0.01)
-    assert victim is not None, "no joined process was seen listing a range to be killed"
-    victim.send_signal(signal.SIGKILL)
-    victim.wait()
-    out, err = lister.communicate(timeout=600)
-    proxy.stop()
-    assert lister.returncode == 0, out + err
-    for joiner in (j for j in joiners if j is not victim):
-        out, err = joiner.communicate(timeout=120)
-        assert joiner.returncode == 0 and "joined run 1 of testbed" in out, out + err
+    kill_one_then_finish(lister, joiners, proxy, lambda pid: _ranges_of(target, pid), "a range")
 
     catalog = Catalog.open_existing(target)
     planned = catalog.ranges(1)

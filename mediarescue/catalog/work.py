@@ -32,15 +32,21 @@ class WorkQueries:
     def claim(self, run: int, owner: str, count: int, lease: float) -> list[tuple[int, list[Any]]]:
         """Up to `count` unclaimed (or lease-expired) versions of `run`, now `owner`'s for `lease`
         seconds: (version id, the version's fields as listed)."""
+        rows = self._leased("fetch_queue", "version_id", "run = ?", (run,), count, owner, lease, "version_id, job")
+        return sorted((version_id, json.loads(job)) for version_id, job in rows)
+
+    def _leased(self, table: str, key: str, free: str, params: Sequence[Any], count: int, owner: str, lease: float,
+                returning: str) -> list[tuple]:
+        """Claim up to `count` rows of `table` that match `free` and are unclaimed or whose lease ran
+        out, in the order of `key` (its key's columns), for `owner` and `lease` seconds; rows other
+        processes hold are passed over (SKIP LOCKED), never waited for. Returns `returning` of each."""
         clock = self.engine.clock
         with self.conn:
             self.engine.relaxed(self.conn)  # a claim lost to a crash is free again: no harm
-            rows = self.conn.execute(
-                f"UPDATE fetch_queue SET owner = ?, lease_until = {clock} + ? WHERE version_id IN ("
-                f"SELECT version_id FROM fetch_queue WHERE run = ? AND (lease_until IS NULL OR lease_until < {clock}) "
-                f"ORDER BY version_id LIMIT ? {self.engine.skip_locked}) RETURNING version_id, job",
-                (owner, lease, run, count)).fetchall()
-        return sorted((version_id, json.loads(job)) for version_id, job in rows)
+            return self.conn.execute(
+                f"UPDATE {table} SET owner = ?, lease_until = {clock} + ? WHERE ({key}) IN (SELECT {key} FROM {table} "
+                f"WHERE {free} AND (lease_until IS NULL OR lease_until < {clock}) ORDER BY {key} LIMIT ? "
+                f"{self.engine.skip_locked}) RETURNING {returning}", (owner, lease, *params, count)).fetchall()
 
     def renew(self, owner: str, lease: float) -> int:
         """Extend the lease of every claim `owner` holds (versions, and the title range it lists);
@@ -86,14 +92,8 @@ class WorkQueries:
     def claim_range(self, run: int, owner: str, lease: float) -> tuple[int, str | None, str | None] | None:
         """A range of `run` not listed yet and not claimed (or its lease run out), now `owner`'s for
         `lease` seconds: (seq, first title or None, next range's first title or None); None if none."""
-        clock = self.engine.clock
-        with self.conn:
-            self.engine.relaxed(self.conn)  # a claim lost to a crash is free again: no harm
-            rows = self.conn.execute(
-                f"UPDATE list_ranges SET owner = ?, lease_until = {clock} + ? WHERE run = ? AND seq IN ("
-                f"SELECT seq FROM list_ranges WHERE run = ? AND done = 0 AND (lease_until IS NULL OR lease_until < "
-                f"{clock}) ORDER BY seq LIMIT 1 {self.engine.skip_locked}) RETURNING seq, first_title, next_title",
-                (owner, lease, run, run)).fetchall()
+        rows = self._leased("list_ranges", "run, seq", "run = ? AND done = 0", (run,), 1, owner, lease,
+                            "seq, first_title, next_title")
         return tuple(rows[0]) if rows else None  # type: ignore[return-value]
 
     def renew_range(self, run: int, seq: int, owner: str, lease: float) -> bool:
