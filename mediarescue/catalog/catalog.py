@@ -392,6 +392,15 @@ class Catalog(Migrations, CheckQueries, RetentionQueries, StatusQueries, Metadat
     def find(self, *, title: str | None = None, sha1: str | None = None, sha256: str | None = None,
              wiki: str | None = None) -> list[dict[str, Any]]:
         """Every version matching, newest upload first."""
+        sql, params = self.matching(title=title, sha1=sha1, sha256=sha256, wiki=wiki)
+        rows = records(self.conn.execute(f"{sql} ORDER BY timestamp DESC, id DESC", params))
+        for row in rows:  # restore uploads the blob a row names
+            checked_sha256(row["sha256"], f"versions row {row['id']}")
+        return rows
+
+    def matching(self, *, title: str | None = None, sha1: str | None = None, sha256: str | None = None,
+                 wiki: str | None = None) -> tuple[str, list[Any]]:
+        """The query of the versions rows matching (no order), and its parameters."""
         clauses, params = [], []
         for column, value in (("title", title), ("sha1", hash_in(sha1)), ("sha256", hash_in(sha256)), ("wiki", wiki)):
             if value is not None:
@@ -406,11 +415,7 @@ class Catalog(Migrations, CheckQueries, RetentionQueries, StatusQueries, Metadat
             sql = (f"{sql} AND backup_status != 'pending' "
                    f"UNION ALL SELECT * FROM {pending} WHERE {where} AND backup_status = 'pending'")
             params += params
-        cursor = self.conn.execute(f"{sql} ORDER BY timestamp DESC, id DESC", params)
-        rows = records(cursor)
-        for row in rows:  # restore uploads the blob a row names
-            checked_sha256(row["sha256"], f"versions row {row['id']}")
-        return rows
+        return sql, params
 
     def complete_digest(self, column: str, text: str, wiki: str | None = None) -> str | None:
         """The whole sha1 or sha256 (`column`) that `text`, a prefix of at least 8 hex digits, starts;

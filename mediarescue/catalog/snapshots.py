@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any
 
-from mediarescue.catalog.base import hash_in, in_chunks, records
+from mediarescue.catalog.base import checked_sha256, hash_in, in_chunks, records
 from mediarescue.catalog.catalog import Catalog
 
 STATE_FIELDS = ("title", "status", "archive_name")
@@ -127,17 +127,14 @@ def find_as_of(catalog: Catalog, as_of: int | str, *, title: str | None = None, 
                sha256: str | None = None, wiki: str | None = None) -> list[dict[str, Any]]:
     """Every version matching as the catalog saw it as of `as_of` (see snapshot_of), newest upload
     first; each row carries `as_of_run`. Versions vanished by then are left out."""
-    candidates = _candidates(catalog, title=title, sha1=sha1, sha256=sha256, wiki=wiki)
     rows, runs = [], {}
-    for version in candidates:
+    for version, states in _candidates(catalog, title=title, sha1=sha1, sha256=sha256, wiki=wiki):
         if version["wiki"] not in runs:
             runs[version["wiki"]] = snapshot_of(catalog, version["wiki"], as_of)
         run = runs[version["wiki"]]
         if version["first_run"] > run:
             continue  # not seen yet
-        earlier = catalog.conn.execute(
-            "SELECT title, status, archive_name FROM version_states WHERE version_id = ? AND until_run > ? "
-            "ORDER BY until_run LIMIT 1", (version["id"], run)).fetchone()
+        earlier = next((state for until_run, *state in states if until_run > run), None)
         if earlier:
             version = {**version, **dict(zip(STATE_FIELDS, earlier))}
             version["private"] = int(version["private"] or version["status"] == "deleted")
@@ -149,14 +146,25 @@ def find_as_of(catalog: Catalog, as_of: int | str, *, title: str | None = None, 
 
 
 def _candidates(catalog: Catalog, *, title: str | None, sha1: str | None, sha256: str | None,
-                wiki: str | None) -> list[dict[str, Any]]:
-    """Versions that match now or, by title, had that title in an earlier state."""
-    by_id = {row["id"]: row for row in catalog.find(title=title, sha1=sha1, sha256=sha256, wiki=wiki)}
+                wiki: str | None) -> list[tuple[dict[str, Any], list[tuple]]]:
+    """Versions that match now or, by title, had that title in an earlier state, each with its
+    earlier states (until_run, title, status, archive_name) in order: one query, for a lookup
+    costs a round trip a query on PostgreSQL."""
+    sql, params = catalog.matching(title=title, sha1=sha1, sha256=sha256, wiki=wiki)
     if title is not None:
-        earlier = [row[0] for row in catalog.conn.execute(
-            "SELECT DISTINCT version_id FROM version_states WHERE title = ?", (title,)) if row[0] not in by_id]
-        for chunk, marks in in_chunks(earlier):
-            cursor = catalog.conn.execute(f"SELECT * FROM versions WHERE id IN {marks}"
-                                          + (" AND wiki = ?" if wiki else ""), (*chunk, *([wiki] if wiki else [])))
-            by_id.update((row["id"], row) for row in records(cursor))
-    return list(by_id.values())
+        sql += (" UNION SELECT * FROM versions WHERE id IN (SELECT version_id FROM version_states WHERE title = ?)"
+                + (" AND wiki = ?" if wiki else ""))
+        params += [title, *([wiki] if wiki else [])]
+    cursor = catalog.conn.execute(
+        "SELECT f.*, s.until_run AS state_until_run, s.title AS state_title, s.status AS state_status, "
+        f"s.archive_name AS state_archive_name FROM ({sql}) AS f "
+        "LEFT JOIN version_states AS s ON s.version_id = f.id ORDER BY f.id, s.until_run", params)
+    found: dict[int, tuple[dict[str, Any], list[tuple]]] = {}
+    for row in records(cursor):
+        state = tuple(row.pop(f"state_{name}") for name in ("until_run", *STATE_FIELDS))
+        version, states = found.setdefault(row["id"], (row, []))
+        if state[0] is not None:
+            states.append(state)
+    for version, _ in found.values():  # restore uploads the blob a row names
+        checked_sha256(version["sha256"], f"versions row {version['id']}")
+    return list(found.values())
