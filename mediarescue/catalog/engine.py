@@ -215,6 +215,7 @@ class PgConnection:
     def __init__(self, raw: Any):
         self.raw = raw
         self._depth = 0
+        self.staging = False  # whether its staging table is made (staging.py)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self.raw.execute(_pg_sql(sql), params)
