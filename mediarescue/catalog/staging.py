@@ -75,7 +75,7 @@ def record(conn: Any, run: int) -> tuple[list[tuple[int, int, bool]], int]:
     """Record the staged batch as seen by `run`: (position, id, new) of each version whose bytes
     are pending, in batch order, and how many earlier states were kept."""
     pending, kept = [], 0
-    for position, version_id, new in conn.raw.execute(RECORD, {"run": run}):
+    for position, version_id, new in conn.raw.cursor(binary=True).execute(RECORD, {"run": run}).fetchall():
         if position < 0:
             kept = version_id
         else:
