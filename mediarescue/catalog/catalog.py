@@ -211,9 +211,10 @@ class Catalog(Migrations, CheckQueries, RetentionQueries, StatusQueries, Metadat
         those whose bytes are not stored yet, in the order given. A known version whose status or
         archive name changes leaves its earlier state in `version_states`.
 
-        Set-based, for speed (a full run of Commons records 100 million): one indexed probe finds
-        which versions are known, new ones go in with one bulk insert and known ones are refreshed
-        by id in one more (engine.py: executemany on SQLite, COPY and one UPDATE on PostgreSQL).
+        Set-based, for speed (a full run of Commons records 100 million): on SQLite one indexed probe
+        finds which versions are known, new ones go in with one executemany and known ones are
+        refreshed by id in one more; on PostgreSQL the batch goes over in one COPY and one statement
+        does all of it (staging.py).
         No upsert: INSERT ... ON CONFLICT would use up an id per known version. Ids are taken after
         the highest ever given (a sequence; on SQLite sqlite_sequence, written once a batch), so none
         is given twice, even if a version's row were deleted."""
