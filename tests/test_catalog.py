@@ -149,6 +149,53 @@ def test_ids_are_never_given_twice_even_when_the_newest_row_goes(catalogs: Catal
     assert again.id == 4
 
 
+def test_a_batch_of_new_known_changed_and_repeated_versions_is_recorded_alike_on_both_engines(
+        catalogs: Catalogs) -> None:
+    """One batch mixing every kind of version: new ones get fresh ids in the order given, a repeat
+    counts once with its last listing, known ones keep their ids, and only a change since an earlier
+    run leaves an earlier state (once a run); the pending versions come back in the order given."""
+    catalog = Catalog(catalogs.new())
+    first = catalog.start_run("w", "full")
+    stored, waiting, moving, early = catalog.record_versions(first, [
+        _version("File:S.png", "1" * 40), _version("File:W.png", "2" * 40), _version("File:M.png", "3" * 40),
+        _version("File:E.png", "4" * 40)])
+    catalog.stored(stored.id, "5" * 64, "1" * 40, 3, True, first)
+    second = catalog.start_run("w", "full")
+    catalog.record_versions(second, [_version("File:E.png", "4" * 40, status="old")])  # changed earlier this run
+    with catalog.conn:
+        catalog.conn.execute("DELETE FROM metadata_changes")
+    pending = catalog.record_versions(second, [
+        _version("File:N1.png", "6" * 40),
+        _version("File:S.png", "1" * 40, status="old"),                    # stored, changed
+        _version("File:W.png", "2" * 40),                                  # pending, unchanged
+        _version("File:N2.png", "7" * 40)._replace(title_at_upload="File:Up.png", size=1),
+        _version("File:M.png", "3" * 40, status="deleted"),                # pending, changed
+        _version("File:E.png", "4" * 40, status="deleted"),                # changed again this run: first state kept
+        _version("File:N2.png", "7" * 40)._replace(title_at_upload="File:Up.png", size=2),  # a repeat: the last wins
+        _version("File:N3.png", "8" * 40)])
+    assert [(p.id, p.version.title, p.version.size) for p in pending] == [
+        (5, "File:N1.png", 3), (waiting.id, "File:W.png", 3), (6, "File:N2.png", 2), (moving.id, "File:M.png", 3),
+        (early.id, "File:E.png", 3), (7, "File:N3.png", 3)]
+    rows = catalog.conn.execute("SELECT title, id, status, first_run, last_run, size, title_at_upload FROM versions")
+    assert {title: tuple(rest) for title, *rest in rows} == {
+        "File:S.png": (stored.id, "old", first, second, 3, None),
+        "File:W.png": (waiting.id, "current", first, second, 3, None),
+        "File:M.png": (moving.id, "deleted", first, second, 3, None),
+        "File:E.png": (early.id, "deleted", first, second, 3, None),
+        "File:N1.png": (5, "current", second, second, 3, None),
+        "File:N2.png": (6, "current", second, second, 2, "File:Up.png"),
+        "File:N3.png": (7, "current", second, second, 3, None)}
+    assert sorted(catalog.conn.execute("SELECT version_id, until_run, title, status FROM version_states").fetchall()
+                  ) == [(stored.id, second, "File:S.png", "current"), (moving.id, second, "File:M.png", "current"),
+                        (early.id, second, "File:E.png", "current")]
+    assert catalog.conn.execute("SELECT new_versions, changed_versions FROM snapshots WHERE run = ?",
+                                (second,)).fetchone() == (3, 3)  # E's first change counted when it was made
+    assert catalog.run(second)["versions_seen"] == 8
+    assert catalog.conn.execute("SELECT k1, k2 FROM metadata_changes WHERE tbl = 'versions' AND k2 > 0"
+                                ).fetchall() == [(5, 7)]
+    catalog.close()
+
+
 def test_collectors_recording_at_once_on_postgresql_never_share_an_id(catalogs: Catalogs) -> None:
     """Two processes' batches in flight together (threads with connections of their own): each
     new version gets an id of its own from the sequence, and the batches' rows are all there."""

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from mediarescue.catalog import staging
 from mediarescue.catalog.base import (
     CORE_TABLES,
     CatalogDamaged,
@@ -210,13 +211,16 @@ class Catalog(Migrations, CheckQueries, RetentionQueries, StatusQueries, Metadat
         those whose bytes are not stored yet, in the order given. A known version whose status or
         archive name changes leaves its earlier state in `version_states`.
 
-        Set-based, for speed (a full run of Commons records 100 million): one indexed probe finds
-        which versions are known, new ones go in with one bulk insert and known ones are refreshed
-        by id in one more (engine.py: executemany on SQLite, COPY and one UPDATE on PostgreSQL).
+        Set-based, for speed (a full run of Commons records 100 million): on SQLite one indexed probe
+        finds which versions are known, new ones go in with one executemany and known ones are
+        refreshed by id in one more; on PostgreSQL the batch goes over in one COPY and one statement
+        does all of it (staging.py).
         No upsert: INSERT ... ON CONFLICT would use up an id per known version. Ids are taken after
         the highest ever given (a sequence; on SQLite sqlite_sequence, written once a batch), so none
         is given twice, even if a version's row were deleted."""
         batch = {v[_IDENTITY]: v for v in versions}  # a repeat: the last wins
+        if isinstance(self.engine, Postgres):
+            return self._record_staged(run, list(batch.values()))
         keys = [(v.wiki, v.title, time_in(v.timestamp), bytes.fromhex(v.sha1)) for v in batch.values()]  # as kept
         fresh, refreshed, changed = [], [], []
         pending: list[Pending | int] = []
@@ -257,6 +261,27 @@ class Catalog(Migrations, CheckQueries, RetentionQueries, StatusQueries, Metadat
                 self.count(run, versions_seen=len(batch))
                 self._count_snapshot(run, new_versions=len(fresh), changed_versions=changes)
         return [Pending(ids[p], fresh[p][0]) if isinstance(p, int) else p for p in pending]
+
+    def _record_staged(self, run: int, batch: list[Version]) -> list[Pending]:
+        """record_versions on PostgreSQL (staging.py): the batch in one COPY, recorded in one statement."""
+        staging.prepare(self.conn)
+        with self.conn:
+            staging.stage(self.conn, ((p, v.wiki, v.title, time_in(v.timestamp), bytes.fromhex(v.sha1),
+                                       v.title_at_upload if v.title_at_upload != v.title else None, *v[_REFRESHED])
+                                      for p, v in enumerate(batch)))
+            with self.engine.pipeline(self.conn):
+                self.engine.relaxed(self.conn)  # a re-run records the same versions again
+                self.engine.probing(self.conn)
+                # Collectors listing title ranges record at once: one at a time from the identity
+                # probe to the insert, so that no identity is recorded twice.
+                self.engine.serialised(self.conn, "record_versions")
+                pending, changes = staging.record(self.conn, run)
+                new = [version_id for _, version_id, fresh in pending if fresh]
+                if new:
+                    note_range(self.conn, "versions", min(new), max(new))  # one change for the next dump
+                self.count(run, versions_seen=len(batch))
+                self._count_snapshot(run, new_versions=len(new), changed_versions=changes)
+        return [Pending(version_id, batch[p]) for p, version_id, _ in pending]
 
     def _known_versions(self, keys: list[tuple]) -> list[tuple | None]:
         """For each identity as kept (wiki, title, upload seconds, sha1 bytes), (id, status,

@@ -215,6 +215,7 @@ class PgConnection:
     def __init__(self, raw: Any):
         self.raw = raw
         self._depth = 0
+        self.staging = False  # whether its staging table is made (staging.py)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self.raw.execute(_pg_sql(sql), params)
@@ -257,7 +258,6 @@ class Postgres:
 
     def __init__(self, target: PostgresURL):
         self.url, self._password = target.url, target.password
-        self._column_types: dict[str, dict[str, str]] = {}
 
     def connect(self, **options: Any) -> PgConnection:
         import psycopg  # only a PostgreSQL catalog needs it
@@ -360,34 +360,6 @@ class Postgres:
         if last > 0:
             conn.execute(f"SELECT setval(pg_get_serial_sequence(?, 'id'), GREATEST(?, {self._LAST}))",
                          (table, last, table))
-
-    def take_ids(self, conn: PgConnection, table: str, count: int) -> list[int]:
-        """`count` ids never given before, from the table's sequence in one round trip: collectors
-        writing at once each get their own (nextval is never rolled back)."""
-        if not count:
-            return []
-        return sorted(i for (i,) in conn.execute(
-            "SELECT nextval(pg_get_serial_sequence(?, 'id')) FROM generate_series(1, ?)", (table, count)))
-
-    def update_rows(self, conn: PgConnection, table: str, columns: Sequence[str],
-                    rows: Sequence[Sequence[Any]], also: str = "") -> None:
-        """Rows of (*columns, id) set by id in ONE statement, each column sent as an array: one
-        round trip, and the statement-level tracking trigger fires once, not once a row."""
-        if not rows:
-            return
-        types = self._types(conn, table)
-        batch, params = self.rows_in([types[c] for c in (*columns, "id")], rows)
-        sets = ", ".join(f"{quoted(c)} = i.column{n}" for n, c in enumerate(columns, 1))
-        conn.execute(f"UPDATE {table} AS t SET {sets}{also} FROM {batch} WHERE t.id = i.column{len(columns) + 1}",
-                     params)
-
-    def _types(self, conn: PgConnection, table: str) -> dict[str, str]:
-        """The SQL type of each column of `table`, looked up once a connection's dialect."""
-        if table not in self._column_types:
-            self._column_types[table] = dict(conn.execute(
-                "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = ?::regclass "
-                "AND attnum > 0 AND NOT attisdropped", (table,)).fetchall())
-        return self._column_types[table]
 
     def rows_in(self, types: Sequence[str], rows: Sequence[Sequence[Any]]) -> tuple[str, list[Any]]:
         """A batch of rows as a table to join, `AS i` with columns column1, column2...: a column
