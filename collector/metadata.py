@@ -95,7 +95,7 @@ def save(catalog: Catalog, store: BlobStore, settings: Settings = Settings(), fu
     _crash_at("metadata-installed")
     catalog.record_metadata([obj])
     _crash_at("metadata-recorded")
-    clear_changes(catalog.conn, info.changes_upto)
+    clear_changes(catalog.conn, info.changes_seen)
     return obj
 
 

@@ -15,7 +15,7 @@ from collector import metadata as kept
 from mediarescue.blobstore.local import LocalBlobStore
 from mediarescue.blobstore.metadata import MetadataObject
 from mediarescue.catalog import Catalog, CatalogError, Version
-from mediarescue.catalog.dump import DumpError, _noted, pending_changes, table_rows
+from mediarescue.catalog.dump import DumpError, _noted, clear_changes, dump, note_range, pending_changes, table_rows
 from mediarescue.catalog.engine import Target, dialect_of
 from mediarescue.catalog.schema import BOOKKEEPING_TABLES, DUMPED_TABLES
 from policies import metadata as policy
@@ -260,6 +260,24 @@ def test_an_older_catalog_loses_its_versions_insert_trigger_when_opened(catalogs
     run = catalog.start_run("w", "full")
     new = catalog.record_versions(run, [_version(f"File:N{i}.png", f"{i:040x}") for i in range(3)])
     assert _notes(catalog, "versions") == [(new[0].id, new[-1].id)]  # the range alone, no row a version
+
+
+def test_a_change_committed_after_a_dump_began_stays_pending_for_the_next(postgres_bed, tmp_path: Path) -> None:
+    """On PostgreSQL a writer can take a seq, then commit after a dump's snapshot was taken and after
+    a higher seq committed: the dump holds neither its row nor its note, so clearing what the dump
+    saw must leave that note for the next one (clearing "up to the highest seq" lost it)."""
+    path = Catalogs("postgres", tmp_path, postgres_bed).new()
+    catalog, late = Catalog(path), Catalog(path)
+    store = LocalBlobStore(tmp_path / "blobs")
+    _history(catalog, store)
+    with late.conn:
+        note_range(late.conn, "versions", 7001, 7002)  # the lower seq, not committed yet
+        with catalog.conn:
+            note_range(catalog.conn, "versions", 8001, 8002)  # a higher seq, committed
+        info, chunks = dump(catalog.engine, "delta")
+        assert b"".join(chunks)  # the dump's snapshot is taken, read to its end
+    clear_changes(catalog.conn, info.changes_seen)  # once the dump is safe: after the late commit
+    assert _notes(catalog, "versions") == [(7001, 7002)]
 
 
 def test_a_delta_reads_the_rows_of_a_range_by_their_key_never_by_a_scan(tmp_path: Path) -> None:

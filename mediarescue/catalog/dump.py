@@ -50,7 +50,9 @@ class DumpInfo:
     kind: str
     run: int | None
     rows: int = 0
-    changes_upto: int = 0  # the last metadata_changes row it covers: cleared once the dump is safe
+    changes_upto: int = 0  # the last metadata_changes row it covers
+    # the rows it covers, as runs of seqs (first, last): cleared once the dump is safe, and only those
+    changes_seen: list[tuple[int, int]] = field(default_factory=list)
     header: dict[str, Any] = field(default_factory=dict)
 
 
@@ -167,6 +169,7 @@ def dump(engine: Dialect, kind: str, extra: dict[str, Any] | None = None) -> tup
 
 def _compressed(conn: Any, engine: Dialect, info: DumpInfo, extra: dict[str, Any] | None) -> Iterator[bytes]:
     info.changes_upto = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM metadata_changes").fetchone()[0]
+    info.changes_seen = _runs_of_seqs(conn, info.changes_upto)
     info.run = conn.execute("SELECT MAX(id) FROM runs").fetchone()[0]
     sequences = engine.sequences(conn)
     info.header = {"format": FORMAT, "version": VERSION, "kind": info.kind, "run": info.run, "created": now(),
@@ -199,10 +202,21 @@ def note_range(conn: Any, table: str, first: int, last: int) -> None:
     conn.execute("INSERT INTO metadata_changes (tbl, k1, k2) VALUES (?, ?, ?)", (table, first, last))
 
 
-def clear_changes(conn: Any, upto: int) -> None:
-    """The changes a dump safely kept in the store are no longer pending; later ones stay."""
+def _runs_of_seqs(conn: Any, upto: int) -> list[tuple[int, int]]:
+    """The seqs up to `upto` that the dump's snapshot sees, as runs (first, last). On PostgreSQL a
+    transaction that took a lower seq may commit after the snapshot was taken: its note is not in
+    this dump, so clearing "everything up to the highest seq seen" would lose it. Gaps are few
+    (such transactions, and rollbacks), so the runs are few."""
+    return [tuple(run) for run in conn.execute(
+        "SELECT MIN(seq), MAX(seq) FROM (SELECT seq, seq - ROW_NUMBER() OVER (ORDER BY seq) AS island "
+        "FROM metadata_changes WHERE seq <= ?) AS s GROUP BY island ORDER BY 1", (upto,))]
+
+
+def clear_changes(conn: Any, seen: list[tuple[int, int]]) -> None:
+    """The changes a dump safely kept in the store (DumpInfo.changes_seen) are no longer pending;
+    later ones, and any its snapshot did not see, stay."""
     with conn:
-        conn.execute("DELETE FROM metadata_changes WHERE seq <= ?", (upto,))
+        conn.executemany("DELETE FROM metadata_changes WHERE seq BETWEEN ? AND ?", seen)
 
 
 # --- reading ---
