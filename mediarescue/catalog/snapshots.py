@@ -90,25 +90,33 @@ def parse_as_of(text: str) -> int | str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def snapshot_of(catalog: Catalog, wiki: str, as_of: int | str) -> int:
-    """The run of `wiki` whose snapshot answers `as_of`: for a run id, the wiki's last run up to
-    it; for a time, the wiki's last retained run that had ended by then."""
+def _snapshot_run(as_of: int | str, wiki_sql: str) -> tuple[str, list[Any]]:
+    """The query of the run whose snapshot answers `as_of` for the wiki `wiki_sql` names (a
+    parameter, or a column of an outer query): for a run id, the wiki's last run up to it; for a
+    time, the wiki's last retained run that had ended by then."""
     if isinstance(as_of, int):
-        row = catalog.conn.execute(
-            "SELECT r.id, s.forgotten FROM runs AS r LEFT JOIN snapshots AS s ON s.run = r.id "
-            "WHERE r.wiki = ? AND r.id <= ? ORDER BY r.id DESC LIMIT 1", (wiki, as_of)).fetchone()
-        if row is None:
-            raise SnapshotError(f"{wiki} has no run up to run {as_of}")
-        if row[1]:
-            raise SnapshotError(f"run {row[0]} of {wiki} was forgotten on {row[1]}: its point in time is no longer "
-                                "kept (mediarescue snapshots lists those that are)")
-        return row[0]
-    row = catalog.conn.execute("SELECT r.id FROM runs AS r LEFT JOIN snapshots AS s ON s.run = r.id WHERE r.wiki = ? "
-                               "AND r.ended IS NOT NULL AND r.ended <= ? AND s.forgotten IS NULL "
-                               "ORDER BY r.id DESC LIMIT 1", (wiki, as_of)).fetchone()
-    if row is None:
-        raise SnapshotError(f"{wiki} has no kept snapshot that had ended by {as_of}")
-    return row[0]
+        return f"SELECT r.id FROM runs AS r WHERE r.wiki = {wiki_sql} AND r.id <= ? ORDER BY r.id DESC LIMIT 1", [as_of]
+    return (f"SELECT r.id FROM runs AS r LEFT JOIN snapshots AS s ON s.run = r.id WHERE r.wiki = {wiki_sql} "
+            "AND r.ended IS NOT NULL AND r.ended <= ? AND s.forgotten IS NULL ORDER BY r.id DESC LIMIT 1", [as_of])
+
+
+def _answering(wiki: str, as_of: int | str, run: int | None, forgotten: str | None) -> int:
+    """The run _snapshot_run found, or why no snapshot answers `as_of`."""
+    if run is None:
+        raise SnapshotError(f"{wiki} has no run up to run {as_of}" if isinstance(as_of, int) else
+                            f"{wiki} has no kept snapshot that had ended by {as_of}")
+    if forgotten:
+        raise SnapshotError(f"run {run} of {wiki} was forgotten on {forgotten}: its point in time is no longer "
+                            "kept (mediarescue snapshots lists those that are)")
+    return run
+
+
+def snapshot_of(catalog: Catalog, wiki: str, as_of: int | str) -> int:
+    """The run of `wiki` whose snapshot answers `as_of` (_snapshot_run), if it is still kept."""
+    sql, params = _snapshot_run(as_of, "?")
+    row = catalog.conn.execute(f"SELECT q.id, s.forgotten FROM ({sql}) AS q LEFT JOIN snapshots AS s ON s.run = q.id",
+                               [wiki, *params]).fetchone()
+    return _answering(wiki, as_of, *(row or (None, None)))
 
 
 def snapshot_before(catalog: Catalog, wiki: str, moment: str) -> int:
@@ -127,11 +135,9 @@ def find_as_of(catalog: Catalog, as_of: int | str, *, title: str | None = None, 
                sha256: str | None = None, wiki: str | None = None) -> list[dict[str, Any]]:
     """Every version matching as the catalog saw it as of `as_of` (see snapshot_of), newest upload
     first; each row carries `as_of_run`. Versions vanished by then are left out."""
-    rows, runs = [], {}
-    for version, states in _candidates(catalog, title=title, sha1=sha1, sha256=sha256, wiki=wiki):
-        if version["wiki"] not in runs:
-            runs[version["wiki"]] = snapshot_of(catalog, version["wiki"], as_of)
-        run = runs[version["wiki"]]
+    rows = []
+    for version, states in _candidates(catalog, as_of, title=title, sha1=sha1, sha256=sha256, wiki=wiki):
+        run = _answering(version["wiki"], as_of, version.pop("snapshot_run"), version.pop("snapshot_forgotten"))
         if version["first_run"] > run:
             continue  # not seen yet
         earlier = next((state for until_run, *state in states if until_run > run), None)
@@ -145,20 +151,24 @@ def find_as_of(catalog: Catalog, as_of: int | str, *, title: str | None = None, 
     return rows
 
 
-def _candidates(catalog: Catalog, *, title: str | None, sha1: str | None, sha256: str | None,
+def _candidates(catalog: Catalog, as_of: int | str, *, title: str | None, sha1: str | None, sha256: str | None,
                 wiki: str | None) -> list[tuple[dict[str, Any], list[tuple]]]:
-    """Versions that match now or, by title, had that title in an earlier state, each with its
-    earlier states (until_run, title, status, archive_name) in order: one query, for a lookup
-    costs a round trip a query on PostgreSQL."""
+    """Versions that match now or, by title, had that title in an earlier state, each with the run
+    of its wiki that answers `as_of` (snapshot_run, snapshot_forgotten) and its earlier states
+    (until_run, title, status, archive_name) in order: one query, for a lookup costs a round trip a
+    query on PostgreSQL."""
     sql, params = catalog.matching(title=title, sha1=sha1, sha256=sha256, wiki=wiki)
     if title is not None:
         sql += (" UNION SELECT * FROM versions WHERE id IN (SELECT version_id FROM version_states WHERE title = ?)"
                 + (" AND wiki = ?" if wiki else ""))
         params += [title, *([wiki] if wiki else [])]
+    run_sql, run_params = _snapshot_run(as_of, "c.wiki")
     cursor = catalog.conn.execute(
-        "SELECT f.*, s.until_run AS state_until_run, s.title AS state_title, s.status AS state_status, "
-        f"s.archive_name AS state_archive_name FROM ({sql}) AS f "
-        "LEFT JOIN version_states AS s ON s.version_id = f.id ORDER BY f.id, s.until_run", params)
+        "SELECT f.*, k.forgotten AS snapshot_forgotten, s.until_run AS state_until_run, s.title AS state_title, "
+        "s.status AS state_status, s.archive_name AS state_archive_name "
+        f"FROM (SELECT c.*, ({run_sql}) AS snapshot_run FROM ({sql}) AS c) AS f "
+        "LEFT JOIN snapshots AS k ON k.run = f.snapshot_run "
+        "LEFT JOIN version_states AS s ON s.version_id = f.id ORDER BY f.id, s.until_run", run_params + params)
     found: dict[int, tuple[dict[str, Any], list[tuple]]] = {}
     for row in records(cursor):
         state = tuple(row.pop(f"state_{name}") for name in ("until_run", *STATE_FIELDS))
