@@ -239,6 +239,55 @@ def test_a_batch_of_new_versions_is_noted_as_one_range_and_its_delta_gives_every
     assert _rows(recovered) == _rows(path)
 
 
+def test_versions_seen_again_are_noted_as_runs_of_ids_and_their_delta_gives_every_row_back(catalogs: Catalogs) -> None:
+    """A full run refreshes every version it sees again (last_run, and what the wiki says now): on
+    PostgreSQL its statement trigger notes each run of consecutive ids as one range, not a row each
+    (SQLite's row trigger notes a row each); either way the delta brings back every row as it is."""
+    path = catalogs.new()
+    catalog = Catalog(path)
+    store = LocalBlobStore(catalogs.tmp_path / "blobs")
+    one = catalog.start_run("w", "full")
+    listed = [_version(f"File:N{i:03}.png", f"{i:040x}") for i in range(300)]
+    ids = [p.id for p in catalog.record_versions(one, listed)]
+    catalog.finish_run(one, "done")
+    kept.save(catalog, store, kept.Settings(full_share=10))
+    two = catalog.start_run("w", "full")
+    again = listed[:100] + listed[150:]  # ids 1-100 and 151-300 refreshed, in one statement
+    catalog.record_versions(two, [v._replace(comment="seen again") for v in again])
+    notes = _notes(catalog, "versions")
+    if catalogs.engine == "postgres":
+        assert sorted(notes) == [(ids[0], ids[99]), (ids[150], ids[299])]
+    else:
+        assert sorted(notes) == [(ids[i], 0) for i in range(300) if not 100 <= i < 150]
+    catalog.finish_run(two, "done")
+    assert kept.save(catalog, store, kept.Settings(full_share=10)).kind == "delta"
+    kept.recover(store, recovered := catalogs.new("r"))
+    assert _rows(recovered) == _rows(path)
+    comments = catalog.conn.execute("SELECT comment FROM versions ORDER BY id").fetchall()
+    assert [c for (c,) in comments].count("seen again") == 250
+
+
+def test_an_older_postgres_catalog_gets_the_trigger_functions_of_this_version_when_opened(catalogs: Catalogs) -> None:
+    if catalogs.engine != "postgres":
+        pytest.skip("PostgreSQL's statement triggers: SQLite's note a row each")
+    path = catalogs.new()
+    catalog = Catalog(path)
+    catalog.conn.execute(  # as tracking() made it before: a row a key
+        "CREATE OR REPLACE FUNCTION versions_update_noted() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "INSERT INTO metadata_changes (tbl, k1, k2) SELECT 'versions', id, 0 FROM changed; RETURN NULL; END $$")
+    run = catalog.start_run("w", "full")
+    listed = [_version(f"File:N{i}.png", f"{i:040x}") for i in range(3)]
+    catalog.record_versions(run, listed)
+    catalog.conn.execute("DELETE FROM metadata_changes")
+    catalog.record_versions(run, listed)
+    assert len(_notes(catalog, "versions")) == 3
+    catalog.close()
+    catalog = Catalog.open_existing(path)
+    catalog.conn.execute("DELETE FROM metadata_changes")
+    ids = [p.id for p in catalog.record_versions(catalog.start_run("w", "full"), listed)]
+    assert _notes(catalog, "versions") == [(min(ids), max(ids))]
+
+
 def test_an_older_catalog_loses_its_versions_insert_trigger_when_opened(catalogs: Catalogs) -> None:
     path = catalogs.new()
     catalog = Catalog(path)

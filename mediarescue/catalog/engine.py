@@ -279,6 +279,7 @@ class Postgres:
     def create_schema(self, conn: PgConnection) -> None:
         if self.tables(conn) >= set(DUMPED_TABLES) | {"metadata_changes", "fetch_queue", "list_ranges"}:
             self._add_indexes(conn)  # a catalog opened again: at most an index added since it was made
+            self._renew_tracking(conn)
             return
         with conn:
             conn.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':schema'))")
@@ -295,6 +296,18 @@ class Postgres:
             made = re.search(r"^CREATE (?:UNIQUE )?INDEX IF NOT EXISTS (\w+)", statement, re.MULTILINE)
             if made and made.group(1) not in have:
                 conn.execute(statement)
+
+    @staticmethod
+    def _renew_tracking(conn: PgConnection) -> None:
+        """The trigger functions of tracking() as this version writes them, where a catalog made
+        before has others (they note the same changes, a row a key where these note ranges)."""
+        wanted = dict(re.findall(r"CREATE OR REPLACE FUNCTION (\w+)\(\) .*? AS \$\$(.*?)\$\$", tracking("postgres")))
+        have = dict(conn.execute(
+            "SELECT proname, prosrc FROM pg_proc WHERE pronamespace = current_schema()::regnamespace"))
+        if any(have.get(name) != body for name, body in wanted.items()):
+            with conn:
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':schema'))")
+                conn.raw.execute(tracking("postgres"))
 
     @staticmethod
     def ddl(statement: str) -> str:

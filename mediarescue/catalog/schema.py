@@ -35,7 +35,10 @@ NOTED_BY_WRITER = ("versions",)
 def tracking(engine: str) -> str:
     """Triggers noting every change of a dumped table in metadata_changes, by its key: one per row
     on SQLite; on PostgreSQL one per statement, reading the statement's changed rows (transition
-    tables), so a COPY or a batch of thousands notes them in one INSERT. New rows of the tables in
+    tables), so a COPY or a batch of thousands notes them in one INSERT, each run of consecutive
+    keys as one range: a full run refreshes each batch of versions it sees again, of neighbouring
+    ids, in one statement, so it notes a row or a few a batch where a row a version would hold its
+    whole refresh (Commons: 120 M rows) until its metadata is saved. New rows of the tables in
     NOTED_BY_WRITER are noted by their writer instead, as a range (metadata_changes below)."""
     out = []
     for table, key in DUMP_KEYS.items():
@@ -49,9 +52,13 @@ def tracking(engine: str) -> str:
                            f"metadata_changes (tbl, k1, k2) VALUES ('{table}', {row}.{k1}, "
                            f"{row + '.' + k2 if k2 != '0' else '0'}); END;")
                 continue
+            noted = f"SELECT '{table}', {k1}, {k2} FROM changed"
+            if len(key) == 1 and event != "DELETE":  # a run of keys as one range; a deletion is noted alone
+                noted = (f"SELECT '{table}', MIN(k), CASE WHEN MIN(k) = MAX(k) THEN 0 ELSE MAX(k) END FROM "
+                         f"(SELECT {k1} AS k, {k1} - ROW_NUMBER() OVER (ORDER BY {k1}) AS run FROM changed) AS c "
+                         "GROUP BY run")
             out.append(f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-                       f"INSERT INTO metadata_changes (tbl, k1, k2) SELECT '{table}', {k1}, {k2} FROM changed; "
-                       f"RETURN NULL; END $$;\n"
+                       f"INSERT INTO metadata_changes (tbl, k1, k2) {noted}; RETURN NULL; END $$;\n"
                        f"CREATE OR REPLACE TRIGGER {name} AFTER {event} ON {table} REFERENCING "
                        f"{'OLD' if event == 'DELETE' else 'NEW'} TABLE AS changed FOR EACH STATEMENT "
                        f"EXECUTE FUNCTION {name}();")
