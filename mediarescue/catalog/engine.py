@@ -282,7 +282,7 @@ class Postgres:
             self._renew_tracking(conn)
             return
         with conn:
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':schema'))")
+            self.serialised(conn, "schema")  # one process makes it; one opening beside it finds it made
             tables, rest = self.schema()
             for statement in tables + rest:
                 conn.raw.execute(statement)
@@ -297,8 +297,7 @@ class Postgres:
             if made and made.group(1) not in have:
                 conn.execute(statement)
 
-    @staticmethod
-    def _renew_tracking(conn: PgConnection) -> None:
+    def _renew_tracking(self, conn: PgConnection) -> None:
         """The trigger functions of tracking() as this version writes them, where a catalog made
         before has others (they note the same changes, a row a key where these note ranges)."""
         wanted = dict(re.findall(r"CREATE OR REPLACE FUNCTION (\w+)\(\) .*? AS \$\$(.*?)\$\$", tracking("postgres")))
@@ -306,7 +305,7 @@ class Postgres:
             "SELECT proname, prosrc FROM pg_proc WHERE pronamespace = current_schema()::regnamespace"))
         if any(have.get(name) != body for name, body in wanted.items()):
             with conn:
-                conn.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':schema'))")
+                self.serialised(conn, "schema")
                 conn.raw.execute(tracking("postgres"))
 
     @staticmethod
