@@ -70,6 +70,22 @@ def test_a_date_answers_with_the_last_run_that_had_ended_by_then(catalogs: Catal
     assert snapshots.parse_as_of(" 42 ") == 42
 
 
+def test_the_state_before_an_incident_is_the_last_kept_run_that_finished_well(catalogs: Catalogs) -> None:
+    catalog = Catalog(catalogs.new())
+    runs = [catalog.start_run("w", "full") for _ in range(4)]
+    for run, ended, status in zip(runs, ("2026-01-01T10:00:00Z", "2026-01-02T10:00:00Z", "2026-01-03T10:00:00Z",
+                                         "2026-01-04T10:00:00Z"), ("done", "done", "failed", "done")):
+        catalog.conn.execute("UPDATE runs SET ended = ?, status = ? WHERE id = ?", (ended, status, run))
+    catalog.conn.execute("UPDATE snapshots SET forgotten = '2026-02-01T00:00:00Z' WHERE run = ?", (runs[1],))
+    catalog.conn.commit()
+    # as of a date, a failed run is still what the catalog saw then; an incident's "before" is not
+    assert snapshots.snapshot_of(catalog, "w", "2026-01-03T12:00:00Z") == runs[2]
+    assert snapshots.snapshot_before(catalog, "w", "2026-01-03T12:00:00Z") == runs[0]  # runs[1] forgotten
+    assert snapshots.snapshot_before(catalog, "w", "2026-01-04T10:00:00Z") == runs[3]
+    with pytest.raises(snapshots.SnapshotError, match="no finished backup run that had ended by"):
+        snapshots.snapshot_before(catalog, "w", "2026-01-01T09:00:00Z")
+
+
 # Entries as MediaWiki 1.39 writes them (seen on the test bed), trimmed.
 ENTRIES = [
     {"logid": 4, "title": "File:A.png", "type": "upload", "action": "upload", "timestamp": "2026-11-21T05:39:49Z",

@@ -90,13 +90,14 @@ def parse_as_of(text: str) -> int | str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _snapshot_run(as_of: int | str, wiki_sql: str) -> tuple[str, list[Any]]:
+def _snapshot_run(as_of: int | str, wiki_sql: str, done_only: bool = False) -> tuple[str, list[Any]]:
     """The query of the run whose snapshot answers `as_of` for the wiki `wiki_sql` names (a
     parameter, or a column of an outer query): for a run id, the wiki's last run up to it; for a
-    time, the wiki's last retained run that had ended by then."""
+    time, the wiki's last retained run that had ended by then (that had finished well: `done_only`)."""
     if isinstance(as_of, int):
         return f"SELECT r.id FROM runs AS r WHERE r.wiki = {wiki_sql} AND r.id <= ? ORDER BY r.id DESC LIMIT 1", [as_of]
-    return (f"SELECT r.id FROM runs AS r LEFT JOIN snapshots AS s ON s.run = r.id WHERE r.wiki = {wiki_sql} "
+    done = "AND r.status = 'done' " if done_only else ""
+    return (f"SELECT r.id FROM runs AS r LEFT JOIN snapshots AS s ON s.run = r.id WHERE r.wiki = {wiki_sql} {done}"
             "AND r.ended IS NOT NULL AND r.ended <= ? AND s.forgotten IS NULL ORDER BY r.id DESC LIMIT 1", [as_of])
 
 
@@ -122,9 +123,8 @@ def snapshot_of(catalog: Catalog, wiki: str, as_of: int | str) -> int:
 def snapshot_before(catalog: Catalog, wiki: str, moment: str) -> int:
     """The last finished (done) and kept run of `wiki` that had ended by `moment` (ISO 8601 UTC):
     the state before an incident that began then."""
-    row = catalog.conn.execute("SELECT r.id FROM runs AS r LEFT JOIN snapshots AS s ON s.run = r.id WHERE r.wiki = ? "
-                               "AND r.status = 'done' AND r.ended IS NOT NULL AND r.ended <= ? "
-                               "AND s.forgotten IS NULL ORDER BY r.id DESC LIMIT 1", (wiki, moment)).fetchone()
+    sql, params = _snapshot_run(moment, "?", done_only=True)
+    row = catalog.conn.execute(sql, [wiki, *params]).fetchone()
     if row is None:
         raise SnapshotError(f"{wiki} has no finished backup run that had ended by {moment}: there is no state "
                             "before the incident to go back to (--as-of names another)")
