@@ -6,8 +6,9 @@ on a synthetic catalog of 10 million versions by title, sha1, sha256 and as of a
 
 With `--engine postgres` the same figures on PostgreSQL: a server of the test bed's kind (Debian's
 postgresql-15, durable defaults, under DIR/postgres-bed, stopped at the end and started again by the
-next run), each catalog a schema of its own; the synthetic catalog is loaded with COPY. Sizes:
-pg_total_relation_size of every table.
+next run), each catalog a schema of its own; the synthetic catalog is loaded with COPY. Sizes: bytes in
+use by every table and index, as on SQLite: pages the free space map holds as empty (rows an earlier
+run wrote into the reused catalog and deleted) are left out (pg_freespacemap).
 
 The synthetic catalog is shaped like Commons: titles of about 45 characters, ~9 % of them with an
 old version, 1 % deleted, every version backed up (sha256 set), 30 daily runs, and 2 % of
@@ -234,13 +235,14 @@ class SQLitePlace:
             except sqlite3.OperationalError:
                 return False
 
-    def stats(self, name: str) -> tuple[int, int]:
-        """Earlier states, and bytes in use (rows deleted by an earlier run's writes leave free pages)."""
+    def stats(self, name: str) -> tuple[int, int, int]:
+        """Earlier states, bytes in use, and bytes of the file (rows deleted by an earlier run's
+        writes leave free pages)."""
         with sqlite3.connect(self.target(name)) as db:
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            return db.execute("SELECT COUNT(*) FROM version_states").fetchone()[0], db.execute(
-                "SELECT (page_count - freelist_count) * page_size FROM pragma_page_count, pragma_freelist_count, "
-                "pragma_page_size").fetchone()[0]
+            return db.execute("SELECT COUNT(*) FROM version_states").fetchone()[0], *db.execute(
+                "SELECT (page_count - freelist_count) * page_size, page_count * page_size FROM pragma_page_count, "
+                "pragma_freelist_count, pragma_page_size").fetchone()
 
     def breakdown(self, name: str) -> dict[str, int]:
         """Bytes in use by each table and index (SQLite's dbstat)."""
@@ -289,21 +291,33 @@ class PostgresPlace:
                 return False
             return conn.execute("SELECT versions, build FROM bench_meta").fetchone() == (versions, BUILD)
 
-    def stats(self, name: str) -> tuple[int, int]:
+    def _in_use(self, name: str) -> list[tuple[str, int, int]]:
+        """(name, bytes, bytes of empty pages) of each table and index of the catalog. As
+        SQLite's freelist, a page the free space map holds as empty (an earlier run's writes to the
+        reused catalog, deleted: btree pages are never given back to the file) is not in use."""
         with contextlib.closing(Postgres(self.target(name)).connect()) as conn:
-            conn.execute("VACUUM")
-            return conn.execute("SELECT COUNT(*) FROM version_states").fetchone()[0], int(conn.execute(
-                "SELECT SUM(pg_total_relation_size(c.oid)) FROM pg_class AS c JOIN pg_namespace AS n ON "
-                "n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relkind = 'r' "
-                "AND c.relname != 'bench_meta'").fetchone()[0])
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_freespacemap SCHEMA public")
+            conn.execute("SELECT set_config('search_path', current_schema() || ', public', FALSE)")
+            conn.execute("VACUUM")  # the free space map up to date
+            return conn.execute(
+                "SELECT c.relname, pg_table_size(c.oid), current_setting('block_size')::bigint * "
+                "(SELECT COUNT(*) FROM pg_freespace(c.oid) WHERE avail >= 8000) FROM pg_class AS c JOIN "
+                "pg_namespace AS n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND "
+                "c.relkind IN ('r', 'i') AND c.relname != 'bench_meta' ORDER BY 3 DESC").fetchall()
+
+    def stats(self, name: str) -> tuple[int, int, int]:
+        """Earlier states, bytes in use and bytes of the files: tables (their TOAST included) and
+        indexes. Besides deleted rows, the empty pages hold what refreshed rows left (MVCC: an
+        update writes a new row, and a page of old ones is free once vacuumed)."""
+        parts = self._in_use(name)
+        with contextlib.closing(Postgres(self.target(name)).connect()) as conn:
+            return (conn.execute("SELECT COUNT(*) FROM version_states").fetchone()[0],
+                    sum(size - empty for _, size, empty in parts), sum(size for _, size, _ in parts))
 
     def breakdown(self, name: str) -> dict[str, int]:
-        """Bytes of each table (its TOAST included) and index."""
-        with contextlib.closing(Postgres(self.target(name)).connect()) as conn:
-            return dict(conn.execute(
-                "SELECT c.relname, pg_table_size(c.oid) FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = "
-                "c.relnamespace WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'i') AND "
-                "pg_table_size(c.oid) > 1000000 ORDER BY 2 DESC").fetchall())
+        """Bytes in use by each table (its TOAST included) and index."""
+        parts = {rel: size - empty for rel, size, empty in self._in_use(name) if size - empty > 1000000}
+        return dict(sorted(parts.items(), key=lambda part: -part[1]))
 
     def close(self) -> None:
         procs.stop_all(self.bed)
@@ -397,7 +411,8 @@ def writes(place: Place, count: int, big: Path | PostgresURL | None, big_total: 
     results["stored(), a transaction a version"] = _rate(stored, *_clock(lambda: [
         catalog.stored(i, _sha256(i), rows[i - 1].sha1, rows[i - 1].size, True, second) for i in range(1, stored + 1)]))
     catalog.close()
-    results["catalog_bytes_per_version"] = {"bytes": place.stats("writes")[1] / count}
+    _, in_use, allocated = place.stats("writes")
+    results["catalog_bytes_per_version"] = {"bytes": in_use / count, "allocated": allocated / count}
 
     catalog = Catalog(place.fresh("plain"))
     run = catalog.start_run("writes", "full")
@@ -455,7 +470,7 @@ def _measure(args: argparse.Namespace, place: Place) -> None:
         say(f"built in {time.monotonic() - began:.0f} s")
     else:
         say(f"reusing {big}")
-    states, size = place.stats(name)
+    states, size, allocated = place.stats(name)
     parts = place.breakdown(name)
     say("writes")
     write_results = writes(place, args.writes, big, args.versions)
@@ -463,14 +478,15 @@ def _measure(args: argparse.Namespace, place: Place) -> None:
     lookup_results = lookups(big, args.versions, args.lookups)
 
     print(f"{place.engine} catalog of {args.versions:,} versions ({states:,} earlier states): {size / 2**30:.2f} GiB, "
-          f"{size / args.versions:.0f} bytes per version (indexes included)")
+          f"{size / args.versions:.0f} bytes per version (indexes included; files {allocated / args.versions:.0f})")
     print("size   " + ", ".join(f"{part} {part_size / args.versions:.0f} B" for part, part_size in parts.items()))
     for what, r in write_results.items():
         if "rows" in r:
             print(f"write  {what:42} {r['rows_per_s']:>9,.0f} rows/s ({r['rows_per_cpu_s']:,.0f} per CPU second), "
                   f"{r['rows']:,} rows in {r['seconds']:.1f} s")
-    per_version = write_results["catalog_bytes_per_version"]["bytes"]
-    print(f"write  catalog size per version, its description page included (writes.db): {per_version:.0f} bytes")
+    per_version = write_results["catalog_bytes_per_version"]
+    print(f"write  catalog size per version, its description page included (writes.db): {per_version['bytes']:.0f} "
+          f"bytes (files {per_version['allocated']:.0f})")
     cuts = lookup_results.pop("split_16_cuts")
     print(f"split  quantile cuts of {cuts['titles']:,} titles for --list-split 16: {cuts['seconds']:.1f} s")
     for what, r in lookup_results.items():
@@ -484,7 +500,8 @@ def _measure(args: argparse.Namespace, place: Place) -> None:
         "engine": place.engine,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "sqlite": sqlite3.sqlite_version,
                     "load_average": os.getloadavg()},
-        "catalog": {"versions": args.versions, "earlier_states": states, "bytes": size, "parts": parts,
+        "catalog": {"versions": args.versions, "earlier_states": states, "bytes": size, "allocated": allocated,
+                    "parts": parts,
                     "bytes_per_version": size / args.versions, "reused": reused},
         "writes": write_results, "lookups": lookup_results, "split_16_cuts": cuts}, indent=1) + "\n")
 
