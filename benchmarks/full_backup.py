@@ -378,12 +378,101 @@ def baseline(scenario: str, what: str, files: list[WikiFile], rewrite: tuple[str
 
 # --- the run ------------------------------------------------------------------------------------
 
+def loopback(runner: Runner, test_bed: bed.TestBed, files: list[WikiFile]) -> list[Row]:
+    """1. The small files over loopback: a plain loop, then the collector over HTTP and over Swift."""
+    s = "1 loopback"
+    base = baseline(s, "sequential loop, HTTP", files)
+    workers = runner.workers
+    # reserve: seconds the later steps need at least, so one slow run cannot eat the whole budget
+    return [base,
+            runner.collector(s, f"collector HTTP, {workers} workers", test_bed, files, False,
+                             reserve=300).compare(base),
+            runner.collector(s, f"collector Swift, {workers} workers", test_bed, files, True,
+                             reserve=280).compare(base)]
+
+
+def latency(runner: Runner, test_bed: bed.TestBed, files: list[WikiFile],
+            proxies: list[LatencyProxy]) -> list[Row]:
+    """2. 20 ms per request: one proxy before the API (php), one before the file URLs (Swift's proxy)."""
+    s, workers = "2 +20 ms/request", runner.workers
+    api_proxy = LatencyProxy(_port(test_bed.api_url), DELAY).start()
+    proxies.append(api_proxy)
+    file_origin = files[0].url.split("/", 3)
+    file_proxy = LatencyProxy(int(file_origin[2].rsplit(":", 1)[1]), DELAY).start()
+    proxies.append(file_proxy)
+    rewrite = (f"{file_origin[0]}//{file_origin[2]}", file_proxy.base_url)
+    rows = []
+    for make in (lambda: baseline(s, "sequential loop, HTTP", files, rewrite),
+                 lambda: runner.collector(s, f"collector HTTP, {workers} workers", test_bed, files, False,
+                                          api_url=api_proxy.base_url + "/api.php",
+                                          url_rewrite="=".join(rewrite), reserve=200)):
+        before = file_proxy.delays
+        row = make()
+        through = file_proxy.delays - before
+        if row.seconds is not None and through < len(files):  # else the figure would not be the slow path's
+            row.note = (row.note + "; " if row.note else "") + \
+                f"only {through} of {len(files)} downloads went through the proxy"
+        say(f"{row.what}: {through} file requests and {api_proxy.delays} API requests so far through the proxies")
+        rows.append(row)
+    rows[-1].compare(rows[-2])
+    for proxy in proxies:
+        proxy.stop()
+    proxies.clear()
+    return rows
+
+
+def large_files(runner: Runner, test_bed: bed.TestBed, files: list[WikiFile], local: Path,
+                scratch: Path) -> list[Row]:
+    """3. Large files against sha1 + sha256 + write + fsync of the same bytes (kept in `local`)."""
+    s, workers = "3 large files", runner.workers
+    paths = sorted(local.iterdir())
+    streams = min(len(paths), os.cpu_count() or 1)
+    limits = []
+    for n in sorted({1, streams}):
+        idle = settle()
+        say(f"{s}: hash + write limit, {n} stream(s) ...")
+        limits.append(Row(s, f"sha1+sha256+write+fsync, {n} stream{'s' if n > 1 else ''}", len(paths),
+                          sum(p.stat().st_size for p in paths), hash_write_limit(paths, scratch, n),
+                          idle_before=idle))
+    limit = min(limits, key=lambda r: r.seconds)  # the machine's limit: the faster way
+    for row in limits:
+        if row is not limit:
+            row.compare(limit)
+    shutil.rmtree(local)
+    base = baseline(s, "sequential loop, HTTP", files)
+    return [*limits, base.compare(limit),
+            runner.collector(s, f"collector HTTP, {workers} workers", test_bed, files, False,
+                             reserve=150).compare(limit),
+            runner.collector(s, f"collector Swift, {workers} workers", test_bed, files, True,
+                             reserve=130).compare(limit)]
+
+
+def peak_rss(runner: Runner, args: argparse.Namespace, test_bed: bed.TestBed, uploads: dict[str, dict]) -> list[Row]:
+    """4. Peak RSS with a huge file in the wiki (the large files are backed up alongside it)."""
+    s = f"4 RSS, {args.rss_size / 2**30:.2f} GiB file"
+    needed = args.rss_size / 10e6 + 60  # the upload goes at ~15 MB/s here, then two backups
+    if not runner.command or runner.budget.left() <= needed:
+        return [Row(s, "collector", 1, args.rss_size, None,
+                    note="collector not available" if not runner.command else "skipped: out of time budget")]
+    began = time.monotonic()
+    upload(test_bed, 1, args.rss_size, 3, "Bench huge", vary=False)
+    uploads["rss"] = {"files": 1, "seconds": time.monotonic() - began}
+    huge, rows = list_files(test_bed), []
+    for swift in (False, True):
+        row = runner.collector(s, f"collector {'Swift' if swift else 'HTTP'}, {runner.workers} workers",
+                               test_bed, huge, swift, reserve=10)
+        if row.peak_rss_mb is not None:
+            row.note = (row.note + "; " if row.note else "") + \
+                f"peak RSS {'<' if row.peak_rss_mb < RSS_GOAL_MB else '>='} {RSS_GOAL_MB} MB goal"
+        rows.append(row)
+    return rows
+
+
 def run(args: argparse.Namespace, scratch: Path) -> dict:
-    budget = Budget(args.budget)
     command = collector_command(args.collector)
     if not command:
         say("mediarescue backup is not available: measuring everything but the collector")
-    runner = Runner(command, scratch, args.workers, budget)
+    runner = Runner(command, scratch, args.workers, Budget(args.budget))
     rows: list[Row] = []
     uploads: dict[str, dict] = {}
     beds: list[Path] = []
@@ -406,82 +495,10 @@ def run(args: argparse.Namespace, scratch: Path) -> dict:
         if len(small) != args.files or len(large) != args.large:
             raise BenchError(f"the wikis list {len(small)} and {len(large)} files, not {args.files} and {args.large}")
 
-        # 1. loopback
-        s = "1 loopback"
-        base = baseline(s, "sequential loop, HTTP", small)
-        # reserve: seconds the later steps need at least, so one slow run cannot eat the whole budget
-        rows += [base,
-                 runner.collector(s, f"collector HTTP, {args.workers} workers", small_bed, small, False,
-                                  reserve=300).compare(base),
-                 runner.collector(s, f"collector Swift, {args.workers} workers", small_bed, small, True,
-                                  reserve=280).compare(base)]
-
-        # 2. 20 ms per request: one proxy before the API (php), one before the file URLs (Swift's proxy)
-        s = "2 +20 ms/request"
-        api_proxy = LatencyProxy(_port(small_bed.api_url), DELAY).start()
-        proxies.append(api_proxy)
-        file_origin = small[0].url.split("/", 3)
-        file_proxy = LatencyProxy(int(file_origin[2].rsplit(":", 1)[1]), DELAY).start()
-        proxies.append(file_proxy)
-        rewrite = (f"{file_origin[0]}//{file_origin[2]}", file_proxy.base_url)
-        for make in (lambda: baseline(s, "sequential loop, HTTP", small, rewrite),
-                     lambda: runner.collector(s, f"collector HTTP, {args.workers} workers", small_bed, small, False,
-                                              api_url=api_proxy.base_url + "/api.php",
-                                              url_rewrite="=".join(rewrite), reserve=200)):
-            before = file_proxy.delays
-            row = make()
-            through = file_proxy.delays - before
-            if row.seconds is not None and through < len(small):  # else the figure would not be the slow path's
-                row.note = (row.note + "; " if row.note else "") + \
-                    f"only {through} of {len(small)} downloads went through the proxy"
-            say(f"{row.what}: {through} file requests and {api_proxy.delays} API requests so far through the proxies")
-            rows.append(row)
-        rows[-1].compare(rows[-2])
-        for proxy in proxies:
-            proxy.stop()
-        proxies.clear()
-
-        # 3. large files against sha1 + sha256 + write + fsync of the same bytes
-        s = "3 large files"
-        paths = sorted(local.iterdir())
-        streams = min(len(paths), os.cpu_count() or 1)
-        limits = []
-        for n in sorted({1, streams}):
-            idle = settle()
-            say(f"{s}: hash + write limit, {n} stream(s) ...")
-            limits.append(Row(s, f"sha1+sha256+write+fsync, {n} stream{'s' if n > 1 else ''}", len(paths),
-                              sum(p.stat().st_size for p in paths), hash_write_limit(paths, scratch, n),
-                              idle_before=idle))
-        limit = min(limits, key=lambda r: r.seconds)  # the machine's limit: the faster way
-        for row in limits:
-            if row is not limit:
-                row.compare(limit)
-        shutil.rmtree(local)
-        base = baseline(s, "sequential loop, HTTP", large)
-        rows += [*limits, base.compare(limit),
-                 runner.collector(s, f"collector HTTP, {args.workers} workers", large_bed, large, False,
-                                  reserve=150).compare(limit),
-                 runner.collector(s, f"collector Swift, {args.workers} workers", large_bed, large, True,
-                                  reserve=130).compare(limit)]
-
-        # 4. peak RSS with a 1 GiB file in the wiki (the large files are backed up alongside it)
-        s = f"4 RSS, {args.rss_size / 2**30:.2f} GiB file"
-        needed = args.rss_size / 10e6 + 60  # the upload goes at ~15 MB/s here, then two backups
-        if command and budget.left() > needed:
-            began = time.monotonic()
-            upload(large_bed, 1, args.rss_size, 3, "Bench huge", vary=False)
-            uploads["rss"] = {"files": 1, "seconds": time.monotonic() - began}
-            huge = list_files(large_bed)
-            for swift in (False, True):
-                row = runner.collector(s, f"collector {'Swift' if swift else 'HTTP'}, {args.workers} workers",
-                                       large_bed, huge, swift, reserve=10)
-                if row.peak_rss_mb is not None:
-                    row.note = (row.note + "; " if row.note else "") + \
-                        f"peak RSS {'<' if row.peak_rss_mb < RSS_GOAL_MB else '>='} {RSS_GOAL_MB} MB goal"
-                rows.append(row)
-        else:
-            rows.append(Row(s, "collector", 1, args.rss_size, None,
-                            note="collector not available" if not command else "skipped: out of time budget"))
+        rows += loopback(runner, small_bed, small)
+        rows += latency(runner, small_bed, small, proxies)
+        rows += large_files(runner, large_bed, large, local, scratch)
+        rows += peak_rss(runner, args, large_bed, uploads)
     finally:
         for proxy in proxies:
             proxy.stop()
