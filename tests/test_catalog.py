@@ -40,6 +40,50 @@ def test_recording_the_same_versions_again_keeps_their_ids_and_adds_no_rows(cata
     assert catalog.run(second)["versions_seen"] == 3
 
 
+def test_versions_seen_again_unchanged_are_not_written_and_unseen_knows_the_run_saw_them(catalogs: Catalogs) -> None:
+    """A run that sees known versions as they were notes their ids as ranges, writes none of their
+    rows (no metadata change either), and `unseen` gives exactly the versions it saw nowhere: also
+    when a version was seen twice in the run (two ranges over it) or changed, and until the run is
+    over, when its ranges go."""
+    catalog = Catalog(catalogs.new())
+    one = catalog.start_run("w", "full")
+    listed = [_version(f"File:{n:02}.png", f"{n:040x}") for n in range(12)]
+    ids = [p.id for p in catalog.record_versions(one, listed)]
+    catalog.finish_run(one, "done")
+    two = catalog.start_run("w", "full")
+    with catalog.conn:
+        catalog.conn.execute("DELETE FROM metadata_changes")
+    catalog.record_versions(two, listed[:8])
+    catalog.record_versions(two, listed[3:5] + [listed[9]._replace(comment="changed")])  # seen twice; changed
+    assert catalog.conn.execute("SELECT COUNT(*) FROM metadata_changes WHERE tbl = 'versions'").fetchone()[0] == 1
+    last_runs = [r for (r,) in catalog.conn.execute("SELECT last_run FROM versions ORDER BY id")]
+    assert last_runs == [one] * 9 + [two, one, one]
+    gone = [(ids[n], listed[n].title, "current") for n in (8, 10, 11)]
+    assert sorted(catalog.unseen("w", two, ("current", "old"))) == gone
+    assert catalog.conn.execute("SELECT first_id, last_id FROM seen_ranges WHERE run = ?", (two,)).fetchall() == [
+        (ids[0], ids[7])]  # merged by unseen
+    assert catalog.unseen("w", two, ("current",), [listed[n].title for n in (4, 9, 10)]) == [gone[1]]
+    assert sorted(catalog.unseen("w", one + 99, ("current",))) == [(i, v.title, "current") for i, v in zip(ids, listed)]
+    catalog.finish_run(two, "done")
+    assert catalog.conn.execute("SELECT COUNT(*) FROM seen_ranges").fetchone()[0] == 0
+    catalog.close()
+
+
+def test_a_catalog_made_before_seen_ranges_gets_the_table_when_opened(catalogs: Catalogs) -> None:
+    path = catalogs.new()
+    catalog = Catalog(path)
+    listed = [_version("File:A.png", "a" * 40)]
+    catalog.record_versions(catalog.start_run("w", "full"), listed)
+    with catalog.conn:
+        catalog.conn.execute("DROP TABLE seen_ranges")
+    catalog.close()
+    catalog = Catalog(path)
+    run = catalog.start_run("w", "full")
+    catalog.record_versions(run, listed)
+    assert catalog.unseen("w", run, ("current",)) == []
+    catalog.close()
+
+
 def test_equal_sha1_with_different_sha256_is_a_collision_and_both_are_kept(catalogs: Catalogs) -> None:
     path = catalogs.new()
     catalog = Catalog(path)
@@ -153,7 +197,8 @@ def test_a_batch_of_new_known_changed_and_repeated_versions_is_recorded_alike_on
         catalogs: Catalogs) -> None:
     """One batch mixing every kind of version: new ones get fresh ids in the order given, a repeat
     counts once with its last listing, known ones keep their ids, and only a change since an earlier
-    run leaves an earlier state (once a run); the pending versions come back in the order given."""
+    run leaves an earlier state (once a run); one the wiki shows as it was is noted as seen, its row
+    not written; the pending versions come back in the order given."""
     catalog = Catalog(catalogs.new())
     first = catalog.start_run("w", "full")
     stored, waiting, moving, early = catalog.record_versions(first, [
@@ -179,7 +224,7 @@ def test_a_batch_of_new_known_changed_and_repeated_versions_is_recorded_alike_on
     rows = catalog.conn.execute("SELECT title, id, status, first_run, last_run, size, title_at_upload FROM versions")
     assert {title: tuple(rest) for title, *rest in rows} == {
         "File:S.png": (stored.id, "old", first, second, 3, None),
-        "File:W.png": (waiting.id, "current", first, second, 3, None),
+        "File:W.png": (waiting.id, "current", first, first, 3, None),  # unchanged: not written
         "File:M.png": (moving.id, "deleted", first, second, 3, None),
         "File:E.png": (early.id, "deleted", first, second, 3, None),
         "File:N1.png": (5, "current", second, second, 3, None),
@@ -191,10 +236,12 @@ def test_a_batch_of_new_known_changed_and_repeated_versions_is_recorded_alike_on
     assert catalog.conn.execute("SELECT new_versions, changed_versions FROM snapshots WHERE run = ?",
                                 (second,)).fetchone() == (3, 3)  # E's first change counted when it was made
     assert catalog.run(second)["versions_seen"] == 8
+    assert catalog.conn.execute("SELECT run, first_id, last_id FROM seen_ranges").fetchall() == [
+        (second, waiting.id, waiting.id)]
     notes = catalog.conn.execute("SELECT k1, k2 FROM metadata_changes WHERE tbl = 'versions'").fetchall()
     assert (5, 7) in notes  # the new versions: their id range, noted by record_versions
-    # the known ones, refreshed: a row each (SQLite's row trigger) or their run of ids (PostgreSQL's)
-    assert {k for k1, k2 in notes for k in (range(k1, k2 + 1) if k2 else [k1])} == set(range(1, 8))
+    # the changed ones, refreshed: a row each (SQLite's row trigger) or their run of ids (PostgreSQL's)
+    assert {k for k1, k2 in notes for k in (range(k1, k2 + 1) if k2 else [k1])} == set(range(1, 8)) - {waiting.id}
     catalog.close()
 
 

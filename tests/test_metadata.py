@@ -223,7 +223,8 @@ def test_a_batch_of_new_versions_is_noted_as_one_range_and_its_delta_gives_every
     four = catalog.start_run("w", "full")
     first = catalog.record_versions(four, [_version(f"File:N{i}.png", f"{i:040x}") for i in range(700)])
     second = catalog.record_versions(four, [_version(f"File:M{i}.png", f"{i + 1000:040x}") for i in range(300)]
-                                     + [_version("File:A2.png", "a" * 40)])  # known (id 1, stored): refreshed
+                                     + [_version("File:A2.png", "a" * 40)._replace(comment="new")])  # known (id 1,
+    # stored), changed: refreshed
     # in any order within the batch's transaction (PostgreSQL notes the refreshed row before the range)
     assert sorted(_notes(catalog, "versions")) == [(1, 0), (first[0].id, first[-1].id), (second[0].id, second[-1].id)]
     assert second[0].id == first[-1].id + 1 and len(first) == 700 and len(second) == 300
@@ -240,7 +241,7 @@ def test_a_batch_of_new_versions_is_noted_as_one_range_and_its_delta_gives_every
 
 
 def test_versions_seen_again_are_noted_as_runs_of_ids_and_their_delta_gives_every_row_back(catalogs: Catalogs) -> None:
-    """A full run refreshes every version it sees again (last_run, and what the wiki says now): on
+    """A full run refreshes every version it sees again changed (what the wiki says now): on
     PostgreSQL its statement trigger notes each run of consecutive ids as one range, not a row each
     (SQLite's row trigger notes a row each); either way the delta brings back every row as it is."""
     path = catalogs.new()
@@ -279,12 +280,12 @@ def test_an_older_postgres_catalog_gets_the_trigger_functions_of_this_version_wh
     listed = [_version(f"File:N{i}.png", f"{i:040x}") for i in range(3)]
     catalog.record_versions(run, listed)
     catalog.conn.execute("DELETE FROM metadata_changes")
-    catalog.record_versions(run, listed)
+    catalog.record_versions(run, [v._replace(comment="changed") for v in listed])
     assert len(_notes(catalog, "versions")) == 3
     catalog.close()
     catalog = Catalog.open_existing(path)
     catalog.conn.execute("DELETE FROM metadata_changes")
-    ids = [p.id for p in catalog.record_versions(catalog.start_run("w", "full"), listed)]
+    ids = [p.id for p in catalog.record_versions(catalog.start_run("w", "full"), listed)]  # changed back
     assert _notes(catalog, "versions") == [(min(ids), max(ids))]
 
 

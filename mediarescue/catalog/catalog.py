@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from mediarescue.catalog import staging
+from mediarescue.catalog import seen, staging
 from mediarescue.catalog.base import (
     CORE_TABLES,
     CatalogDamaged,
@@ -39,7 +39,7 @@ from mediarescue.catalog.base import (
 )
 from mediarescue.catalog.checks import CheckQueries
 from mediarescue.catalog.dump import note_range
-from mediarescue.catalog.engine import Postgres, PostgresURL, Target, dialect_of, target_of
+from mediarescue.catalog.engine import Postgres, PostgresURL, Target, dialect_of, quoted, target_of
 from mediarescue.catalog.metadata import MetadataQueries
 from mediarescue.catalog.migrate import Migrations
 from mediarescue.catalog.retention import RetentionQueries
@@ -80,6 +80,7 @@ class Version(NamedTuple):
 _IDENTITY, _CATALOGUED, _REFRESHED = slice(0, 4), slice(0, 14), slice(5, 14)  # of a Version's fields
 VERSION_FIELDS = Version._fields[_CATALOGUED]  # the columns of `versions` a Version fills
 REFRESHED_FIELDS = Version._fields[_REFRESHED]  # what a run that sees a known version again sets anew
+_KEPT = ", ".join(f"v.{quoted(f)}" for f in REFRESHED_FIELDS)  # as a version's row has them
 
 
 DIGEST_LENGTHS = {"sha1": 40, "sha256": 64}  # hex digits
@@ -186,8 +187,9 @@ class Catalog(Migrations, CheckQueries, RetentionQueries, StatusQueries, Metadat
         with self.conn:
             # Runs left 'running' by a killed process are over: the lock proves none is alive.
             self.conn.execute("UPDATE runs SET status = 'interrupted' WHERE wiki = ? AND status = 'running'", (wiki,))
-            self.conn.execute("DELETE FROM fetch_queue WHERE run NOT IN (SELECT id FROM runs WHERE status = 'running')")
-            self.conn.execute("DELETE FROM list_ranges WHERE run NOT IN (SELECT id FROM runs WHERE status = 'running')")
+            for table in ("fetch_queue", "list_ranges", "seen_ranges"):  # work of runs that are over
+                self.conn.execute(f"DELETE FROM {table} WHERE run NOT IN "
+                                  "(SELECT id FROM runs WHERE status = 'running')")
             run = self.conn.execute("INSERT INTO runs (wiki, kind, started, status) VALUES (?, ?, ?, 'running') "
                                     "RETURNING id", (wiki, kind, now())).fetchall()[0][0]
             self.conn.execute("INSERT INTO snapshots (run) VALUES (?)", (run,))
@@ -196,6 +198,7 @@ class Catalog(Migrations, CheckQueries, RetentionQueries, StatusQueries, Metadat
     def finish_run(self, run: int, status: str) -> dict[str, Any]:
         with self.conn:
             self.conn.execute("UPDATE runs SET ended = ?, status = ? WHERE id = ?", (now(), status, run))
+            self.conn.execute("DELETE FROM seen_ranges WHERE run = ?", (run,))
         return self.run(run)
 
     def run(self, run: int) -> dict[str, Any]:
@@ -207,9 +210,10 @@ class Catalog(Migrations, CheckQueries, RetentionQueries, StatusQueries, Metadat
 
     # --- versions ---
     def record_versions(self, run: int, versions: Iterable[Version]) -> list[Pending]:
-        """Insert new versions and refresh the state of known ones, in one transaction; returns
-        those whose bytes are not stored yet, in the order given. A known version whose status or
-        archive name changes leaves its earlier state in `version_states`.
+        """Insert new versions and refresh the state of known ones that changed, in one transaction;
+        returns those whose bytes are not stored yet, in the order given. A known version whose
+        status or archive name changes leaves its earlier state in `version_states`; one the wiki
+        still shows as it was is noted as seen (seen.py), its row not written.
 
         Set-based, for speed (a full run of Commons records 100 million): on SQLite one indexed probe
         finds which versions are known, new ones go in with one executemany and known ones are
@@ -222,7 +226,7 @@ class Catalog(Migrations, CheckQueries, RetentionQueries, StatusQueries, Metadat
         if isinstance(self.engine, Postgres):
             return self._record_staged(run, list(batch.values()))
         keys = [(v.wiki, v.title, time_in(v.timestamp), bytes.fromhex(v.sha1)) for v in batch.values()]  # as kept
-        fresh, refreshed, changed = [], [], []
+        fresh, refreshed, changed, unchanged = [], [], [], []
         pending: list[Pending | int] = []
         with self.conn:
             with self.engine.pipeline(self.conn):  # sent with the probe
@@ -237,8 +241,11 @@ class Catalog(Migrations, CheckQueries, RetentionQueries, StatusQueries, Metadat
                     pending.append(len(fresh))  # its place, for when it has an id
                     fresh.append((v, key))
                     continue
-                version_id, status, archive_name, first_run, backup_status = known
-                refreshed.append(v[_REFRESHED] + (version_id,))
+                version_id, status, archive_name, first_run, backup_status, *was = known
+                if tuple(was) == v[_REFRESHED]:
+                    unchanged.append(version_id)
+                else:
+                    refreshed.append(v[_REFRESHED] + (version_id,))
                 if first_run < run and (status, archive_name) != (v.status, v.archive_name):
                     changed.append((version_id, run, v.title, status, archive_name))
                 if backup_status != "ok":
@@ -258,6 +265,7 @@ class Catalog(Migrations, CheckQueries, RetentionQueries, StatusQueries, Metadat
             with self.engine.pipeline(self.conn):  # nothing below is read: sent at once
                 self.engine.update_rows(self.conn, "versions", REFRESHED_FIELDS, refreshed,
                                         also=f", last_run = {int(run)}")
+                seen.note_seen(self.conn, run, unchanged)
                 self.count(run, versions_seen=len(batch))
                 self._count_snapshot(run, new_versions=len(fresh), changed_versions=changes)
         return [Pending(ids[p], fresh[p][0]) if isinstance(p, int) else p for p in pending]
@@ -285,7 +293,7 @@ class Catalog(Migrations, CheckQueries, RetentionQueries, StatusQueries, Metadat
 
     def _known_versions(self, keys: list[tuple]) -> list[tuple | None]:
         """For each identity as kept (wiki, title, upload seconds, sha1 bytes), (id, status,
-        archive_name, first_run, backup_status) if catalogued."""
+        archive_name, first_run, backup_status, *REFRESHED_FIELDS) if catalogued."""
         found: list[tuple | None] = [None] * len(keys)
         for start in range(0, len(keys), 2000):  # 5 variables a key, well under SQLite's limit
             chunk = keys[start:start + 2000]
@@ -293,7 +301,7 @@ class Catalog(Migrations, CheckQueries, RetentionQueries, StatusQueries, Metadat
                                                 [(*key, position) for position, key in enumerate(chunk, start)])
             # CROSS JOIN keeps SQLite from scanning versions: it probes the identity index per key.
             rows = self.conn.execute(
-                f"SELECT i.column5, v.id, v.status, v.archive_name, v.first_run, v.backup_status FROM {batch} "
+                f"SELECT i.column5, v.id, v.status, v.archive_name, v.first_run, v.backup_status, {_KEPT} FROM {batch} "
                 f"{self.engine.ordered_join} versions AS v ON v.wiki = i.column1 "
                 "AND v.title = i.column2 AND v.timestamp = i.column3 AND v.sha1 = i.column4", params)
             for row in rows:
@@ -493,14 +501,19 @@ class Catalog(Migrations, CheckQueries, RetentionQueries, StatusQueries, Metadat
     def unseen(self, wiki: str, run: int, statuses: Sequence[str], titles: Iterable[str] | None = None
                ) -> list[tuple[int, str, str]]:
         """(id, title, status) of the versions in `statuses` that `run` has not seen (yet): of the
-        whole wiki, or of `titles` only."""
-        where = f"wiki = ? AND last_run < ? AND status IN ({', '.join('?' * len(statuses))})"
+        whole wiki, or of `titles` only. Seen: written by the run, or noted as seen unchanged."""
+        with self.conn:
+            self.engine.serialised(self.conn, "record_versions")  # no recorder adds a range meanwhile
+            seen.merge(self.conn, run)
+        where = (f"v.wiki = ? AND v.last_run < ? AND v.status IN ({', '.join('?' * len(statuses))}) "
+                 f"AND NOT {seen.SEEN_BY_RUN}")
+        params = (wiki, run, *statuses, run)
         if titles is None:
-            return self.conn.execute(f"SELECT id, title, status FROM versions WHERE {where}",
-                                     (wiki, run, *statuses)).fetchall()
+            return self.conn.execute(f"SELECT v.id, v.title, v.status FROM versions AS v WHERE {where}",
+                                     params).fetchall()
         return [row for chunk, marks in in_chunks(sorted(set(titles))) for row in self.conn.execute(
-            f"SELECT id, title, status FROM versions WHERE {where} AND title IN {marks}",
-            (wiki, run, *statuses, *chunk))]
+            f"SELECT v.id, v.title, v.status FROM versions AS v WHERE {where} AND v.title IN {marks}",
+            (*params, *chunk))]
 
     def sample_healthy(self, wiki: str, count: int) -> list[dict[str, Any]]:
         """Up to `count` current versions whose bytes were stored, spread over the whole catalog:

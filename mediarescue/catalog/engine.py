@@ -277,7 +277,7 @@ class Postgres:
         return tables, [s for s in statements if s and not _is_table(s)] + [tracking("postgres")]
 
     def create_schema(self, conn: PgConnection) -> None:
-        if self.tables(conn) >= set(DUMPED_TABLES) | {"metadata_changes", "fetch_queue", "list_ranges"}:
+        if self.tables(conn) >= set(DUMPED_TABLES) | {"metadata_changes", "fetch_queue", "list_ranges", "seen_ranges"}:
             self._add_indexes(conn)  # a catalog opened again: at most an index added since it was made
             self._renew_tracking(conn)
             return

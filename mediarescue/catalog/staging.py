@@ -1,7 +1,8 @@
 """record_versions on PostgreSQL: a batch handed to the server whole, in one binary COPY into a
 temporary table of the connection, then recorded by ONE statement whose writable CTEs all see one
 snapshot: the identity probe, ids from the sequence, the insert of new versions, the refresh of
-known ones and the earlier states of changed ones.
+known ones that changed, the ranges of those seen again unchanged (seen.py) and the earlier states
+of changed ones.
 
 Why: done statement by statement (as on SQLite), each step waits on the last, so client (~8 µs a
 version of Python) and server (~9 µs) take turns on the same cores; here the client only builds one
@@ -31,7 +32,8 @@ _NEW = _NAMES[1:]  # wiki .. private: a new version's columns besides its id and
 RECORD = f"""
 WITH probe AS (
     SELECT s.*, v.id AS known, v.status AS was_status, v.archive_name AS was_archive_name, v.first_run,
-        v.backup_status
+        v.backup_status, v.id IS NOT NULL AND ({', '.join(f'v.{c}' for c in _REFRESHED)})
+            IS NOT DISTINCT FROM ({', '.join(f's.{c}' for c in _REFRESHED)}) AS unchanged
     FROM {STAGED} AS s LEFT JOIN versions AS v
         ON v.wiki = s.wiki AND v.title = s.title AND v.timestamp = s.timestamp AND v.sha1 = s.sha1
 ), fresh AS (
@@ -42,7 +44,12 @@ WITH probe AS (
     SELECT id, {', '.join(_NEW)}, %(run)s, %(run)s FROM fresh
 ), refreshed AS (
     UPDATE versions AS v SET {', '.join(f'{c} = p.{c}' for c in _REFRESHED)}, last_run = %(run)s
-    FROM probe AS p WHERE v.id = p.known
+    FROM probe AS p WHERE v.id = p.known AND NOT p.unchanged
+), seen AS (
+    INSERT INTO seen_ranges (run, first_id, last_id)
+    SELECT %(run)s, MIN(known), MAX(known)
+    FROM (SELECT known, known - ROW_NUMBER() OVER (ORDER BY known) AS island FROM probe WHERE unchanged) AS u
+    GROUP BY island
 ), states AS (
     INSERT INTO version_states (version_id, until_run, title, status, archive_name)
     SELECT known, %(run)s, title, was_status, was_archive_name FROM probe
