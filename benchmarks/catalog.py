@@ -397,6 +397,9 @@ def writes(place: Place, count: int, big: Path | PostgresURL | None, big_total: 
     second = catalog.start_run("writes", "full")
     results["record_versions, seen again"] = _rate(count, *_clock(
         lambda: _record(catalog, second, rows)))
+    # the end of a full run: what it saw nowhere (none here), each version judged by last_run or its seen ranges
+    results["unseen(), the end of a full run"] = _rate(count, *_clock(
+        lambda: catalog.unseen("writes", second, ("current", "old", "deleted"))))
     # Each title's description page, as the same listing reads it (revision ids in no relation to titles)
     rng = random.Random(3)
     pages = [{"wiki": "writes", "title": title, "page_id": n + 1, "rev_id": rng.randrange(1, 900_000_000),
