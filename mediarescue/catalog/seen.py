@@ -5,9 +5,10 @@ asks both.
 
 Why: a full run sees every version again, nearly all unchanged. Writing last_run into each one
 rewrote the whole catalog every run: on PostgreSQL an update writes the row anew and, with no room
-left on its page, every index entry of it, so a catalog backed up weekly settled at ~1.7 times its
-size (docs/scale.md); on SQLite each update noted a metadata change. A batch's unchanged versions
-have neighbouring ids (a run lists in the order ids were first given), so they are a row or a few.
+left on its page, every index entry of it, so from the second full run on the versions and their
+indexes took ~1.7 times the room (docs/scale.md); on SQLite each update noted a metadata change.
+A batch's unchanged versions have neighbouring ids (a run lists in the order ids were first given),
+so they are a row or a few.
 """
 from __future__ import annotations
 
