@@ -111,7 +111,7 @@ def synthetic_version(i: int, wiki: str = "commons") -> Version:
                    source_object=f"{sha1[0]}/{sha1[:2]}/{name}")
 
 
-def _sha256(i: int) -> str:
+def sha256_of(i: int) -> str:
     return hashlib.sha256(i.to_bytes(8, "big")).hexdigest()
 
 
@@ -126,7 +126,7 @@ def _version_rows(total: int, start: int, end: int) -> Iterator[tuple]:
     for i in range(start, end):
         v = synthetic_version(i)
         yield (i + 1, v.wiki, v.title, time_in(v.timestamp), bytes.fromhex(v.sha1), None,  # title_at_upload: the title
-               *v[5:len(VERSION_FIELDS)], bytes.fromhex(_sha256(i)), 1 + i * RUNS // total, RUNS, "ok")
+               *v[5:len(VERSION_FIELDS)], bytes.fromhex(sha256_of(i)), 1 + i * RUNS // total, RUNS, "ok")
 
 
 def _state_rows(total: int) -> Iterator[tuple]:
@@ -350,7 +350,7 @@ def lookups(path: Path | PostgresURL, total: int, count: int) -> dict[str, dict[
     results = {
         "title": _timed([partial(catalog.find, title=title) for title in titles]),
         "sha1": _timed([partial(catalog.find, sha1=hashlib.sha1(i.to_bytes(8, "big")).hexdigest()) for i in sample]),
-        "sha256": _timed([partial(catalog.find, sha256=_sha256(i)) for i in sample]),
+        "sha256": _timed([partial(catalog.find, sha256=sha256_of(i)) for i in sample]),
         # half on versions with an earlier state (by the title they had, moved or not), half on others
         "as_of_title": _timed([partial(snapshots.find_as_of, catalog, run, title=title) for run, title in as_of]),
     }
@@ -365,17 +365,17 @@ def lookups(path: Path | PostgresURL, total: int, count: int) -> dict[str, dict[
     return results
 
 
-def _rate(rows: int, wall: float, cpu: float) -> dict[str, float]:
+def rate_of(rows: int, wall: float, cpu: float) -> dict[str, float]:
     return {"rows": rows, "seconds": wall, "rows_per_s": rows / wall, "rows_per_cpu_s": rows / cpu}
 
 
-def _clock(work: Callable[[], None]) -> tuple[float, float]:
+def clock(work: Callable[[], None]) -> tuple[float, float]:
     wall, cpu = time.perf_counter(), time.process_time()
     work()
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def _batches(rows: list[Version]) -> Iterator[list[Version]]:
+def batches(rows: list[Version]) -> Iterator[list[Version]]:
     for start in range(0, len(rows), BATCH):
         yield rows[start:start + BATCH]
 
@@ -383,7 +383,7 @@ def _batches(rows: list[Version]) -> Iterator[list[Version]]:
 def _record(catalog: Catalog, run: int, rows: list[Version]) -> None:
     """As a full run records its listing: batch by batch, each batch's pending versions handed on
     (to the downloads) and dropped, not kept: a million of them alive would time the garbage collector."""
-    for batch in _batches(rows):
+    for batch in batches(rows):
         catalog.record_versions(run, batch)
 
 
@@ -393,13 +393,13 @@ def writes(place: Place, count: int, big: Path | PostgresURL | None, big_total: 
     rows = sorted((synthetic_version(i, wiki="writes") for i in range(count)), key=lambda v: v.title)
     catalog = Catalog(place.fresh("writes"))
     first, second = catalog.start_run("writes", "full"), None
-    results = {"record_versions, new": _rate(count, *_clock(
+    results = {"record_versions, new": rate_of(count, *clock(
         lambda: _record(catalog, first, rows)))}
     second = catalog.start_run("writes", "full")
-    results["record_versions, seen again"] = _rate(count, *_clock(
+    results["record_versions, seen again"] = rate_of(count, *clock(
         lambda: _record(catalog, second, rows)))
     # the end of a full run: what it saw nowhere (none here), each version judged by last_run or its seen ranges
-    results["unseen(), the end of a full run"] = _rate(count, *_clock(
+    results["unseen(), the end of a full run"] = rate_of(count, *clock(
         lambda: catalog.unseen("writes", second, ("current", "old", "deleted"))))
     # Each title's description page, as the same listing reads it (revision ids in no relation to titles)
     rng = random.Random(3)
@@ -407,13 +407,14 @@ def writes(place: Place, count: int, big: Path | PostgresURL | None, big_total: 
               "rev_timestamp": "2024-01-01T00:00:00Z", "text": _PAGE_TEXT}
              for n, title in enumerate(dict.fromkeys(v.title for v in rows))]
     for name, run in (("new", first), ("seen again", second)):
-        results[f"record_pages, {name}"] = _rate(len(pages), *_clock(
+        results[f"record_pages, {name}"] = rate_of(len(pages), *clock(
             lambda: [catalog.record_pages(run, pages[i:i + BATCH]) for i in range(0, len(pages), BATCH)]))
     # A backup marks a version stored once its bytes are (one transaction a file, from the download
     # pool); that is when it enters the sha1 and sha256 indexes.
     stored = min(count, 20_000)
-    results["stored(), a transaction a version"] = _rate(stored, *_clock(lambda: [
-        catalog.stored(i, _sha256(i), rows[i - 1].sha1, rows[i - 1].size, True, second) for i in range(1, stored + 1)]))
+    results["stored(), a transaction a version"] = rate_of(stored, *clock(lambda: [
+        catalog.stored(i, sha256_of(i), rows[i - 1].sha1, rows[i - 1].size, True, second)
+        for i in range(1, stored + 1)]))
     catalog.close()
     _, in_use, allocated = place.stats("writes")
     results["catalog_bytes_per_version"] = {"bytes": in_use / count, "allocated": allocated / count}
@@ -421,21 +422,21 @@ def writes(place: Place, count: int, big: Path | PostgresURL | None, big_total: 
     catalog = Catalog(place.fresh("plain"))
     run = catalog.start_run("writes", "full")
     def plain_inserts() -> None:  # the engine's bulk insert (executemany, COPY), nothing else
-        for batch in _batches(rows):
+        for batch in batches(rows):
             with catalog.conn:
                 catalog.engine.insert_rows(catalog.conn, "versions", (*VERSION_FIELDS, "first_run", "last_run"), [
                     (v.wiki, v.title, time_in(v.timestamp), bytes.fromhex(v.sha1), None, *v[5:len(VERSION_FIELDS)],
                      run, run)
                     for v in batch])
 
-    results["plain bulk insert, same table"] = _rate(count, *_clock(plain_inserts))
+    results["plain bulk insert, same table"] = rate_of(count, *clock(plain_inserts))
     catalog.close()
 
     if big is not None:  # at scale: the indexes no longer fit the page cache
         catalog = Catalog(big)
         run = catalog.start_run("writes", "full")
         extra = rows[:min(count, 200_000)]
-        results[f"record_versions, new, into {big_total:,}"] = _rate(len(extra), *_clock(
+        results[f"record_versions, new, into {big_total:,}"] = rate_of(len(extra), *clock(
             lambda: _record(catalog, run, extra)))
         with catalog.conn:  # leave the reused catalog as it was
             catalog.conn.execute("DELETE FROM versions WHERE first_run = ?", (run,))
