@@ -222,9 +222,9 @@ def test_a_batch_of_new_versions_is_noted_as_one_range_and_its_delta_gives_every
     _history(catalog, store)
     four = catalog.start_run("w", "full")
     first = catalog.record_versions(four, [_version(f"File:N{i}.png", f"{i:040x}") for i in range(700)])
+    known = _version("File:A2.png", "a" * 40)._replace(comment="new")  # id 1, stored; changed: refreshed
     second = catalog.record_versions(four, [_version(f"File:M{i}.png", f"{i + 1000:040x}") for i in range(300)]
-                                     + [_version("File:A2.png", "a" * 40)._replace(comment="new")])  # known (id 1,
-    # stored), changed: refreshed
+                                     + [known])
     # in any order within the batch's transaction (PostgreSQL notes the refreshed row before the range)
     assert sorted(_notes(catalog, "versions")) == [(1, 0), (first[0].id, first[-1].id), (second[0].id, second[-1].id)]
     assert second[0].id == first[-1].id + 1 and len(first) == 700 and len(second) == 300

@@ -20,8 +20,8 @@ DUMP_KEYS = {"runs": ("id",), "snapshots": ("run",), "versions": ("id",), "versi
              "verify_findings": ("rowid",), "restore_runs": ("id",), "restore_journal": ("id",),
              "rollback_journal": ("id",)}
 DUMPED_TABLES = tuple(DUMP_KEYS)
-# The metadata's own bookkeeping (what a catalog knows of its store copies) and the work a run shares
-# among its collectors (fetch_queue, list_ranges): never dumped into the store.
+# The metadata's own bookkeeping (what a catalog knows of its store copies) and the work of a run
+# under way (fetch_queue, list_ranges, seen_ranges): never dumped into the store.
 BOOKKEEPING_TABLES = ("metadata_changes", "metadata_objects", "catalog_identity", "fetch_queue", "list_ranges",
                       "seen_ranges")
 
