@@ -43,6 +43,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 from mediarescue.catalog import VERSION_FIELDS, Catalog, Version, snapshots
 from mediarescue.catalog.base import time_in
@@ -211,6 +212,15 @@ def _build_postgres(target: PostgresURL, total: int) -> None:
     conn.close()
 
 
+class Sizes(NamedTuple):
+    """A catalog's size: its earlier states, bytes in use and in files, and bytes in use by each
+    table and index of over a megabyte, biggest first."""
+    states: int
+    in_use: int
+    files: int
+    parts: dict[str, int]
+
+
 class SQLitePlace:
     """Catalogs as files in DIR."""
     engine = "sqlite"
@@ -235,20 +245,16 @@ class SQLitePlace:
             except sqlite3.OperationalError:
                 return False
 
-    def stats(self, name: str) -> tuple[int, int, int]:
-        """Earlier states, bytes in use, and bytes of the file (rows deleted by an earlier run's
-        writes leave free pages)."""
+    def sizes(self, name: str) -> Sizes:
+        """Pages in use: rows deleted by an earlier run's writes leave free pages; each table's and
+        index's bytes in use by SQLite's dbstat."""
         with sqlite3.connect(self.target(name)) as db:
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            return db.execute("SELECT COUNT(*) FROM version_states").fetchone()[0], *db.execute(
-                "SELECT (page_count - freelist_count) * page_size, page_count * page_size FROM pragma_page_count, "
-                "pragma_freelist_count, pragma_page_size").fetchone()
-
-    def breakdown(self, name: str) -> dict[str, int]:
-        """Bytes in use by each table and index (SQLite's dbstat)."""
-        with sqlite3.connect(self.target(name)) as db:
-            return dict(db.execute("SELECT name, SUM(pgsize - unused) FROM dbstat GROUP BY name HAVING SUM(pgsize) "
-                                   "> 1000000 ORDER BY 2 DESC"))
+            in_use, files = db.execute("SELECT (page_count - freelist_count) * page_size, page_count * page_size "
+                                       "FROM pragma_page_count, pragma_freelist_count, pragma_page_size").fetchone()
+            parts = dict(db.execute("SELECT name, SUM(pgsize - unused) FROM dbstat GROUP BY name HAVING SUM(pgsize) "
+                                    "> 1000000 ORDER BY 2 DESC"))
+            return Sizes(db.execute("SELECT COUNT(*) FROM version_states").fetchone()[0], in_use, files, parts)
 
     def close(self) -> None:
         pass
@@ -291,34 +297,25 @@ class PostgresPlace:
                 return False
             return conn.execute("SELECT versions, build FROM bench_meta").fetchone() == (versions, BUILD)
 
-    def _in_use(self, name: str) -> list[tuple[str, int, int]]:
-        """(name, bytes, bytes of empty pages) of each table and index of the catalog. As
-        SQLite's freelist, a page the free space map holds as empty (an earlier run's writes to the
-        reused catalog, deleted: btree pages are never given back to the file) is not in use."""
+    def sizes(self, name: str) -> Sizes:
+        """Tables (their TOAST included) and indexes. As SQLite's freelist, a page the free space map
+        holds as empty is not in use: rows an earlier run wrote into the reused catalog and deleted
+        (btree pages are never given back to the file), or the old rows of updated ones (MVCC: an
+        update writes a new row, and a page of old ones is free once vacuumed)."""
         with contextlib.closing(Postgres(self.target(name)).connect()) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS pg_freespacemap SCHEMA public")
             conn.execute("SELECT set_config('search_path', current_schema() || ', public', FALSE)")
             for _ in range(2):  # the free space map up to date: an index page emptied by one VACUUM is
                 conn.execute("VACUUM")  # put in it by the next
-            return conn.execute(
+            relations = conn.execute(
                 "SELECT c.relname, pg_table_size(c.oid), current_setting('block_size')::bigint * "
                 "(SELECT COUNT(*) FROM pg_freespace(c.oid) WHERE avail >= 8000) FROM pg_class AS c JOIN "
                 "pg_namespace AS n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND "
-                "c.relkind IN ('r', 'i') AND c.relname != 'bench_meta' ORDER BY 3 DESC").fetchall()
-
-    def stats(self, name: str) -> tuple[int, int, int]:
-        """Earlier states, bytes in use and bytes of the files: tables (their TOAST included) and
-        indexes. Besides deleted rows, the empty pages hold what refreshed rows left (MVCC: an
-        update writes a new row, and a page of old ones is free once vacuumed)."""
-        parts = self._in_use(name)
-        with contextlib.closing(Postgres(self.target(name)).connect()) as conn:
-            return (conn.execute("SELECT COUNT(*) FROM version_states").fetchone()[0],
-                    sum(size - empty for _, size, empty in parts), sum(size for _, size, _ in parts))
-
-    def breakdown(self, name: str) -> dict[str, int]:
-        """Bytes in use by each table (its TOAST included) and index."""
-        parts = {rel: size - empty for rel, size, empty in self._in_use(name) if size - empty > 1000000}
-        return dict(sorted(parts.items(), key=lambda part: -part[1]))
+                "c.relkind IN ('r', 'i') AND c.relname != 'bench_meta'").fetchall()
+            in_use = {relation: size - empty for relation, size, empty in relations}
+            parts = dict(sorted(((r, size) for r, size in in_use.items() if size > 1000000), key=lambda p: -p[1]))
+            return Sizes(conn.execute("SELECT COUNT(*) FROM version_states").fetchone()[0], sum(in_use.values()),
+                         sum(size for _, size, _ in relations), parts)
 
     def close(self) -> None:
         procs.stop_all(self.bed)
@@ -416,8 +413,8 @@ def writes(place: Place, count: int, big: Path | PostgresURL | None, big_total: 
         catalog.stored(i, sha256_of(i), rows[i - 1].sha1, rows[i - 1].size, True, second)
         for i in range(1, stored + 1)]))
     catalog.close()
-    _, in_use, allocated = place.stats("writes")
-    results["catalog_bytes_per_version"] = {"bytes": in_use / count, "allocated": allocated / count}
+    sizes = place.sizes("writes")
+    results["catalog_bytes_per_version"] = {"bytes": sizes.in_use / count, "allocated": sizes.files / count}
 
     catalog = Catalog(place.fresh("plain"))
     run = catalog.start_run("writes", "full")
@@ -475,8 +472,7 @@ def _measure(args: argparse.Namespace, place: Place) -> None:
         say(f"built in {time.monotonic() - began:.0f} s")
     else:
         say(f"reusing {big}")
-    states, size, allocated = place.stats(name)
-    parts = place.breakdown(name)
+    states, size, allocated, parts = place.sizes(name)
     say("writes")
     write_results = writes(place, args.writes, big, args.versions)
     say("lookups")

@@ -39,8 +39,8 @@ def runs(place: SQLitePlace | PostgresPlace, versions: int, count: int) -> list[
         catalog.finish_run(run, "done")
         with catalog.conn:
             catalog.conn.execute("DELETE FROM metadata_changes")  # what the run's metadata save takes
-        _, in_use, files = place.stats("runs")
-        parts = {part: size / versions for part, size in place.breakdown("runs").items() if size / versions >= 5}
+        _, in_use, files, parts = place.sizes("runs")
+        parts = {part: size / versions for part, size in parts.items() if size / versions >= 5}
         figures.append({"run": n, **rate, "bytes_in_use": in_use / versions, "bytes_in_files": files / versions,
                         "parts": parts})
         print(f"run {n}: {rate['rows_per_s']:>9,.0f} rows/s, {in_use / versions:,.0f} B a version in use, "

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from mediarescue.catalog.base import CatalogBusy, CatalogError
-from mediarescue.catalog.schema import DUMP_KEYS, DUMPED_TABLES, SCHEMA, tracking
+from mediarescue.catalog.schema import BOOKKEEPING_TABLES, DUMP_KEYS, DUMPED_TABLES, SCHEMA, tracking
 from mediarescue.files import tighten
 
 PASSWORD_ENV = "MEDIARESCUE_CATALOG_PASSWORD"
@@ -277,7 +277,7 @@ class Postgres:
         return tables, [s for s in statements if s and not _is_table(s)] + [tracking("postgres")]
 
     def create_schema(self, conn: PgConnection) -> None:
-        if self.tables(conn) >= set(DUMPED_TABLES) | {"metadata_changes", "fetch_queue", "list_ranges", "seen_ranges"}:
+        if self.tables(conn) >= set(DUMPED_TABLES) | set(BOOKKEEPING_TABLES):  # every table SCHEMA makes
             self._add_indexes(conn)  # a catalog opened again: at most an index added since it was made
             self._renew_tracking(conn)
             return
