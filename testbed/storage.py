@@ -4,11 +4,19 @@ only: mediarescue itself never writes behind MediaWiki's back."""
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
 import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from swiftclient.exceptions import ClientException
 
 from mediarescue.mediawiki import MediaLayout
 from mediarescue.swift import SwiftStore
+from testbed import procs
 from testbed.bed import TestBed
 
 
@@ -70,3 +78,29 @@ class BedStorage:
             self.swift.put(container, name, data, headers=meta)
         else:
             self._file(zone, rel_path).write_bytes(data)
+
+    @contextmanager
+    def object_server_hung(self, held: str, timeout: float = 60) -> Iterator[None]:
+        """Swift's object server hangs (SIGSTOP): the proxy times out on it and answers 503. On leaving
+        it resumes, and the outage is over only once Swift serves the public file `held` again: the
+        proxy answers 503 without asking a node for error_suppression_interval after its last error,
+        and the object server first works off the requests that piled up while it hung."""
+        object_server = procs.running(self.bed.dir)["swift-object"]
+        for pid in object_server:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            for pid in object_server:
+                os.kill(pid, signal.SIGCONT)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if self.sha1("public", held) is not None:
+                    return
+                raise AssertionError(f"Swift answers again but no longer holds {held}")
+            except ClientException:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
