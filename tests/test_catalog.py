@@ -193,6 +193,27 @@ def test_ids_are_never_given_twice_even_when_the_newest_row_goes(catalogs: Catal
     assert again.id == 4
 
 
+def test_new_batches_after_one_with_a_known_version_continue_the_ids_without_a_gap(catalogs: Catalogs) -> None:
+    """PostgreSQL tries a batch straight into `versions` while batches come all new: one that
+    holds a known version (last in it here, after new ones went in) keeps nothing of that try and
+    uses up no id, and the next all-new batches go on from the last id given."""
+    catalog = Catalog(catalogs.new())
+    run = catalog.start_run("w", "full")
+    assert [p.id for p in catalog.record_versions(run, [_version("File:A.png", "a" * 40)])] == [1]
+    mixed = catalog.record_versions(run, [_version("File:B.png", "b" * 40), _version("File:C.png", "c" * 40),
+                                          _version("File:A.png", "a" * 40)])
+    assert [(p.id, p.version.title) for p in mixed] == [(2, "File:B.png"), (3, "File:C.png"), (1, "File:A.png")]
+    for expected in ([4, 5], [6]):
+        new = [_version(f"File:{n}.png", f"{n:040x}") for n in expected]
+        assert [p.id for p in catalog.record_versions(run, new)] == expected
+    assert sorted(r["id"] for r in catalog.find(wiki="w")) == [1, 2, 3, 4, 5, 6]
+    assert catalog.run(run)["versions_seen"] == 6 + 1
+    assert catalog.conn.execute("SELECT new_versions FROM snapshots WHERE run = ?", (run,)).fetchone() == (6,)
+    notes = catalog.conn.execute("SELECT k1, k2 FROM metadata_changes WHERE tbl = 'versions'").fetchall()
+    assert {k for k1, k2 in notes for k in (range(k1, k2 + 1) if k2 else [k1])} == set(range(1, 7))
+    catalog.close()
+
+
 def test_a_batch_of_new_known_changed_and_repeated_versions_is_recorded_alike_on_both_engines(
         catalogs: Catalogs) -> None:
     """One batch mixing every kind of version: new ones get fresh ids in the order given, a repeat

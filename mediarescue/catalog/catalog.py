@@ -271,9 +271,12 @@ class Catalog(Migrations, CheckQueries, RetentionQueries, StatusQueries, Metadat
         return [Pending(ids[p], fresh[p][0]) if isinstance(p, int) else p for p in pending]
 
     def _record_staged(self, run: int, batch: list[Version]) -> list[Pending]:
-        """record_versions on PostgreSQL (staging.py): the batch in one COPY, recorded in one statement."""
+        """record_versions on PostgreSQL (staging.py): the batch in one COPY, recorded in one statement;
+        tried straight into `versions` first while batches come all new."""
         staging.prepare(self.conn)
         with self.conn:
+            if self.conn.all_new and batch and (recorded := self._record_all_new(run, batch)) is not None:
+                return recorded
             staging.stage(self.conn, ((p, v.wiki, v.title, time_in(v.timestamp), bytes.fromhex(v.sha1),
                                        v.title_at_upload if v.title_at_upload != v.title else None, *v[_REFRESHED])
                                       for p, v in enumerate(batch)))
@@ -289,7 +292,26 @@ class Catalog(Migrations, CheckQueries, RetentionQueries, StatusQueries, Metadat
                     note_range(self.conn, "versions", min(new), max(new))  # one change for the next dump
                 self.count(run, versions_seen=len(batch))
                 self._count_snapshot(run, new_versions=len(new), changed_versions=changes)
+        self.conn.all_new = len(new) == len(batch)
         return [Pending(version_id, batch[p]) for p, version_id, _ in pending]
+
+    def _record_all_new(self, run: int, batch: list[Version]) -> list[Pending] | None:
+        """A batch taken to be new, straight into `versions` (staging.insert_new), in the caller's
+        transaction; None, with nothing kept, when one of its versions is known."""
+        with self.engine.pipeline(self.conn):
+            self.engine.relaxed(self.conn)
+            self.engine.serialised(self.conn, "record_versions")  # as the staged way: ids in order
+        ids = staging.take_ids(self.conn, len(batch))
+        if not staging.insert_new(self.conn, ids, ((i, v.wiki, v.title, time_in(v.timestamp), bytes.fromhex(v.sha1),
+                                                    v.title_at_upload if v.title_at_upload != v.title else None,
+                                                    *v[_REFRESHED], run, run) for i, v in zip(ids, batch))):
+            self.conn.all_new = False
+            return None
+        with self.engine.pipeline(self.conn):
+            note_range(self.conn, "versions", ids[0], ids[-1])  # one change for the next dump
+            self.count(run, versions_seen=len(batch))
+            self._count_snapshot(run, new_versions=len(batch), changed_versions=0)
+        return [Pending(i, v) for i, v in zip(ids, batch)]
 
     def _known_versions(self, keys: list[tuple]) -> list[tuple | None]:
         """For each identity as kept (wiki, title, upload seconds, sha1 bytes), (id, status,

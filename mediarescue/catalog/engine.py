@@ -216,6 +216,7 @@ class PgConnection:
         self.raw = raw
         self._depth = 0
         self.staging = False  # whether its staging table is made (staging.py)
+        self.all_new = True  # whether its last batch of versions was all new: the next is tried straight in
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self.raw.execute(_pg_sql(sql), params)

@@ -4,6 +4,11 @@ snapshot: the identity probe, ids from the sequence, the insert of new versions,
 known ones that changed, the ranges of those seen again unchanged (seen.py) and the earlier states
 of changed ones.
 
+A batch that is likely all new (the last one was: a first full run, an incremental one) is first
+tried straight into `versions`, in one binary COPY with ids taken beforehand: the identity index
+refuses it whole if one of its versions is known, and the staged way then records it. Staging,
+probing and the statement cost a new version about as much again as its insert.
+
 Why: done statement by statement (as on SQLite), each step waits on the last, so client (~8 µs a
 version of Python) and server (~9 µs) take turns on the same cores; here the client only builds one
 COPY row a version and reads back what it must hand on (docs/scale.md, the write path)."""
@@ -21,6 +26,9 @@ STAGED_COLUMNS = (("position", "integer"), ("wiki", "text"), ("title", "text"), 
 _NAMES = [f'"{name}"' for name, _ in STAGED_COLUMNS]
 _REFRESHED = _NAMES[6:]  # size .. private: what a run that sees a known version again sets anew
 _NEW = _NAMES[1:]  # wiki .. private: a new version's columns besides its id and runs
+# (column, type) of a new version as it goes straight into `versions`
+NEW_COLUMNS = (("id", "bigint"), *STAGED_COLUMNS[1:], ("first_run", "bigint"), ("last_run", "bigint"))
+UNIQUE_VIOLATION = "23505"  # PostgreSQL's SQLSTATE
 
 # Every CTE reads the staged rows and `versions` as they were when the statement began: `probe`
 # holds the state before this batch, which version_states keeps. One join a statement, each probing
@@ -89,3 +97,35 @@ def record(conn: Any, run: int) -> tuple[list[tuple[int, int, bool]], int]:
             pending.append((position, version_id, new))
     pending.sort()
     return pending, kept
+
+
+def take_ids(conn: Any, count: int) -> list[int]:
+    """`count` consecutive ids of versions never given before, taken at once: a recorder holds the
+    recorders' lock, and only recorders take versions' ids."""
+    (last,) = conn.raw.execute("SELECT setval(seq, nextval(seq) + %s - 1) FROM "
+                               "(SELECT pg_get_serial_sequence('versions', 'id')::regclass AS seq) AS s",
+                               (count,)).fetchone()
+    return list(range(last - count + 1, last + 1))
+
+
+def insert_new(conn: Any, ids: list[int], rows: Iterable[Sequence[Any]]) -> bool:
+    """Versions taken to be new (rows of NEW_COLUMNS, with `ids` from take_ids) straight into
+    `versions`, in one binary COPY. False when one of them is catalogued already (the identity index
+    refuses it): nothing is kept and the ids are given back, so that no id is used up in vain (the
+    caller still holds the recorders' lock: no one took an id since)."""
+    columns = ", ".join(f'"{name}"' for name, _ in NEW_COLUMNS)
+    conn.raw.execute("SAVEPOINT all_new")
+    try:
+        with conn.raw.cursor().copy(f"COPY versions ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types([t for _, t in NEW_COLUMNS])
+            for row in rows:
+                copy.write_row(row)
+    except Exception as error:  # psycopg's, imported by the engine alone: told by its SQLSTATE
+        if getattr(error, "sqlstate", None) != UNIQUE_VIOLATION:
+            raise
+        conn.raw.execute("ROLLBACK TO SAVEPOINT all_new")
+        # as it was: the last id given, or never called (whose last value reads NULL, as a new one's)
+        conn.raw.execute("SELECT setval(pg_get_serial_sequence('versions', 'id'), GREATEST(%s - 1, 1), %s > 1)",
+                         (ids[0], ids[0]))
+        return False
+    return True
