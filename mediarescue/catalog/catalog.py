@@ -218,7 +218,7 @@ class Catalog(Migrations, CheckQueries, RetentionQueries, StatusQueries, Metadat
         Set-based, for speed (a full run of Commons records 100 million): on SQLite one indexed probe
         finds which versions are known, new ones go in with one executemany and known ones are
         refreshed by id in one more; on PostgreSQL the batch goes over in one COPY and one statement
-        does all of it (staging.py).
+        does all of it, or, while batches come all new, straight into `versions` (staging.py).
         No upsert: INSERT ... ON CONFLICT would use up an id per known version. Ids are taken after
         the highest ever given (a sequence; on SQLite sqlite_sequence, written once a batch), so none
         is given twice, even if a version's row were deleted."""
