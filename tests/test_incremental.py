@@ -204,9 +204,11 @@ def test_find_as_of_shows_each_title_before_and_after(history: History) -> None:
     assert history_after[0][1] == history_before[-1][1]  # the revert: a new version with the oldest bytes
     assert len(statuses(t["new"], before)) == 0 and len(statuses(t["new"], after)) == 1
     # A date answers with the last snapshot that had ended by then; a bare date is the end of that day.
-    ended = _json(config, "snapshots")[[s["run"] for s in _json(config, "snapshots")].index(before)]["ended"]
-    assert statuses(t["moved_from"], ended) == statuses(t["moved_from"], before)
-    assert _json(config, "find", t["moved_to"], "--as-of", ended[:10])[0]["as_of_run"] == after
+    snapshots = {s["run"]: s["ended"] for s in _json(config, "snapshots")}
+    assert statuses(t["moved_from"], snapshots[before]) == statuses(t["moved_from"], before)
+    # the day `after` ended (not `before`'s: midnight may fall between the two), `after` the last run
+    assert max(snapshots) == after
+    assert _json(config, "find", t["moved_to"], "--as-of", snapshots[after][:10])[0]["as_of_run"] == after
     too_early = _cli(config, "find", t["new"], "--as-of", "2001-01-01", ok=False)
     assert too_early.returncode == 1 and "no kept snapshot" in too_early.stderr
 

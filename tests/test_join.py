@@ -34,15 +34,16 @@ def _claims_of(target: PostgresURL, pid: int) -> int:
 
 
 def _wait_until_waiting(target: PostgresURL, count: int, timeout: float = 60) -> None:
-    """Until `count` sessions besides ours are connected to the catalog's database: the joined
-    processes, polling for a run to join."""
+    """Until `count` sessions are polling the catalog for a run to join (Catalog.running_run is
+    their last statement): the joined processes, up. Not any session: a closed one stays in
+    pg_stat_activity until its server process has exited, a moment after its client went."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with contextlib.suppress(Exception), contextlib.closing(Postgres(target).connect()) as conn:
-            others = conn.execute("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() "
-                                  "AND backend_type = 'client backend' "
-                                  "AND pid <> pg_backend_pid()").fetchone()[0]
-            if others >= count:
+            polling = conn.execute("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                   "AND query LIKE 'SELECT MAX(id) FROM runs WHERE wiki = $1 AND status = %'"
+                                   ).fetchone()[0]
+            if polling >= count:
                 return
         time.sleep(0.1)
     raise AssertionError(f"{count} joined processes did not connect within {timeout:.0f} s")

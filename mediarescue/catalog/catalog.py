@@ -163,7 +163,10 @@ class Catalog(Migrations, CheckQueries, RetentionQueries, StatusQueries, Metadat
                                "`catalog` in the config")
 
     def close(self) -> None:
-        """Closing ends the locks too (PostgreSQL's with the session, SQLite's with their files)."""
+        """Closing ends the locks too, at once: SQLite's with their files; PostgreSQL's are let go
+        first, as a session's would end only once its server process has exited, a moment after."""
+        if isinstance(self.engine, Postgres):
+            self.engine.unlock_all(self.conn)
         self.conn.close()
         if not isinstance(self.engine, Postgres):
             for kind in ("backup", "check"):

@@ -421,6 +421,11 @@ class Postgres:
     def unlock(self, conn: PgConnection, kind: str) -> None:
         conn.execute("SELECT pg_advisory_unlock(hashtext(current_schema() || ':' || ?))", (kind,))
 
+    def unlock_all(self, conn: PgConnection) -> None:
+        """Every lock of the session let go, if it still answers (a lost one's went with it)."""
+        with contextlib.suppress(Exception):  # psycopg's, whatever broke the connection
+            conn.raw.execute("SELECT pg_advisory_unlock_all()")
+
     def serialised(self, conn: PgConnection, kind: str) -> None:
         """The rest of this transaction runs alone among those that ask for `kind`: a lock of the
         transaction, let go when it commits or rolls back (a killed holder's with its session)."""
