@@ -122,8 +122,9 @@ def stop_all(bed_dir: Path, grace: float = 5.0) -> list[str]:
 
 
 def wait_until(ready: Callable[[], bool], what: str, proc: subprocess.Popen, log: Path,
-               timeout: float = 20.0) -> None:
-    """Poll `ready` until it holds; fail early, with the log's tail, if `proc` dies."""
+               timeout: float = 60.0) -> None:
+    """Poll `ready` until it holds; fail early, with the log's tail, if `proc` dies. The deadline is
+    for a server that hangs: on a loaded 2-core machine one starting beside another takes its time."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
