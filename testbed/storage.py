@@ -96,11 +96,10 @@ class BedStorage:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                if self.sha1("public", held) is not None:
-                    return
-                raise AssertionError(f"Swift answers again but no longer holds {held}")
+                found = self.sha1("public", held)
+                break
             except ClientException:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-
+        assert found is not None, f"Swift answers again but no longer holds {held}"

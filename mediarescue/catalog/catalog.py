@@ -278,17 +278,18 @@ class Catalog(Migrations, CheckQueries, RetentionQueries, StatusQueries, Metadat
         tried straight into `versions` first while batches come all new."""
         staging.prepare(self.conn)
         with self.conn:
+            with self.engine.pipeline(self.conn):
+                self.engine.relaxed(self.conn)  # a re-run records the same versions again
+                # Collectors listing title ranges record at once: one at a time, so that no identity
+                # is recorded twice and a batch's ids are consecutive.
+                self.engine.serialised(self.conn, "record_versions")
             if self.conn.all_new and batch and (recorded := self._record_all_new(run, batch)) is not None:
                 return recorded
             staging.stage(self.conn, ((p, v.wiki, v.title, time_in(v.timestamp), bytes.fromhex(v.sha1),
                                        v.title_at_upload if v.title_at_upload != v.title else None, *v[_REFRESHED])
                                       for p, v in enumerate(batch)))
             with self.engine.pipeline(self.conn):
-                self.engine.relaxed(self.conn)  # a re-run records the same versions again
                 self.engine.probing(self.conn)
-                # Collectors listing title ranges record at once: one at a time from the identity
-                # probe to the insert, so that no identity is recorded twice.
-                self.engine.serialised(self.conn, "record_versions")
                 pending, changes = staging.record(self.conn, run)
                 new = [version_id for _, version_id, fresh in pending if fresh]
                 if new:
@@ -300,10 +301,7 @@ class Catalog(Migrations, CheckQueries, RetentionQueries, StatusQueries, Metadat
 
     def _record_all_new(self, run: int, batch: list[Version]) -> list[Pending] | None:
         """A batch taken to be new, straight into `versions` (staging.insert_new), in the caller's
-        transaction; None, with nothing kept, when one of its versions is known."""
-        with self.engine.pipeline(self.conn):
-            self.engine.relaxed(self.conn)
-            self.engine.serialised(self.conn, "record_versions")  # as the staged way: ids in order
+        transaction, which holds the recorders' lock; None, with nothing kept, when one is known."""
         ids = staging.take_ids(self.conn, len(batch))
         if not staging.insert_new(self.conn, ids, ((i, v.wiki, v.title, time_in(v.timestamp), bytes.fromhex(v.sha1),
                                                     v.title_at_upload if v.title_at_upload != v.title else None,
