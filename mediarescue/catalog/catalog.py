@@ -83,6 +83,18 @@ REFRESHED_FIELDS = Version._fields[_REFRESHED]  # what a run that sees a known v
 _KEPT = ", ".join(f"v.{quoted(f)}" for f in REFRESHED_FIELDS)  # as a version's row has them
 
 
+def _identity_kept(v: Version) -> tuple:
+    """A version's identity as `versions` keeps it: the upload time in seconds, sha1 as bytes."""
+    return v.wiki, v.title, time_in(v.timestamp), bytes.fromhex(v.sha1)
+
+
+def _kept(v: Version, identity: tuple | None = None) -> tuple:
+    """A version's fields as `versions` keeps them (VERSION_FIELDS), the title at upload only where
+    it differs from the title; `identity`: its _identity_kept, if already made."""
+    return (*(identity or _identity_kept(v)), v.title_at_upload if v.title_at_upload != v.title else None,
+            *v[_REFRESHED])
+
+
 DIGEST_LENGTHS = {"sha1": 40, "sha256": 64}  # hex digits
 MIN_PREFIX = 8  # the shortest digest prefix taken: 4 billion values, so a catalog rarely holds two
 
@@ -163,14 +175,10 @@ class Catalog(Migrations, CheckQueries, RetentionQueries, StatusQueries, Metadat
                                "`catalog` in the config")
 
     def close(self) -> None:
-        """Closing ends the locks too, at once: SQLite's with their files; PostgreSQL's are let go
-        first, as a session's would end only once its server process has exited, a moment after."""
-        if isinstance(self.engine, Postgres):
-            self.engine.unlock_all(self.conn)
+        """Closing lets the catalog's locks go first: a PostgreSQL session's would otherwise end only
+        once its server process had exited, a moment after."""
+        self.engine.unlock_all(self.conn)
         self.conn.close()
-        if not isinstance(self.engine, Postgres):
-            for kind in ("backup", "check"):
-                self.engine.unlock(self.conn, kind)
 
     @property
     def shared(self) -> bool:
@@ -228,7 +236,7 @@ class Catalog(Migrations, CheckQueries, RetentionQueries, StatusQueries, Metadat
         batch = {v[_IDENTITY]: v for v in versions}  # a repeat: the last wins
         if isinstance(self.engine, Postgres):
             return self._record_staged(run, list(batch.values()))
-        keys = [(v.wiki, v.title, time_in(v.timestamp), bytes.fromhex(v.sha1)) for v in batch.values()]  # as kept
+        keys = [_identity_kept(v) for v in batch.values()]
         fresh, refreshed, changed, unchanged = [], [], [], []
         pending: list[Pending | int] = []
         with self.conn:
@@ -257,8 +265,7 @@ class Catalog(Migrations, CheckQueries, RetentionQueries, StatusQueries, Metadat
             if fresh:
                 runs = (run, run)  # first and last run of a new version
                 self.engine.insert_rows(self.conn, "versions", ("id", *VERSION_FIELDS, "first_run", "last_run"),
-                                        [(i, *key, v.title_at_upload if v.title_at_upload != v.title else None,
-                                          *v[_REFRESHED], *runs) for i, (v, key) in zip(ids, fresh)])
+                                        [(i, *_kept(v, key), *runs) for i, (v, key) in zip(ids, fresh)])
                 note_range(self.conn, "versions", ids[0], ids[-1])  # one change for the next dump (schema.py)
             changes = 0
             if changed:  # rowcount: a version already changed earlier in this run keeps its first, pre-run state
@@ -285,9 +292,7 @@ class Catalog(Migrations, CheckQueries, RetentionQueries, StatusQueries, Metadat
                 self.engine.serialised(self.conn, "record_versions")
             if self.conn.all_new and batch and (recorded := self._record_all_new(run, batch)) is not None:
                 return recorded
-            staging.stage(self.conn, ((p, v.wiki, v.title, time_in(v.timestamp), bytes.fromhex(v.sha1),
-                                       v.title_at_upload if v.title_at_upload != v.title else None, *v[_REFRESHED])
-                                      for p, v in enumerate(batch)))
+            staging.stage(self.conn, ((p, *_kept(v)) for p, v in enumerate(batch)))
             with self.engine.pipeline(self.conn):
                 self.engine.probing(self.conn)
                 pending, changes = staging.record(self.conn, run)
@@ -303,9 +308,7 @@ class Catalog(Migrations, CheckQueries, RetentionQueries, StatusQueries, Metadat
         """A batch taken to be new, straight into `versions` (staging.insert_new), in the caller's
         transaction, which holds the recorders' lock; None, with nothing kept, when one is known."""
         ids = staging.take_ids(self.conn, len(batch))
-        if not staging.insert_new(self.conn, ids, ((i, v.wiki, v.title, time_in(v.timestamp), bytes.fromhex(v.sha1),
-                                                    v.title_at_upload if v.title_at_upload != v.title else None,
-                                                    *v[_REFRESHED], run, run) for i, v in zip(ids, batch))):
+        if not staging.insert_new(self.conn, ids, ((i, *_kept(v), run, run) for i, v in zip(ids, batch))):
             self.conn.all_new = False
             return None
         with self.engine.pipeline(self.conn):
@@ -383,8 +386,7 @@ class Catalog(Migrations, CheckQueries, RetentionQueries, StatusQueries, Metadat
 
     def version_ids(self, versions: Iterable[Version]) -> list[int]:
         """The ids of those of `versions` that are catalogued."""
-        return [known[0] for known in self._known_versions(
-            [(v.wiki, v.title, time_in(v.timestamp), bytes.fromhex(v.sha1)) for v in versions]) if known]
+        return [known[0] for known in self._known_versions([_identity_kept(v) for v in versions]) if known]
 
     def unsealed_private(self, version_ids: Iterable[int]) -> list[tuple[str, str]]:
         """(sha256, sha1) of each blob of these versions that is private but stored in plaintext:

@@ -191,6 +191,10 @@ class SQLite:
         if handle:
             handle.close()
 
+    def unlock_all(self, conn: sqlite3.Connection) -> None:
+        for kind in list(self._locks):
+            self.unlock(conn, kind)
+
     def integrity(self, conn: sqlite3.Connection) -> list[str]:
         """SQLite's quick_check: ['ok'] for a sound file, else what it found (up to 10 lines)."""
         return [row[0] for row in conn.execute("PRAGMA quick_check(10)")]
